@@ -1,0 +1,40 @@
+#pragma once
+
+// JSON forms of the model: what the CLI prints, the daemon serves, the JSON
+// store writes and export/import carry. This header brings in nlohmann/json:
+// include it only from .cpp files that work with JSON.
+
+#include <zsimem/model.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <string>
+#include <string_view>
+
+namespace zsimem {
+
+using Json = nlohmann::json;
+
+// Parses JSON text; Error{invalid} naming `field` and the position on
+// malformed text, Error{too_large} past k_max_json_depth levels of nesting.
+Json parse_json(std::string_view text, std::string_view field);
+
+// Compact JSON with sorted keys: the form hashed and stored.
+std::string canonical_json(const Json& value);
+
+// The spec's UserContext {user_id, version, data, updated_at}, plus namespace.
+Json user_context_json(const VersionRecord& record);
+
+// A version with all its metadata. `with_data` false leaves out data and delta.
+Json version_json(const VersionRecord& record, bool with_data = true);
+// The inverse of version_json(record, true); Error{invalid} naming the field.
+VersionRecord version_from_json(const Json& json);
+
+// The spec's MemoryUpdate {user_id, delta, tags}, with the design's optional
+// namespace, expected_version, strict and idempotency_key. Validated.
+MemoryUpdate memory_update_from_json(const Json& json);
+
+Json audit_json(const AuditRecord& record);
+AuditRecord audit_from_json(const Json& json);
+
+} // namespace zsimem

@@ -1,0 +1,162 @@
+#pragma once
+
+#include <zsimem/model.hpp>
+#include <zsimem/store.hpp>
+
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace zsimem {
+
+// Who is calling, for the audit log and the version metadata.
+struct Caller {
+  std::string actor;      // e.g. the OS user of the CLI
+  std::string request_id; // traceable id of this request
+};
+
+// A fresh random request id (a UUID version 4).
+std::string new_request_id();
+
+// Which version a read wants: the head, a version number, or the newest
+// version at or before a time.
+struct ReadSelector {
+  std::optional<std::uint64_t> version;
+  std::optional<Timestamp> at;
+};
+
+struct MergeResult {
+  enum class Outcome {
+    created,   // a new version was written
+    unchanged, // the delta changed nothing: no version was written
+    replayed,  // the idempotency key was seen before: its version is returned
+    dry_run,   // nothing was written; `record` is the version it would make
+  };
+  VersionRecord record; // the resulting head (or would-be head)
+  Outcome outcome = Outcome::created;
+  bool rebased = false;   // the expected version was behind and the update was rebased
+  std::string patch = "[]"; // RFC 6902 JSON Patch from the previous head to `record`
+};
+
+std::string_view to_string(MergeResult::Outcome outcome);
+
+struct HistoryPage {
+  std::vector<VersionRecord> versions; // newest first
+  std::optional<std::uint64_t> next_cursor; // pass as before_version for the next page
+};
+
+struct DiffResult {
+  std::uint64_t from = 0;
+  std::uint64_t to = 0;
+  std::string patch = "[]";       // RFC 6902 JSON Patch, JSON text
+  std::string merge_patch = "{}"; // RFC 7396 merge patch, JSON text
+};
+
+// Which version last set a field.
+struct BlameEntry {
+  std::string path; // JSON pointer of a leaf value
+  std::uint64_t version = 0;
+  Timestamp updated_at{};
+  std::string actor;
+  std::string request_id;
+};
+
+struct VerifyProblem {
+  ContextKey key;
+  std::uint64_t version = 0; // the first broken link (0: the context itself)
+  std::string problem;
+};
+
+struct VerifyReport {
+  std::size_t contexts = 0;
+  std::size_t versions = 0;
+  std::vector<VerifyProblem> problems; // at most one per context: its first broken link
+  bool ok() const { return problems.empty(); }
+};
+
+struct ImportResult {
+  std::size_t written = 0;
+  std::size_t skipped = 0; // already present, identical
+};
+
+struct AuditPage {
+  std::vector<AuditRecord> records; // newest first
+  std::optional<std::uint64_t> next_cursor; // pass as before_seq for the next page
+};
+
+struct ServiceOptions {
+  std::size_t max_delta_bytes = 1024 * 1024; // ZSIMEM_MAX_DELTA_BYTES
+  std::size_t max_context_bytes = 16 * 1024 * 1024;
+  // How many times an update is recomputed when another writer appends
+  // between its read and its write.
+  int max_attempts = 64;
+};
+
+// Every operation's semantics, once, above any store: validation, merge,
+// idempotency, optimistic locking, hashing and the audit log. The CLI and the
+// daemon only parse input, call this and render the result. Errors are
+// zsimem::Error; every call leaves an audit record, failures included.
+class MemoryService {
+public:
+  explicit MemoryService(std::unique_ptr<MemoryStore> store, ServiceOptions options = {});
+
+  // The context's head, or the version the selector names.
+  VersionRecord get(const Caller& caller, const ContextKey& key, const ReadSelector& selector = {});
+
+  // Merges an update into the head. See docs/semantics.md for idempotency,
+  // no-op deltas and how an expected version is rebased or refused.
+  MergeResult merge(const Caller& caller, const MemoryUpdate& update, bool dry_run = false);
+
+  // Merges many updates, in order: all or nothing where the backend allows.
+  // A failure names the 0-based index of the update in its field.
+  std::vector<MergeResult> apply(const Caller& caller, std::span<const MemoryUpdate> updates);
+
+  // Appends a version whose data equals `target`'s.
+  MergeResult rollback(const Caller& caller, const ContextKey& key, std::uint64_t target,
+                       std::optional<std::uint64_t> expected_version = std::nullopt,
+                       std::vector<std::string> tags = {});
+
+  HistoryPage history(const Caller& caller, const ContextKey& key, const HistoryQuery& query);
+
+  // The change from version `from` to `to` (the head when not given).
+  DiffResult diff(const Caller& caller, const ContextKey& key, std::uint64_t from,
+                  std::optional<std::uint64_t> to = std::nullopt);
+
+  // For every leaf of the head (under `path`, a JSON pointer, when not
+  // empty), the version that last set it.
+  std::vector<BlameEntry> blame(const Caller& caller, const ContextKey& key, std::string_view path = {});
+
+  // Removes every version of the user (or of one namespace). Idempotent:
+  // erasing what is gone removes 0 versions.
+  std::size_t erase(const Caller& caller, std::string_view user_id,
+                    std::optional<std::string_view> ns = std::nullopt);
+
+  // Walks the hash chains of every context (of one user when given).
+  VerifyReport verify(const Caller& caller, std::optional<std::string_view> user_id = std::nullopt);
+
+  // Every version, oldest first per context, contexts sorted.
+  void export_versions(const Caller& caller, std::optional<std::string_view> user_id,
+                       const std::function<void(const VersionRecord&)>& sink);
+
+  // Writes exported versions verbatim after checking their hash chains.
+  // Versions already present with the same hash are skipped.
+  ImportResult import_versions(const Caller& caller, std::span<const VersionRecord> records);
+
+  AuditPage audit_log(const Caller& caller, const AuditQuery& query);
+  std::vector<std::string> users(const Caller& caller);
+  std::vector<std::string> namespaces(const Caller& caller, std::string_view user_id);
+
+  MemoryStore& store() { return *m_store; }
+  const ServiceOptions& options() const { return m_options; }
+
+private:
+  std::unique_ptr<MemoryStore> m_store;
+  ServiceOptions m_options;
+};
+
+} // namespace zsimem

@@ -1,0 +1,100 @@
+#pragma once
+
+#include <zsimem/model.hpp>
+
+#include <cstddef>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace zsimem {
+
+// Which versions of one context to list: newest first unless oldest_first.
+struct HistoryQuery {
+  std::optional<std::uint64_t> before_version; // cursor: only versions < this
+  std::optional<Timestamp> since;              // updated_at >= since
+  std::optional<Timestamp> until;              // updated_at <= until
+  std::size_t limit = 100;
+  bool oldest_first = false; // then before_version is ignored and after_version pages
+  std::optional<std::uint64_t> after_version; // with oldest_first: only versions > this
+};
+
+// Which audit records to list: newest first.
+struct AuditQuery {
+  std::optional<std::string> user_id;
+  std::optional<std::string> ns;
+  std::optional<Timestamp> since;
+  std::optional<Timestamp> until;
+  std::optional<std::uint64_t> before_seq; // cursor: only records with seq < this
+  std::size_t limit = 100;
+};
+
+// The narrow storage interface every backend implements. Backends know
+// nothing of merge rules, policies or hooks: they keep immutable version
+// records and audit records, and make appending version N+1 conditional on
+// no version N+1 existing, so that a version's own key is the lock.
+//
+// Failures are Error{unavailable} (store unreachable or damaged, with the
+// file or key named), Error{timeout} (lock wait) or Error{invalid}.
+class MemoryStore {
+public:
+  MemoryStore() = default;
+  MemoryStore(const MemoryStore&) = delete;
+  MemoryStore& operator=(const MemoryStore&) = delete;
+  virtual ~MemoryStore() = default;
+
+  // The name MEMORY_BACKEND selects this backend by.
+  virtual std::string_view backend_name() const = 0;
+
+  // The newest version of a context, if it has any.
+  virtual std::optional<VersionRecord> head(const ContextKey& key) = 0;
+  // One version, if it exists.
+  virtual std::optional<VersionRecord> version(const ContextKey& key, std::uint64_t version) = 0;
+  // The newest version with updated_at <= at.
+  virtual std::optional<VersionRecord> version_at(const ContextKey& key, Timestamp at) = 0;
+  // Versions newest first, filtered and paged by the query.
+  virtual std::vector<VersionRecord> history(const ContextKey& key, const HistoryQuery& query) = 0;
+  // The version that recorded this idempotency key, if any.
+  virtual std::optional<VersionRecord> find_idempotency_key(const ContextKey& key,
+                                                            std::string_view idempotency_key) = 0;
+
+  // Appends versions, each the next of its context (records for one context
+  // come in version order), with audit records that belong to them.
+  // Returns false, having written no version, when any of these versions
+  // already exists: someone else got there first. Atomic as a whole where
+  // the backend allows (see supports_atomic_batches); durable on return.
+  virtual bool append(std::span<const VersionRecord> records, std::span<const AuditRecord> audit) = 0;
+  // Whether append() is all-or-nothing across several records.
+  virtual bool supports_atomic_batches() const = 0;
+
+  // Removes every version of one namespace, or of every namespace of the
+  // user when `ns` is empty. Returns how many versions were removed.
+  virtual std::size_t erase(std::string_view user_id, std::optional<std::string_view> ns) = 0;
+
+  // Every context, sorted; only those of one user when given.
+  virtual std::vector<ContextKey> contexts(std::optional<std::string_view> user_id = std::nullopt) = 0;
+
+  // Audit records. Durable when `durable` (writes); reads may be logged
+  // without waiting for the disk.
+  virtual void append_audit(const AuditRecord& record, bool durable) = 0;
+  virtual std::vector<AuditRecord> audit_log(const AuditQuery& query) = 0;
+};
+
+// Where and how to open a store.
+struct StoreConfig {
+  std::string backend{"json"}; // MEMORY_BACKEND
+  std::filesystem::path data_dir; // ZSIMEM_DATA_DIR
+};
+
+// Names of the backends compiled in, for --help and completions.
+std::vector<std::string_view> backend_names();
+
+// Opens (creating when needed) the store the config names; Error{invalid}
+// for an unknown backend.
+std::unique_ptr<MemoryStore> open_store(const StoreConfig& config);
+
+} // namespace zsimem

@@ -1,0 +1,19 @@
+#pragma once
+
+// Factories of the backends compiled in; each backend's class stays hidden
+// in its own .cpp. The registry (registry.cpp) maps names to these.
+
+#include <zsimem/store.hpp>
+
+#include <filesystem>
+#include <memory>
+
+namespace zsimem::store {
+
+// Plain JSON files under `dir`, one folder per context, one file per version.
+std::unique_ptr<MemoryStore> make_json_store(const std::filesystem::path& dir);
+
+// One SQLite database file `dir`/zsimem.sqlite3 in WAL mode.
+std::unique_ptr<MemoryStore> make_sqlite_store(const std::filesystem::path& dir);
+
+} // namespace zsimem::store
