@@ -1,0 +1,70 @@
+#include "commands.hpp"
+#include "exit_codes.hpp"
+#include "session.hpp"
+
+#include <zsimem/error.hpp>
+#include <zsimem/store.hpp>
+
+#include <CLI/CLI.hpp>
+
+#include <iostream>
+
+namespace zsimem::cli {
+
+void build_app(CLI::App& app, Session& session) {
+  app.description("zsimem: a versioned store of per-user JSON context for copilot and agent frameworks");
+  app.set_version_flag("--version", std::string("zsimem ") + ZSIMEM_VERSION);
+  std::string backends;
+  for (const auto name : backend_names()) {
+    backends += (backends.empty() ? "" : ", ") + std::string(name);
+  }
+  app.add_option("--backend", session.options.backend, "Storage backend: " + backends + " (default json)")
+      ->envname("MEMORY_BACKEND");
+  app.add_option("--data-dir", session.options.data_dir,
+                 "Directory of the embedded stores (default $XDG_DATA_HOME/zsimem)")
+      ->envname("ZSIMEM_DATA_DIR");
+  app.add_option("-o,--output", session.options.output, "Output format: auto (text on a terminal), text or json")
+      ->check(CLI::IsMember({"auto", "text", "json"}))
+      ->capture_default_str();
+  app.add_option("--request-id", session.options.request_id,
+                 "Request id recorded in the audit log (default: a new UUID)")
+      ->envname("ZSIMEM_REQUEST_ID");
+  app.require_subcommand(1);
+  app.fallthrough();
+  add_context_commands(app, session);
+  add_store_commands(app, session);
+  add_docs_command(app);
+}
+
+} // namespace zsimem::cli
+
+int main(int argc, char** argv) {
+  using namespace zsimem::cli;
+  Session session;
+  CLI::App app{"zsimem", "zsimem"};
+  build_app(app, session);
+  try {
+    app.parse(argc, argv);
+    return k_exit_ok;
+  } catch (const CLI::RuntimeError& stop) {
+    return stop.get_exit_code(); // a command chose its exit status (verify)
+  } catch (const CLI::CallForHelp& help) {
+    return app.exit(help);
+  } catch (const CLI::CallForAllHelp& help) {
+    return app.exit(help);
+  } catch (const CLI::CallForVersion& version) {
+    return app.exit(version);
+  } catch (const CLI::ParseError& error) {
+    app.exit(error);
+    return k_exit_usage;
+  } catch (const zsimem::Error& error) {
+    std::cerr << "zsimem: " << error.what() << '\n';
+    if (error.code() == zsimem::ErrorCode::conflict && !error.current_version().empty()) {
+      std::cerr << "zsimem: current version: " << error.current_version() << '\n';
+    }
+    return exit_code(error.code());
+  } catch (const std::exception& error) {
+    std::cerr << "zsimem: internal error: " << error.what() << '\n';
+    return k_exit_other;
+  }
+}

@@ -1,0 +1,108 @@
+#include "session.hpp"
+
+#include <zsimem/config.hpp>
+#include <zsimem/error.hpp>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <iterator>
+#include <pwd.h>
+#include <unistd.h>
+
+namespace zsimem::cli {
+namespace {
+
+std::string os_user() {
+  const uid_t uid = geteuid();
+  if (const passwd* entry = getpwuid(uid); entry != nullptr && entry->pw_name != nullptr) {
+    return entry->pw_name;
+  }
+  return "uid:" + std::to_string(uid);
+}
+
+std::string read_limited(std::istream& in, std::size_t limit, const std::string& field, const std::string& source) {
+  std::string text;
+  text.resize(limit + 1);
+  in.read(text.data(), static_cast<std::streamsize>(text.size()));
+  if (in.bad()) {
+    throw Error(ErrorCode::invalid, field + ": cannot read " + source);
+  }
+  text.resize(static_cast<std::size_t>(in.gcount()));
+  if (text.size() > limit) {
+    throw Error(ErrorCode::too_large,
+                field + ": " + source + " is larger than the limit of " + std::to_string(limit) +
+                    " bytes (ZSIMEM_MAX_DELTA_BYTES)",
+                field);
+  }
+  return text;
+}
+
+std::ifstream open_file(const std::string& path, const std::string& field) {
+  std::ifstream file(path, std::ios::binary);
+  if (!file) {
+    throw Error(ErrorCode::invalid, field + ": cannot open '" + path + "': " + std::strerror(errno), field);
+  }
+  return file;
+}
+
+} // namespace
+
+MemoryService& Session::service() {
+  if (!m_service) {
+    StoreConfig config = store_config_from_env();
+    if (!options.backend.empty()) {
+      config.backend = options.backend;
+    }
+    if (!options.data_dir.empty()) {
+      config.data_dir = options.data_dir;
+    }
+    m_service = std::make_unique<MemoryService>(open_store(config), service_options_from_env());
+  }
+  return *m_service;
+}
+
+const Caller& Session::caller() {
+  if (!m_caller) {
+    m_caller = Caller{os_user(), options.request_id.empty() ? new_request_id() : options.request_id};
+  }
+  return *m_caller;
+}
+
+bool Session::json_output() const {
+  if (options.output == "json") {
+    return true;
+  }
+  if (options.output == "text") {
+    return false;
+  }
+  return isatty(STDOUT_FILENO) == 0;
+}
+
+std::string read_input_argument(const std::string& argument, std::size_t limit, const std::string& field) {
+  if (argument == "-") {
+    return read_limited(std::cin, limit, field, "standard input");
+  }
+  if (argument.starts_with("@")) {
+    auto file = open_file(argument.substr(1), field);
+    return read_limited(file, limit, field, "'" + argument.substr(1) + "'");
+  }
+  if (argument.size() > limit) {
+    throw Error(ErrorCode::too_large,
+                field + ": " + std::to_string(argument.size()) + " bytes; the limit is " + std::to_string(limit) +
+                    " (ZSIMEM_MAX_DELTA_BYTES)",
+                field);
+  }
+  return argument;
+}
+
+std::string read_stream_argument(const std::string& argument) {
+  if (argument == "-") {
+    return {std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>()};
+  }
+  auto file = open_file(argument, "file");
+  return {std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>()};
+}
+
+} // namespace zsimem::cli

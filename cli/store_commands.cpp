@@ -1,0 +1,235 @@
+#include "commands.hpp"
+#include "exit_codes.hpp"
+#include "render.hpp"
+#include "session.hpp"
+
+#include <zsimem/error.hpp>
+
+#include <CLI/CLI.hpp>
+
+#include <iostream>
+#include <map>
+#include <memory>
+
+namespace zsimem::cli {
+namespace {
+
+// Calls `visit(line, number)` for each non-blank line of JSON Lines text.
+template <typename Visit>
+void for_each_line(const std::string& text, Visit&& visit) {
+  std::size_t start = 0;
+  std::size_t number = 0;
+  while (start < text.size()) {
+    auto end = text.find('\n', start);
+    if (end == std::string::npos) {
+      end = text.size();
+    }
+    ++number;
+    const std::string_view line(text.data() + start, end - start);
+    if (line.find_first_not_of(" \t\r") != std::string_view::npos) {
+      visit(line, number);
+    }
+    start = end + 1;
+  }
+}
+
+[[noreturn]] void rethrow_for_line(const Error& error, std::size_t number) {
+  throw Error(error.code(), "line " + std::to_string(number) + ": " + error.what(), error.field());
+}
+
+void add_users(CLI::App& app, Session& session) {
+  auto* command = app.add_subcommand("users", "List the user ids that have a context");
+  command->footer("Example:\n  zsimem users");
+  command->callback([&session] {
+    const auto users = session.service().users(session.caller());
+    if (session.json_output()) {
+      print_json(users);
+    } else {
+      for (const auto& user : users) {
+        std::cout << user << '\n';
+      }
+    }
+  });
+}
+
+void add_log(CLI::App& app, Session& session) {
+  struct Args {
+    std::string user;
+    std::string ns;
+    std::string since;
+    std::string until;
+    std::size_t limit = 50;
+    std::uint64_t cursor = 0;
+  };
+  auto args = std::make_shared<Args>();
+  auto* command = app.add_subcommand("log", "Show the audit log, newest first");
+  command->add_option("--user", args->user, "Only records about this user");
+  command->add_option("-n,--namespace", args->ns, "Only records about this namespace");
+  command->add_option("--since", args->since, "Only records at or after TIME");
+  command->add_option("--until", args->until, "Only records at or before TIME");
+  command->add_option("--limit", args->limit, "At most this many records (1-1000)")->capture_default_str();
+  command->add_option("--cursor", args->cursor, "Continue below this record (the next_cursor printed before)");
+  command->footer("Example:\n  zsimem log --user alice --since 2026-11-29T00:00:00Z");
+  command->callback([&session, args] {
+    AuditQuery query;
+    if (!args->user.empty()) {
+      query.user_id = args->user;
+    }
+    if (!args->ns.empty()) {
+      query.ns = args->ns;
+    }
+    if (!args->since.empty()) {
+      query.since = parse_time(args->since, "--since");
+    }
+    if (!args->until.empty()) {
+      query.until = parse_time(args->until, "--until");
+    }
+    query.limit = args->limit;
+    if (args->cursor != 0) {
+      query.before_seq = args->cursor;
+    }
+    const AuditPage page = session.service().audit_log(session.caller(), query);
+    if (session.json_output()) {
+      Json records = Json::array();
+      for (const auto& record : page.records) {
+        records.push_back(audit_json(record));
+      }
+      print_json(Json{{"records", records},
+                      {"next_cursor", page.next_cursor ? Json(*page.next_cursor) : Json(nullptr)}});
+      return;
+    }
+    std::vector<std::vector<std::string>> rows{
+        {"TIME", "OPERATION", "OUTCOME", "USER", "NAMESPACE", "VERSION", "ACTOR", "REQUEST_ID"}};
+    for (const auto& record : page.records) {
+      rows.push_back({format_rfc3339(record.time), record.operation, record.outcome, record.user_id, record.ns,
+                      record.version, record.actor, record.request_id});
+    }
+    print_table(rows);
+    if (page.next_cursor) {
+      std::cout << "more: --cursor " << *page.next_cursor << '\n';
+    }
+  });
+}
+
+void add_verify(CLI::App& app, Session& session) {
+  auto user = std::make_shared<std::string>();
+  auto* command = app.add_subcommand("verify", "Check the hash chains of every context (or one user's)");
+  command->add_option("user", *user, "Only this user's contexts");
+  command->footer("Exits with status 9 when a chain is broken.\nExample:\n  zsimem verify alice");
+  command->callback([&session, user] {
+    const auto report = session.service().verify(
+        session.caller(), user->empty() ? std::nullopt : std::optional<std::string_view>(*user));
+    if (session.json_output()) {
+      Json problems = Json::array();
+      for (const auto& problem : report.problems) {
+        problems.push_back(Json{{"user_id", problem.key.user_id},
+                                {"namespace", problem.key.ns},
+                                {"version", version_string(problem.version)},
+                                {"problem", problem.problem}});
+      }
+      print_json(Json{{"ok", report.ok()},
+                      {"contexts", report.contexts},
+                      {"versions", report.versions},
+                      {"problems", problems}});
+    } else {
+      for (const auto& problem : report.problems) {
+        std::cout << "BROKEN " << problem.key.user_id << " · " << problem.key.ns << " · version "
+                  << problem.version << ": " << problem.problem << '\n';
+      }
+      std::cout << (report.ok() ? "ok: " : "FAILED: ") << report.contexts << " contexts, " << report.versions
+                << " versions checked, " << report.problems.size() << " broken\n";
+    }
+    if (!report.ok()) {
+      throw CLI::RuntimeError(k_exit_verify_failed);
+    }
+  });
+}
+
+void add_export(CLI::App& app, Session& session) {
+  auto user = std::make_shared<std::string>();
+  auto* command = app.add_subcommand("export", "Write every version, with its metadata, as JSON Lines");
+  command->add_option("user", *user, "Only this user's contexts");
+  command->footer("Example:\n  zsimem export > backup.jsonl && zsimem --backend sqlite import < backup.jsonl");
+  command->callback([&session, user] {
+    session.service().export_versions(session.caller(),
+                                      user->empty() ? std::nullopt : std::optional<std::string_view>(*user),
+                                      [](const VersionRecord& record) {
+                                        std::cout << version_json(record).dump() << '\n';
+                                      });
+    std::cout.flush();
+  });
+}
+
+void add_import(CLI::App& app, Session& session) {
+  auto file = std::make_shared<std::string>("-");
+  auto* command = app.add_subcommand("import", "Read versions written by export (lossless, any backend)");
+  command->add_option("file", *file, "JSON Lines file, or - for standard input")->capture_default_str();
+  command->footer("Versions already present with the same hash are skipped.\nExample:\n  zsimem import < backup.jsonl");
+  command->callback([&session, file] {
+    std::vector<VersionRecord> records;
+    for_each_line(read_stream_argument(*file), [&](std::string_view line, std::size_t number) {
+      try {
+        records.push_back(version_from_json(parse_json(line, "record")));
+      } catch (const Error& error) {
+        rethrow_for_line(error, number);
+      }
+    });
+    const ImportResult result = session.service().import_versions(session.caller(), records);
+    if (session.json_output()) {
+      print_json(Json{{"written", result.written}, {"skipped", result.skipped}});
+    } else {
+      std::cout << "imported " << result.written << " versions (" << result.skipped << " already present)\n";
+    }
+  });
+}
+
+void add_apply(CLI::App& app, Session& session) {
+  auto file = std::make_shared<std::string>();
+  auto* command = app.add_subcommand(
+      "apply", "Merge many MemoryUpdates from JSON Lines, in one transaction where the backend allows");
+  command->add_option("file", *file, "JSON Lines of MemoryUpdate objects, or - for standard input")->required();
+  command->footer("Each line: {\"user_id\": ..., \"delta\": {...}, \"tags\": [...], \"namespace\"?: ...,\n"
+                  "\"expected_version\"?: ..., \"idempotency_key\"?: ...}\nExample:\n  zsimem apply updates.jsonl");
+  command->callback([&session, file] {
+    std::vector<MemoryUpdate> updates;
+    for_each_line(read_stream_argument(*file), [&](std::string_view line, std::size_t number) {
+      try {
+        const Json json = parse_json(line, "update");
+        updates.push_back(memory_update_from_json(json));
+      } catch (const Error& error) {
+        rethrow_for_line(error, number);
+      }
+    });
+    const auto results = session.service().apply(session.caller(), updates);
+    if (session.json_output()) {
+      Json list = Json::array();
+      for (const auto& result : results) {
+        list.push_back(Json{{"outcome", to_string(result.outcome)}, {"context", user_context_json(result.record)}});
+      }
+      print_json(list);
+      return;
+    }
+    std::map<std::string_view, std::size_t> counts;
+    for (const auto& result : results) {
+      ++counts[to_string(result.outcome)];
+    }
+    std::cout << "applied " << results.size() << " updates:";
+    for (const auto& [outcome, count] : counts) {
+      std::cout << ' ' << count << ' ' << outcome;
+    }
+    std::cout << '\n';
+  });
+}
+
+} // namespace
+
+void add_store_commands(CLI::App& app, Session& session) {
+  add_users(app, session);
+  add_log(app, session);
+  add_verify(app, session);
+  add_export(app, session);
+  add_import(app, session);
+  add_apply(app, session);
+}
+
+} // namespace zsimem::cli

@@ -1,0 +1,243 @@
+#include <zsimem/codec.hpp>
+
+#include <zsimem/error.hpp>
+#include <zsimem/validate.hpp>
+
+#include <string>
+
+namespace zsimem {
+namespace {
+
+[[noreturn]] void bad_field(std::string_view field, const std::string& problem) {
+  throw Error(ErrorCode::invalid, std::string(field) + ": " + problem, std::string(field));
+}
+
+const Json& member(const Json& object, std::string_view name) {
+  const auto it = object.find(name);
+  if (it == object.end()) {
+    bad_field(name, "field required");
+  }
+  return *it;
+}
+
+std::string string_member(const Json& object, std::string_view name) {
+  const Json& value = member(object, name);
+  if (!value.is_string()) {
+    bad_field(name, "must be a string");
+  }
+  return value.get<std::string>();
+}
+
+// Optional string members: absent and null both read as "".
+std::string optional_string_member(const Json& object, std::string_view name) {
+  const auto it = object.find(name);
+  if (it == object.end() || it->is_null()) {
+    return {};
+  }
+  if (!it->is_string()) {
+    bad_field(name, "must be a string");
+  }
+  return it->get<std::string>();
+}
+
+// Versions are strings in JSON (the spec's `version: str`); integers are
+// accepted on input for convenience.
+std::optional<std::uint64_t> optional_version_member(const Json& object, std::string_view name,
+                                                     bool allow_zero) {
+  const auto it = object.find(name);
+  if (it == object.end() || it->is_null()) {
+    return std::nullopt;
+  }
+  if (it->is_number_unsigned()) {
+    const auto value = it->get<std::uint64_t>();
+    if (value == 0 && !allow_zero) {
+      bad_field(name, "must be a positive integer");
+    }
+    return value;
+  }
+  if (it->is_string()) {
+    const auto text = it->get<std::string>();
+    if (allow_zero && text == "0") {
+      return 0;
+    }
+    return parse_version(text, name);
+  }
+  bad_field(name, "must be a version string such as \"3\"");
+}
+
+std::vector<std::string> tags_member(const Json& object, std::string_view name) {
+  std::vector<std::string> tags;
+  const auto it = object.find(name);
+  if (it == object.end() || it->is_null()) {
+    return tags;
+  }
+  if (!it->is_array()) {
+    bad_field(name, "must be a list of strings");
+  }
+  for (const auto& tag : *it) {
+    if (!tag.is_string()) {
+      bad_field(name, "must be a list of strings");
+    }
+    tags.push_back(tag.get<std::string>());
+  }
+  return tags;
+}
+
+Json nullable_string(const std::string& text) { return text.empty() ? Json(nullptr) : Json(text); }
+
+} // namespace
+
+Json parse_json(std::string_view text, std::string_view field) {
+  // The callback bounds nesting while parsing, before anything recursive
+  // (merging, path walks) sees the value.
+  const auto limit_depth = [field](int depth, Json::parse_event_t event, Json&) {
+    if ((event == Json::parse_event_t::object_start || event == Json::parse_event_t::array_start) &&
+        static_cast<std::size_t>(depth) >= k_max_json_depth) {
+      throw Error(ErrorCode::too_large,
+                  std::string(field) + ": JSON nested deeper than " + std::to_string(k_max_json_depth) +
+                      " levels",
+                  std::string(field));
+    }
+    return true;
+  };
+  try {
+    return Json::parse(text.begin(), text.end(), limit_depth);
+  } catch (const Json::parse_error& error) {
+    std::string message = error.what();
+    // Drop the library's "[json.exception.parse_error.101] " prefix.
+    if (const auto close = message.find("] "); message.starts_with("[json.exception") && close != std::string::npos) {
+      message.erase(0, close + 2);
+    }
+    throw Error(ErrorCode::invalid, std::string(field) + ": malformed JSON: " + message, std::string(field));
+  }
+}
+
+std::string canonical_json(const Json& value) {
+  // nlohmann's object type is a std::map, so dump() already sorts keys.
+  return value.dump(-1, ' ', false, Json::error_handler_t::strict);
+}
+
+Json user_context_json(const VersionRecord& record) {
+  return Json{{"user_id", record.user_id},
+              {"namespace", record.ns},
+              {"version", version_string(record.version)},
+              {"data", Json::parse(record.data)},
+              {"updated_at", format_rfc3339(record.updated_at)}};
+}
+
+Json version_json(const VersionRecord& record, bool with_data) {
+  Json json{{"user_id", record.user_id},
+            {"namespace", record.ns},
+            {"version", version_string(record.version)},
+            {"updated_at", format_rfc3339(record.updated_at)},
+            {"actor", record.actor},
+            {"request_id", record.request_id},
+            {"tags", record.tags},
+            {"derived_from", record.derived_from == 0 ? Json(nullptr) : Json(version_string(record.derived_from))},
+            {"rollback_of", record.rollback_of ? Json(version_string(*record.rollback_of)) : Json(nullptr)},
+            {"idempotency_key", nullable_string(record.idempotency_key)},
+            {"prev_hash", nullable_string(record.prev_hash)},
+            {"hash", record.hash}};
+  if (with_data) {
+    json["data"] = Json::parse(record.data);
+    json["delta"] = Json::parse(record.delta);
+  }
+  return json;
+}
+
+VersionRecord version_from_json(const Json& json) {
+  if (!json.is_object()) {
+    bad_field("version", "a version record must be a JSON object");
+  }
+  VersionRecord record;
+  record.user_id = string_member(json, "user_id");
+  validate_user_id(record.user_id);
+  record.ns = string_member(json, "namespace");
+  validate_namespace(record.ns);
+  record.version = parse_version(string_member(json, "version"));
+  record.updated_at = parse_time(string_member(json, "updated_at"), "updated_at");
+  const Json& data = member(json, "data");
+  if (!data.is_object()) {
+    bad_field("data", "must be a JSON object");
+  }
+  record.data = canonical_json(data);
+  const Json& delta = member(json, "delta");
+  if (!delta.is_object()) {
+    bad_field("delta", "must be a JSON object");
+  }
+  record.delta = canonical_json(delta);
+  record.actor = optional_string_member(json, "actor");
+  record.request_id = optional_string_member(json, "request_id");
+  record.tags = tags_member(json, "tags");
+  record.derived_from = optional_version_member(json, "derived_from", true).value_or(0);
+  record.rollback_of = optional_version_member(json, "rollback_of", false);
+  record.idempotency_key = optional_string_member(json, "idempotency_key");
+  record.prev_hash = optional_string_member(json, "prev_hash");
+  record.hash = string_member(json, "hash");
+  return record;
+}
+
+MemoryUpdate memory_update_from_json(const Json& json) {
+  if (!json.is_object()) {
+    bad_field("body", "a MemoryUpdate must be a JSON object");
+  }
+  MemoryUpdate update;
+  update.user_id = string_member(json, "user_id");
+  validate_user_id(update.user_id);
+  if (const auto ns = optional_string_member(json, "namespace"); !ns.empty()) {
+    update.ns = ns;
+  }
+  validate_namespace(update.ns);
+  const Json& delta = member(json, "delta");
+  if (!delta.is_object()) {
+    bad_field("delta", "must be a JSON object (a merge patch)");
+  }
+  update.delta = canonical_json(delta);
+  update.tags = tags_member(json, "tags");
+  validate_tags(update.tags);
+  update.expected_version = optional_version_member(json, "expected_version", true);
+  if (const auto it = json.find("strict"); it != json.end() && !it->is_null()) {
+    if (!it->is_boolean()) {
+      bad_field("strict", "must be true or false");
+    }
+    update.strict = it->get<bool>();
+  }
+  update.idempotency_key = optional_string_member(json, "idempotency_key");
+  validate_idempotency_key(update.idempotency_key);
+  return update;
+}
+
+Json audit_json(const AuditRecord& record) {
+  return Json{{"seq", record.seq},
+              {"time", format_rfc3339(record.time)},
+              {"request_id", record.request_id},
+              {"actor", record.actor},
+              {"operation", record.operation},
+              {"user_id", nullable_string(record.user_id)},
+              {"namespace", nullable_string(record.ns)},
+              {"version", nullable_string(record.version)},
+              {"outcome", record.outcome},
+              {"detail", nullable_string(record.detail)}};
+}
+
+AuditRecord audit_from_json(const Json& json) {
+  if (!json.is_object()) {
+    bad_field("audit", "an audit record must be a JSON object");
+  }
+  AuditRecord record;
+  if (const auto it = json.find("seq"); it != json.end() && it->is_number_unsigned()) {
+    record.seq = it->get<std::uint64_t>();
+  }
+  record.time = parse_time(string_member(json, "time"), "time");
+  record.request_id = optional_string_member(json, "request_id");
+  record.actor = optional_string_member(json, "actor");
+  record.operation = string_member(json, "operation");
+  record.user_id = optional_string_member(json, "user_id");
+  record.ns = optional_string_member(json, "namespace");
+  record.version = optional_string_member(json, "version");
+  record.outcome = string_member(json, "outcome");
+  record.detail = optional_string_member(json, "detail");
+  return record;
+}
+
+} // namespace zsimem

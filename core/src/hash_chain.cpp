@@ -1,0 +1,61 @@
+#include <zsimem/hash_chain.hpp>
+
+#include <zsimem/error.hpp>
+
+#include <openssl/evp.h>
+
+#include <array>
+#include <string>
+
+namespace zsimem {
+namespace {
+
+// Length-prefixed so that no two different records hash the same input.
+void add_field(std::string& out, std::string_view value) {
+  out += std::to_string(value.size());
+  out += ':';
+  out += value;
+  out += '\n';
+}
+
+} // namespace
+
+std::string sha256_hex(std::string_view bytes) {
+  std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
+  unsigned int length = 0;
+  if (EVP_Digest(bytes.data(), bytes.size(), digest.data(), &length, EVP_sha256(), nullptr) != 1) {
+    throw Error(ErrorCode::internal, "SHA-256 failed");
+  }
+  static constexpr char k_hex[] = "0123456789abcdef";
+  std::string hex;
+  hex.reserve(length * 2);
+  for (unsigned int i = 0; i < length; ++i) {
+    hex += k_hex[digest[i] >> 4];
+    hex += k_hex[digest[i] & 0xf];
+  }
+  return hex;
+}
+
+std::string version_hash(const VersionRecord& record) {
+  std::string input = "zsimem-version-1\n";
+  input.reserve(input.size() + record.data.size() + record.delta.size() + 256);
+  add_field(input, record.user_id);
+  add_field(input, record.ns);
+  add_field(input, std::to_string(record.version));
+  add_field(input, std::to_string(to_micros(record.updated_at)));
+  add_field(input, record.data);
+  add_field(input, record.delta);
+  add_field(input, record.actor);
+  add_field(input, record.request_id);
+  add_field(input, std::to_string(record.tags.size()));
+  for (const auto& tag : record.tags) {
+    add_field(input, tag);
+  }
+  add_field(input, std::to_string(record.derived_from));
+  add_field(input, record.rollback_of ? std::to_string(*record.rollback_of) : std::string{});
+  add_field(input, record.idempotency_key);
+  add_field(input, record.prev_hash);
+  return sha256_hex(input);
+}
+
+} // namespace zsimem

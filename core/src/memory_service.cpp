@@ -1,0 +1,768 @@
+#include <zsimem/memory_service.hpp>
+
+#include <zsimem/codec.hpp>
+#include <zsimem/error.hpp>
+#include <zsimem/hash_chain.hpp>
+#include <zsimem/merge_patch.hpp>
+#include <zsimem/validate.hpp>
+
+#include <algorithm>
+#include <array>
+#include <map>
+#include <random>
+#include <set>
+
+namespace zsimem {
+namespace {
+
+constexpr std::size_t k_max_page = 1000;
+constexpr std::size_t k_scan_page = 500;
+constexpr std::size_t k_import_chunk = 1000;
+constexpr std::size_t k_audit_name_bytes = 200;
+
+std::string describe(const ContextKey& key) { return "'" + key.user_id + "' (namespace '" + key.ns + "')"; }
+
+void validate_key(const ContextKey& key) {
+  validate_user_id(key.user_id);
+  validate_namespace(key.ns);
+}
+
+// An audit record under construction, and whether it has been written
+// already (with the versions it belongs to).
+struct AuditTrail {
+  AuditRecord record;
+  bool logged = false;
+};
+
+// Runs one operation and leaves exactly one audit record for it, success or
+// failure. Reads and failures are logged without waiting for the disk;
+// writes pass their record to MemoryStore::append, atomic with the version.
+template <typename Body>
+auto audited(MemoryStore& store, const Caller& caller, std::string_view operation, std::string_view user_id,
+             std::string_view ns, Body&& body) {
+  AuditTrail trail;
+  trail.record.time = now();
+  trail.record.request_id = caller.request_id;
+  trail.record.actor = caller.actor;
+  trail.record.operation = operation;
+  // Names may be invalid (that is what failed): keep the log bounded.
+  trail.record.user_id = user_id.substr(0, k_audit_name_bytes);
+  trail.record.ns = ns.substr(0, k_audit_name_bytes);
+  trail.record.outcome = "ok";
+  const auto log_failure = [&](ErrorCode code, const char* message) {
+    trail.record.outcome = to_string(code);
+    trail.record.detail = message;
+    try {
+      store.append_audit(trail.record, false);
+    } catch (const std::exception&) {
+      // The original failure is what the caller needs to see.
+    }
+  };
+  try {
+    auto result = body(trail);
+    if (!trail.logged) {
+      store.append_audit(trail.record, false);
+    }
+    return result;
+  } catch (const Error& error) {
+    log_failure(error.code(), error.what());
+    throw;
+  } catch (const std::exception& error) {
+    log_failure(ErrorCode::internal, error.what());
+    throw Error(ErrorCode::internal, std::string("internal error: ") + error.what());
+  }
+}
+
+Json parse_delta(const std::string& text, std::size_t max_bytes, std::string_view field) {
+  if (text.size() > max_bytes) {
+    throw Error(ErrorCode::too_large,
+                std::string(field) + ": " + std::to_string(text.size()) + " bytes; the limit is " +
+                    std::to_string(max_bytes) + " (ZSIMEM_MAX_DELTA_BYTES)",
+                std::string(field));
+  }
+  Json delta = parse_json(text, field);
+  if (!delta.is_object()) {
+    throw Error(ErrorCode::invalid, std::string(field) + ": must be a JSON object (a merge patch)",
+                std::string(field));
+  }
+  return delta;
+}
+
+VersionRecord require_version(MemoryStore& store, const ContextKey& key, std::uint64_t version) {
+  auto record = store.version(key, version);
+  if (!record) {
+    throw Error(ErrorCode::not_found, "version " + version_string(version) + " of " + describe(key) +
+                                          " does not exist");
+  }
+  return std::move(*record);
+}
+
+VersionRecord require_head(MemoryStore& store, const ContextKey& key) {
+  auto head = store.head(key);
+  if (!head) {
+    throw Error(ErrorCode::not_found, "no context for user " + describe(key));
+  }
+  return std::move(*head);
+}
+
+// The version that follows `head` with `data`, hashed into the chain.
+VersionRecord next_version(const std::optional<VersionRecord>& head, const ContextKey& key, const Json& data,
+                           const Json& delta, const Caller& caller, const ServiceOptions& options) {
+  VersionRecord record;
+  record.user_id = key.user_id;
+  record.ns = key.ns;
+  record.version = head ? head->version + 1 : 1;
+  // Non-decreasing within a context, so that as-of reads can bisect.
+  record.updated_at = head ? std::max(now(), head->updated_at) : now();
+  record.data = canonical_json(data);
+  if (record.data.size() > options.max_context_bytes) {
+    throw Error(ErrorCode::too_large, "the context of " + describe(key) + " would grow to " +
+                                          std::to_string(record.data.size()) + " bytes; the limit is " +
+                                          std::to_string(options.max_context_bytes));
+  }
+  record.delta = canonical_json(delta);
+  record.actor = caller.actor;
+  record.request_id = caller.request_id;
+  record.derived_from = head ? head->version : 0;
+  record.prev_hash = head ? head->hash : std::string{};
+  return record;
+}
+
+void seal(VersionRecord& record) { record.hash = version_hash(record); }
+
+// What an update does to a head: the new data, or a conflict.
+struct Plan {
+  Json data;
+  bool rebased = false;
+};
+
+// Optimistic locking. An update that names the version it expects is applied
+// when that is the head; when the head has moved, it is rebased onto the head
+// if none of the paths it touches changed since (three-way), and refused
+// naming the clashing paths otherwise. Strict mode refuses any moved head.
+Plan plan_update(MemoryStore& store, const ContextKey& key, const std::optional<VersionRecord>& head,
+                 const MemoryUpdate& update, const Json& delta) {
+  const std::uint64_t head_version = head ? head->version : 0;
+  Plan plan{head ? Json::parse(head->data) : Json::object(), false};
+  if (update.expected_version && *update.expected_version != head_version) {
+    const std::uint64_t expected = *update.expected_version;
+    const std::string current = version_string(head_version);
+    if (expected > head_version) {
+      throw Error::conflict("expected version " + version_string(expected) + " but " + describe(key) +
+                                " is at version " + current,
+                            current);
+    }
+    if (update.strict || expected == 0) {
+      throw Error::conflict("expected version " + version_string(expected) + " but " + describe(key) +
+                                " is at version " + current + " (strict)",
+                            current);
+    }
+    const auto base = store.version(key, expected);
+    if (!base) {
+      throw Error::conflict("expected version " + version_string(expected) + " of " + describe(key) +
+                                " no longer exists; the head is version " + current,
+                            current);
+    }
+    const auto changed = touched_paths(create_merge_patch(Json::parse(base->data), plan.data));
+    const auto clashes = overlapping_paths(touched_paths(delta), changed);
+    if (!clashes.empty()) {
+      std::string list;
+      for (const auto& path : clashes) {
+        list += (list.empty() ? "" : ", ") + path;
+      }
+      throw Error::conflict("version " + current + " of " + describe(key) + " changed " + list +
+                                " since the expected version " + version_string(expected),
+                            current, clashes);
+    }
+    plan.rebased = true;
+  }
+  apply_merge_patch(plan.data, delta);
+  return plan;
+}
+
+MergeResult replay(const VersionRecord& existing, const Json& delta, std::string_view key) {
+  if (existing.delta != canonical_json(delta)) {
+    throw Error(ErrorCode::invalid,
+                "idempotency_key: '" + std::string(key) + "' was already used for version " +
+                    version_string(existing.version) + " with a different delta",
+                "idempotency_key");
+  }
+  return MergeResult{existing, MergeResult::Outcome::replayed, false, "[]"};
+}
+
+std::string json_patch_text(const std::string& from, const std::string& to) {
+  return Json::diff(Json::parse(from), Json::parse(to)).dump();
+}
+
+void validate_update(const MemoryUpdate& update) {
+  validate_key({update.user_id, update.ns});
+  validate_tags(update.tags);
+  validate_idempotency_key(update.idempotency_key);
+}
+
+// Prefixes an error's message and field with the index of the update it
+// came from, so that a batch failure names its line.
+[[noreturn]] void rethrow_for_item(const Error& error, std::size_t index) {
+  const std::string item = "updates[" + std::to_string(index) + "]";
+  if (error.code() == ErrorCode::conflict) {
+    throw Error::conflict(item + ": " + error.what(), error.current_version(), error.conflicting_paths());
+  }
+  throw Error(error.code(), item + ": " + error.what(), error.field().empty() ? item : item + "." + error.field());
+}
+
+// Visits every version of a context, oldest first, page by page.
+template <typename Visit>
+void for_each_version(MemoryStore& store, const ContextKey& key, Visit&& visit) {
+  HistoryQuery query;
+  query.oldest_first = true;
+  query.limit = k_scan_page;
+  for (;;) {
+    const auto page = store.history(key, query);
+    for (const auto& record : page) {
+      visit(record);
+    }
+    if (page.size() < query.limit) {
+      return;
+    }
+    query.after_version = page.back().version;
+  }
+}
+
+void collect_leaves(const Json& value, const std::string& path, std::vector<std::string>& out) {
+  if (value.is_object() && !value.empty()) {
+    for (const auto& [key, child] : value.items()) {
+      Json::json_pointer pointer;
+      pointer.push_back(key);
+      collect_leaves(child, path + pointer.to_string(), out);
+    }
+  } else {
+    out.push_back(path);
+  }
+}
+
+std::string parent_path(const std::string& path) {
+  const auto slash = path.rfind('/');
+  return slash == std::string::npos ? std::string{} : path.substr(0, slash);
+}
+
+} // namespace
+
+std::string new_request_id() {
+  std::random_device device;
+  std::array<unsigned char, 16> bytes{};
+  for (std::size_t i = 0; i < bytes.size(); i += 4) {
+    const auto word = device();
+    for (std::size_t j = 0; j < 4; ++j) {
+      bytes[i + j] = static_cast<unsigned char>(word >> (8 * j));
+    }
+  }
+  bytes[6] = static_cast<unsigned char>((bytes[6] & 0x0f) | 0x40); // version 4
+  bytes[8] = static_cast<unsigned char>((bytes[8] & 0x3f) | 0x80); // RFC 4122 variant
+  static constexpr char k_hex[] = "0123456789abcdef";
+  std::string id;
+  for (std::size_t i = 0; i < bytes.size(); ++i) {
+    if (i == 4 || i == 6 || i == 8 || i == 10) {
+      id += '-';
+    }
+    id += k_hex[bytes[i] >> 4];
+    id += k_hex[bytes[i] & 0xf];
+  }
+  return id;
+}
+
+std::string_view to_string(MergeResult::Outcome outcome) {
+  switch (outcome) {
+  case MergeResult::Outcome::created: return "created";
+  case MergeResult::Outcome::unchanged: return "unchanged";
+  case MergeResult::Outcome::replayed: return "replayed";
+  case MergeResult::Outcome::dry_run: return "dry_run";
+  }
+  return "created";
+}
+
+MemoryService::MemoryService(std::unique_ptr<MemoryStore> store, ServiceOptions options)
+    : m_store(std::move(store)), m_options(options) {}
+
+VersionRecord MemoryService::get(const Caller& caller, const ContextKey& key, const ReadSelector& selector) {
+  return audited(*m_store, caller, "get", key.user_id, key.ns, [&](AuditTrail& trail) {
+    validate_key(key);
+    VersionRecord record;
+    if (selector.version) {
+      record = require_version(*m_store, key, *selector.version);
+    } else if (selector.at) {
+      auto found = m_store->version_at(key, *selector.at);
+      if (!found) {
+        require_head(*m_store, key);
+        throw Error(ErrorCode::not_found,
+                    describe(key) + " has no version at or before " + format_rfc3339(*selector.at));
+      }
+      record = std::move(*found);
+    } else {
+      record = require_head(*m_store, key);
+    }
+    trail.record.version = version_string(record.version);
+    return record;
+  });
+}
+
+MergeResult MemoryService::merge(const Caller& caller, const MemoryUpdate& update, bool dry_run) {
+  const ContextKey key{update.user_id, update.ns};
+  return audited(*m_store, caller, dry_run ? "merge_dry_run" : "merge", key.user_id, key.ns,
+                 [&](AuditTrail& trail) {
+    validate_update(update);
+    const Json delta = parse_delta(update.delta, m_options.max_delta_bytes, "delta");
+    for (int attempt = 0; attempt < m_options.max_attempts; ++attempt) {
+      if (!update.idempotency_key.empty()) {
+        if (const auto existing = m_store->find_idempotency_key(key, update.idempotency_key)) {
+          trail.record.version = version_string(existing->version);
+          trail.record.detail = "idempotent replay";
+          return replay(*existing, delta, update.idempotency_key);
+        }
+      }
+      const auto head = m_store->head(key);
+      Plan plan = plan_update(*m_store, key, head, update, delta);
+      if (head && canonical_json(plan.data) == head->data) {
+        trail.record.version = version_string(head->version);
+        trail.record.detail = "unchanged";
+        return MergeResult{*head, dry_run ? MergeResult::Outcome::dry_run : MergeResult::Outcome::unchanged,
+                           plan.rebased, "[]"};
+      }
+      VersionRecord record = next_version(head, key, plan.data, delta, caller, m_options);
+      record.tags = update.tags;
+      record.idempotency_key = update.idempotency_key;
+      if (update.expected_version) {
+        record.derived_from = *update.expected_version;
+      }
+      seal(record);
+      MergeResult result{record, MergeResult::Outcome::created, plan.rebased,
+                         json_patch_text(head ? head->data : "{}", record.data)};
+      trail.record.version = version_string(record.version);
+      if (dry_run) {
+        result.outcome = MergeResult::Outcome::dry_run;
+        return result;
+      }
+      const AuditRecord audit = trail.record;
+      if (m_store->append({&record, 1}, {&audit, 1})) {
+        trail.logged = true;
+        return result;
+      }
+      // Another writer appended first: recompute against the new head.
+    }
+    throw Error(ErrorCode::timeout, "gave up after " + std::to_string(m_options.max_attempts) +
+                                        " attempts: " + describe(key) + " is changing too fast");
+  });
+}
+
+std::vector<MergeResult> MemoryService::apply(const Caller& caller, std::span<const MemoryUpdate> updates) {
+  if (!m_store->supports_atomic_batches()) {
+    // Without multi-record transactions, each update commits on its own.
+    std::vector<MergeResult> results;
+    for (std::size_t i = 0; i < updates.size(); ++i) {
+      try {
+        results.push_back(merge(caller, updates[i]));
+      } catch (const Error& error) {
+        rethrow_for_item(error, i);
+      }
+    }
+    return results;
+  }
+  return audited(*m_store, caller, "apply", {}, {}, [&](AuditTrail& trail) {
+    std::vector<Json> deltas;
+    for (std::size_t i = 0; i < updates.size(); ++i) {
+      try {
+        validate_update(updates[i]);
+        deltas.push_back(parse_delta(updates[i].delta, m_options.max_delta_bytes, "delta"));
+      } catch (const Error& error) {
+        rethrow_for_item(error, i);
+      }
+    }
+    trail.record.detail = std::to_string(updates.size()) + " updates";
+    for (int attempt = 0; attempt < m_options.max_attempts; ++attempt) {
+      std::map<ContextKey, std::optional<VersionRecord>> heads;
+      std::map<std::pair<ContextKey, std::string>, std::size_t> batch_keys; // idempotency key -> record index
+      std::vector<VersionRecord> records;
+      std::vector<AuditRecord> audits;
+      std::vector<MergeResult> results;
+      for (std::size_t i = 0; i < updates.size(); ++i) {
+        const MemoryUpdate& update = updates[i];
+        const ContextKey key{update.user_id, update.ns};
+        try {
+          if (!update.idempotency_key.empty()) {
+            if (const auto it = batch_keys.find({key, update.idempotency_key}); it != batch_keys.end()) {
+              results.push_back(replay(records[it->second], deltas[i], update.idempotency_key));
+              continue;
+            }
+            if (const auto existing = m_store->find_idempotency_key(key, update.idempotency_key)) {
+              results.push_back(replay(*existing, deltas[i], update.idempotency_key));
+              continue;
+            }
+          }
+          auto head_it = heads.find(key);
+          if (head_it == heads.end()) {
+            head_it = heads.emplace(key, m_store->head(key)).first;
+          }
+          auto& head = head_it->second;
+          Plan plan = plan_update(*m_store, key, head, update, deltas[i]);
+          if (head && canonical_json(plan.data) == head->data) {
+            results.push_back(MergeResult{*head, MergeResult::Outcome::unchanged, plan.rebased, "[]"});
+            continue;
+          }
+          VersionRecord record = next_version(head, key, plan.data, deltas[i], caller, m_options);
+          record.tags = update.tags;
+          record.idempotency_key = update.idempotency_key;
+          if (update.expected_version) {
+            record.derived_from = *update.expected_version;
+          }
+          seal(record);
+          results.push_back(MergeResult{record, MergeResult::Outcome::created, plan.rebased,
+                                        json_patch_text(head ? head->data : "{}", record.data)});
+          AuditRecord audit = trail.record;
+          audit.operation = "merge";
+          audit.user_id = key.user_id;
+          audit.ns = key.ns;
+          audit.version = version_string(record.version);
+          audit.detail = "update " + std::to_string(i) + " of apply";
+          audits.push_back(std::move(audit));
+          if (!update.idempotency_key.empty()) {
+            batch_keys[{key, update.idempotency_key}] = records.size();
+          }
+          head = record;
+          records.push_back(std::move(record));
+        } catch (const Error& error) {
+          rethrow_for_item(error, i);
+        }
+      }
+      audits.push_back(trail.record);
+      if (records.empty() || m_store->append(records, audits)) {
+        trail.logged = !records.empty();
+        return results;
+      }
+    }
+    throw Error(ErrorCode::timeout, "gave up after " + std::to_string(m_options.max_attempts) +
+                                        " attempts: the contexts are changing too fast");
+  });
+}
+
+MergeResult MemoryService::rollback(const Caller& caller, const ContextKey& key, std::uint64_t target,
+                                    std::optional<std::uint64_t> expected_version, std::vector<std::string> tags) {
+  return audited(*m_store, caller, "rollback", key.user_id, key.ns, [&](AuditTrail& trail) {
+    validate_key(key);
+    validate_tags(tags);
+    for (int attempt = 0; attempt < m_options.max_attempts; ++attempt) {
+      const auto head = std::optional<VersionRecord>(require_head(*m_store, key));
+      const std::string current = version_string(head->version);
+      // A rollback replaces the whole context, so any moved head is a conflict.
+      if (expected_version && *expected_version != head->version) {
+        throw Error::conflict("expected version " + version_string(*expected_version) + " but " + describe(key) +
+                                  " is at version " + current,
+                              current);
+      }
+      const VersionRecord old = require_version(*m_store, key, target);
+      if (old.data == head->data) {
+        trail.record.version = current;
+        trail.record.detail = "unchanged";
+        return MergeResult{*head, MergeResult::Outcome::unchanged, false, "[]"};
+      }
+      const Json data = Json::parse(old.data);
+      VersionRecord record =
+          next_version(head, key, data, create_merge_patch(Json::parse(head->data), data), caller, m_options);
+      record.tags = tags;
+      record.rollback_of = target;
+      seal(record);
+      MergeResult result{record, MergeResult::Outcome::created, false, json_patch_text(head->data, record.data)};
+      trail.record.version = version_string(record.version);
+      trail.record.detail = "rollback to version " + version_string(target);
+      const AuditRecord audit = trail.record;
+      if (m_store->append({&record, 1}, {&audit, 1})) {
+        trail.logged = true;
+        return result;
+      }
+    }
+    throw Error(ErrorCode::timeout, "gave up after " + std::to_string(m_options.max_attempts) +
+                                        " attempts: " + describe(key) + " is changing too fast");
+  });
+}
+
+HistoryPage MemoryService::history(const Caller& caller, const ContextKey& key, const HistoryQuery& query) {
+  return audited(*m_store, caller, "history", key.user_id, key.ns, [&](AuditTrail&) {
+    validate_key(key);
+    if (query.limit == 0 || query.limit > k_max_page) {
+      throw Error(ErrorCode::invalid, "limit: must be between 1 and " + std::to_string(k_max_page), "limit");
+    }
+    require_head(*m_store, key);
+    HistoryQuery probe = query;
+    probe.limit = query.limit + 1;
+    HistoryPage page;
+    page.versions = m_store->history(key, probe);
+    if (page.versions.size() > query.limit) {
+      page.versions.resize(query.limit);
+      page.next_cursor = page.versions.back().version;
+    }
+    return page;
+  });
+}
+
+DiffResult MemoryService::diff(const Caller& caller, const ContextKey& key, std::uint64_t from,
+                               std::optional<std::uint64_t> to) {
+  return audited(*m_store, caller, "diff", key.user_id, key.ns, [&](AuditTrail& trail) {
+    validate_key(key);
+    const VersionRecord older = require_version(*m_store, key, from);
+    const VersionRecord newer = to ? require_version(*m_store, key, *to) : require_head(*m_store, key);
+    trail.record.version = version_string(older.version) + ".." + version_string(newer.version);
+    const Json a = Json::parse(older.data);
+    const Json b = Json::parse(newer.data);
+    return DiffResult{older.version, newer.version, Json::diff(a, b).dump(), canonical_json(create_merge_patch(a, b))};
+  });
+}
+
+std::vector<BlameEntry> MemoryService::blame(const Caller& caller, const ContextKey& key, std::string_view path) {
+  return audited(*m_store, caller, "blame", key.user_id, key.ns, [&](AuditTrail& trail) {
+    validate_key(key);
+    if (!path.empty() && path.front() != '/') {
+      throw Error(ErrorCode::invalid, "path: '" + std::string(path) + "' is not a JSON pointer (such as /a/b)",
+                  "path");
+    }
+    std::map<std::string, BlameEntry> last_set;
+    Json previous = Json::object();
+    Json data;
+    std::uint64_t head_version = 0;
+    for_each_version(*m_store, key, [&](const VersionRecord& record) {
+      data = Json::parse(record.data);
+      const BlameEntry entry{{}, record.version, record.updated_at, record.actor, record.request_id};
+      for (const auto& changed : touched_paths(create_merge_patch(previous, data))) {
+        std::erase_if(last_set, [&](const auto& item) { return paths_overlap(item.first, changed); });
+        const Json::json_pointer pointer(changed);
+        std::vector<std::string> leaves;
+        if (data.contains(pointer)) {
+          collect_leaves(data.at(pointer), changed, leaves);
+        } else if (const auto parent = parent_path(changed);
+                   !parent.empty() && data.contains(Json::json_pointer(parent)) &&
+                   data.at(Json::json_pointer(parent)).empty()) {
+          leaves.push_back(parent); // removing the last member left an empty object
+        }
+        for (auto& leaf : leaves) {
+          BlameEntry set = entry;
+          set.path = leaf;
+          last_set[leaf] = std::move(set);
+        }
+      }
+      previous = std::move(data);
+      head_version = record.version;
+    });
+    if (head_version == 0) {
+      require_head(*m_store, key);
+    }
+    trail.record.version = version_string(head_version);
+    std::vector<BlameEntry> entries;
+    for (auto& [leaf, entry] : last_set) {
+      if (path.empty() || paths_overlap(path, leaf)) {
+        if (leaf.size() >= path.size()) {
+          entries.push_back(std::move(entry));
+        }
+      }
+    }
+    if (!path.empty() && entries.empty()) {
+      throw Error(ErrorCode::not_found, "path '" + std::string(path) + "' does not exist in " + describe(key),
+                  "path");
+    }
+    return entries;
+  });
+}
+
+std::size_t MemoryService::erase(const Caller& caller, std::string_view user_id, std::optional<std::string_view> ns) {
+  return audited(*m_store, caller, "delete", user_id, ns.value_or(""), [&](AuditTrail& trail) {
+    validate_user_id(user_id);
+    if (ns) {
+      validate_namespace(*ns);
+    }
+    const std::size_t removed = m_store->erase(user_id, ns);
+    trail.record.detail = "removed " + std::to_string(removed) + " versions";
+    m_store->append_audit(trail.record, true);
+    trail.logged = true;
+    return removed;
+  });
+}
+
+VerifyReport MemoryService::verify(const Caller& caller, std::optional<std::string_view> user_id) {
+  return audited(*m_store, caller, "verify", user_id.value_or(""), {}, [&](AuditTrail& trail) {
+    if (user_id) {
+      validate_user_id(*user_id);
+    }
+    VerifyReport report;
+    for (const auto& key : m_store->contexts(user_id)) {
+      ++report.contexts;
+      std::optional<VersionRecord> previous;
+      Json data = Json::object();
+      std::optional<VerifyProblem> problem;
+      const auto fail = [&](std::uint64_t version, std::string text) {
+        if (!problem) {
+          problem = VerifyProblem{key, version, std::move(text)};
+        }
+      };
+      try {
+        for_each_version(*m_store, key, [&](const VersionRecord& record) {
+          if (problem) {
+            return;
+          }
+          ++report.versions;
+          const std::uint64_t expected = previous ? previous->version + 1 : 1;
+          if (record.version != expected) {
+            return fail(expected, "version " + version_string(expected) + " is missing");
+          }
+          if (record.key() != key) {
+            return fail(record.version, "the record belongs to another context");
+          }
+          if (record.prev_hash != (previous ? previous->hash : std::string{})) {
+            return fail(record.version, "prev_hash does not match the hash of the version before");
+          }
+          if (version_hash(record) != record.hash) {
+            return fail(record.version, "hash mismatch: the content or metadata was changed");
+          }
+          apply_merge_patch(data, Json::parse(record.delta));
+          if (canonical_json(data) != record.data) {
+            return fail(record.version, "data is not the previous data with the delta applied");
+          }
+          previous = record;
+        });
+      } catch (const Error& error) {
+        fail(previous ? previous->version + 1 : 1, error.what());
+      }
+      if (problem) {
+        report.problems.push_back(std::move(*problem));
+      }
+    }
+    trail.record.detail = std::to_string(report.versions) + " versions, " +
+                          std::to_string(report.problems.size()) + " problems";
+    if (!report.ok()) {
+      trail.record.outcome = "problems";
+    }
+    return report;
+  });
+}
+
+void MemoryService::export_versions(const Caller& caller, std::optional<std::string_view> user_id,
+                                    const std::function<void(const VersionRecord&)>& sink) {
+  audited(*m_store, caller, "export", user_id.value_or(""), {}, [&](AuditTrail& trail) {
+    if (user_id) {
+      validate_user_id(*user_id);
+    }
+    std::size_t count = 0;
+    for (const auto& key : m_store->contexts(user_id)) {
+      for_each_version(*m_store, key, [&](const VersionRecord& record) {
+        sink(record);
+        ++count;
+      });
+    }
+    trail.record.detail = std::to_string(count) + " versions";
+    return count;
+  });
+}
+
+ImportResult MemoryService::import_versions(const Caller& caller, std::span<const VersionRecord> records) {
+  return audited(*m_store, caller, "import", {}, {}, [&](AuditTrail& trail) {
+    ImportResult result;
+    std::map<ContextKey, std::optional<VersionRecord>> heads;
+    std::vector<VersionRecord> pending;
+    const auto flush = [&] {
+      if (!pending.empty() && !m_store->append(pending, {})) {
+        throw Error::conflict("another writer changed a context while importing; nothing of this chunk was "
+                              "written where the backend is atomic",
+                              {});
+      }
+      pending.clear();
+    };
+    for (std::size_t i = 0; i < records.size(); ++i) {
+      const VersionRecord& record = records[i];
+      const std::string item = "records[" + std::to_string(i) + "]";
+      const ContextKey key = record.key();
+      try {
+        validate_key(key);
+        validate_tags(record.tags);
+        if (version_hash(record) != record.hash) {
+          throw Error(ErrorCode::invalid, "hash mismatch: the record was changed after it was exported", "hash");
+        }
+      } catch (const Error& error) {
+        rethrow_for_item(error, i);
+      }
+      auto head_it = heads.find(key);
+      if (head_it == heads.end()) {
+        head_it = heads.emplace(key, m_store->head(key)).first;
+      }
+      auto& head = head_it->second;
+      if (head && record.version <= head->version) {
+        const auto existing = m_store->version(key, record.version);
+        if (existing && existing->hash == record.hash) {
+          ++result.skipped;
+          continue;
+        }
+        throw Error::conflict(item + ": version " + version_string(record.version) + " of " + describe(key) +
+                                  " already exists with different content",
+                              version_string(head->version));
+      }
+      const std::uint64_t expected = head ? head->version + 1 : 1;
+      if (record.version != expected || record.prev_hash != (head ? head->hash : std::string{})) {
+        throw Error(ErrorCode::invalid,
+                    item + ": version " + version_string(record.version) + " of " + describe(key) +
+                        " does not continue the chain (expected version " + version_string(expected) + ")",
+                    item);
+      }
+      head = record;
+      pending.push_back(record);
+      ++result.written;
+      if (pending.size() >= k_import_chunk) {
+        flush();
+      }
+    }
+    flush();
+    trail.record.detail = std::to_string(result.written) + " written, " + std::to_string(result.skipped) + " skipped";
+    m_store->append_audit(trail.record, true);
+    trail.logged = true;
+    return result;
+  });
+}
+
+AuditPage MemoryService::audit_log(const Caller& caller, const AuditQuery& query) {
+  return audited(*m_store, caller, "audit_log", query.user_id.value_or(""), query.ns.value_or(""),
+                 [&](AuditTrail&) {
+    if (query.limit == 0 || query.limit > k_max_page) {
+      throw Error(ErrorCode::invalid, "limit: must be between 1 and " + std::to_string(k_max_page), "limit");
+    }
+    AuditQuery probe = query;
+    probe.limit = query.limit + 1;
+    AuditPage page;
+    page.records = m_store->audit_log(probe);
+    if (page.records.size() > query.limit) {
+      page.records.resize(query.limit);
+      page.next_cursor = page.records.back().seq;
+    }
+    return page;
+  });
+}
+
+std::vector<std::string> MemoryService::users(const Caller& caller) {
+  return audited(*m_store, caller, "users", {}, {}, [&](AuditTrail&) {
+    std::vector<std::string> users;
+    for (const auto& key : m_store->contexts()) {
+      if (users.empty() || users.back() != key.user_id) {
+        users.push_back(key.user_id);
+      }
+    }
+    return users;
+  });
+}
+
+std::vector<std::string> MemoryService::namespaces(const Caller& caller, std::string_view user_id) {
+  return audited(*m_store, caller, "namespaces", user_id, {}, [&](AuditTrail&) {
+    validate_user_id(user_id);
+    std::vector<std::string> names;
+    for (const auto& key : m_store->contexts(user_id)) {
+      names.push_back(key.ns);
+    }
+    if (names.empty()) {
+      throw Error(ErrorCode::not_found, "no context for user '" + std::string(user_id) + "'");
+    }
+    return names;
+  });
+}
+
+} // namespace zsimem

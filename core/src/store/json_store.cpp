@@ -1,0 +1,603 @@
+#include "store/backends.hpp"
+
+#include "file_io.hpp"
+
+#include <zsimem/codec.hpp>
+#include <zsimem/error.hpp>
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <system_error>
+#include <utility>
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+// The `json` backend: plain files a person can read and back up.
+//
+//   DIR/FORMAT                                   "zsimem-json 1\n"
+//   DIR/contexts/<user_id>/<ns>/<version>.json   one version per file, the
+//                                                version zero-padded to 20 digits
+//   DIR/audit.jsonl                              one audit record per line
+//   DIR/tmp/                                     temp files of atomic writes
+//   DIR/lock                                     flock: shared by appends,
+//                                                exclusive by erase
+//
+// A version file is linked into place only once it is complete and on disk,
+// and link() fails when the name exists, so the file name is the lock that
+// makes appending version N+1 conditional. Readers take no lock.
+namespace zsimem::store {
+namespace {
+
+namespace fs = std::filesystem;
+using file_io::LockMode;
+
+constexpr std::string_view k_format = "zsimem-json 1";
+constexpr std::size_t k_version_digits = 20;
+constexpr std::string_view k_version_suffix = ".json";
+constexpr std::size_t k_max_name_bytes = 128;
+constexpr std::time_t k_stale_temp_seconds = 60 * 60;
+constexpr std::size_t k_audit_block_bytes = 64 * 1024;
+constexpr std::size_t k_max_audit_line_bytes = 1024 * 1024;
+constexpr std::size_t k_max_quoted_bytes = 80;
+
+// The naming scheme the service enforces; anything else found on disk is
+// not ours, and nothing else may become part of a path.
+bool is_safe_name(std::string_view name) {
+  if (name.empty() || name.size() > k_max_name_bytes || name.find("..") != std::string_view::npos) {
+    return false;
+  }
+  auto is_alnum = [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+  };
+  if (!is_alnum(name.front())) {
+    return false;
+  }
+  return std::all_of(name.begin(), name.end(), [&](char c) {
+    return is_alnum(c) || std::string_view("._@+=:~-").find(c) != std::string_view::npos;
+  });
+}
+
+bool is_safe_key(const ContextKey& key) { return is_safe_name(key.user_id) && is_safe_name(key.ns); }
+
+std::string version_file_name(std::uint64_t version) {
+  std::string digits = std::to_string(version);
+  return std::string(k_version_digits - digits.size(), '0') + digits + std::string(k_version_suffix);
+}
+
+std::optional<std::uint64_t> parse_version_file_name(std::string_view name) {
+  if (name.size() != k_version_digits + k_version_suffix.size() || !name.ends_with(k_version_suffix)) {
+    return std::nullopt;
+  }
+  std::uint64_t version = 0;
+  const char* digits_end = name.data() + k_version_digits;
+  auto [end, error] = std::from_chars(name.data(), digits_end, version);
+  if (error != std::errc{} || end != digits_end || version == 0) {
+    return std::nullopt;
+  }
+  return version;
+}
+
+// Text from disk shown in a message: the first line, cut short.
+std::string quoted_excerpt(std::string_view text) {
+  text = text.substr(0, std::min(text.find('\n'), k_max_quoted_bytes));
+  return "'" + std::string(text) + "'";
+}
+
+std::string describe(const ContextKey& key) { return "user '" + key.user_id + "' namespace '" + key.ns + "'"; }
+
+Error damaged(const fs::path& path, const std::string& reason) {
+  return Error(ErrorCode::unavailable, "damaged version file " + path.string() + ": " + reason);
+}
+
+std::string encode_version(const VersionRecord& record) {
+  try {
+    return version_json(record).dump(2) + "\n";
+  } catch (const Json::exception& e) {
+    throw Error(ErrorCode::invalid, "cannot store version " + std::to_string(record.version) + " of " +
+                                        describe(record.key()) + ": " + e.what());
+  }
+}
+
+VersionRecord decode_version(const std::string& text, const fs::path& path, const ContextKey& key,
+                             std::uint64_t version) {
+  VersionRecord record;
+  try {
+    record = version_from_json(parse_json(text, "version file"));
+  } catch (const std::exception& e) {
+    throw damaged(path, e.what());
+  }
+  if (record.version != version) {
+    throw damaged(path, "it holds version " + std::to_string(record.version) + ", not " +
+                            std::to_string(version));
+  }
+  if (record.user_id != key.user_id || record.ns != key.ns) {
+    throw damaged(path, "it belongs to " + describe(record.key()) + ", not " + describe(key));
+  }
+  return record;
+}
+
+std::string encode_audit(const AuditRecord& record) {
+  // Replacing bad UTF-8 rather than failing: an audit record must never be lost to its text.
+  return audit_json(record).dump(-1, ' ', false, Json::error_handler_t::replace);
+}
+
+// The complete lines of the first `end` bytes of a file, last line first,
+// read backwards in blocks so that paging through a large log reads only
+// what it returns.
+class ReverseLineReader {
+public:
+  struct Line {
+    std::uint64_t offset = 0; // where the line starts
+    std::string text;         // without its '\n'; empty when oversized
+    bool terminated = true;   // false for trailing bytes without a '\n'
+    bool oversized = false;   // longer than any line we write
+  };
+
+  ReverseLineReader(int fd, std::uint64_t end, const fs::path& path) : m_fd(fd), m_pos(end), m_path(path) {}
+
+  std::optional<Line> next() {
+    if (m_buffer.empty()) {
+      if (m_pos == 0) {
+        return std::nullopt;
+      }
+      fill();
+    }
+    Line line;
+    line.terminated = m_buffer.back() == '\n';
+    std::size_t content_end = m_buffer.size() - (line.terminated ? 1 : 0);
+    for (;;) {
+      std::size_t newline = content_end == 0 ? std::string::npos : m_buffer.rfind('\n', content_end - 1);
+      if (newline != std::string::npos || m_pos == 0) {
+        std::size_t start = newline == std::string::npos ? 0 : newline + 1;
+        line.offset = m_pos + start;
+        if (!line.oversized) {
+          line.text = m_buffer.substr(start, content_end - start);
+        }
+        m_buffer.resize(start);
+        return line;
+      }
+      if (content_end > k_max_audit_line_bytes) {
+        // Keep looking for the line's start without holding all of it.
+        line.oversized = true;
+        m_buffer.clear();
+        content_end = 0;
+      }
+      std::size_t before = m_buffer.size();
+      fill();
+      content_end += m_buffer.size() - before;
+    }
+  }
+
+private:
+  void fill() {
+    std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(k_audit_block_bytes, m_pos));
+    m_pos -= n;
+    std::string block = file_io::read_at(m_fd, m_pos, n, m_path);
+    if (block.size() != n) {
+      throw Error(ErrorCode::unavailable, "audit log " + m_path.string() + " shrank while being read");
+    }
+    m_buffer.insert(0, block);
+  }
+
+  int m_fd;
+  std::uint64_t m_pos;  // m_buffer holds the bytes [m_pos, m_pos + m_buffer.size())
+  std::string m_buffer; // not yet returned
+  const fs::path& m_path;
+};
+
+bool matches(const AuditRecord& record, const AuditQuery& query) {
+  return (!query.user_id || record.user_id == *query.user_id) && (!query.ns || record.ns == *query.ns) &&
+         (!query.since || record.time >= *query.since) && (!query.until || record.time <= *query.until);
+}
+
+class JsonStore final : public MemoryStore {
+public:
+  explicit JsonStore(fs::path dir)
+      : m_dir(std::move(dir)), m_contexts(m_dir / "contexts"), m_tmp(m_dir / "tmp"), m_lock(m_dir / "lock"),
+        m_audit(m_dir / "audit.jsonl"), m_format(m_dir / "FORMAT") {
+    file_io::create_directories(m_dir);
+    check_format();
+    file_io::create_directories(m_tmp);
+    file_io::create_directories(m_contexts);
+    std::error_code error;
+    if (!fs::exists(m_audit, error)) {
+      file_io::AppendFile created(m_audit);
+      file_io::fsync_dir(m_dir);
+    }
+    remove_stale_temp_files();
+  }
+
+  std::string_view backend_name() const override { return "json"; }
+
+  std::optional<VersionRecord> head(const ContextKey& key) override {
+    auto versions = list_versions(key);
+    if (versions.empty()) {
+      return std::nullopt;
+    }
+    return read_version(key, versions.back());
+  }
+
+  std::optional<VersionRecord> version(const ContextKey& key, std::uint64_t version) override {
+    if (!is_safe_key(key) || version == 0) {
+      return std::nullopt;
+    }
+    return read_version(key, version);
+  }
+
+  std::optional<VersionRecord> version_at(const ContextKey& key, Timestamp at) override {
+    auto versions = list_versions(key);
+    auto end = partition_point(key, versions, 0, versions.size(),
+                               [&](const VersionRecord& record) { return record.updated_at <= at; });
+    if (!end || *end == 0) {
+      return std::nullopt;
+    }
+    return read_version(key, versions[*end - 1]);
+  }
+
+  std::vector<VersionRecord> history(const ContextKey& key, const HistoryQuery& query) override {
+    auto versions = list_versions(key);
+    std::vector<VersionRecord> out;
+    // updated_at never decreases within a context, so a time range is a
+    // contiguous run of versions found by binary search.
+    if (query.oldest_first) {
+      std::size_t begin = 0;
+      if (query.after_version) {
+        begin = static_cast<std::size_t>(
+            std::upper_bound(versions.begin(), versions.end(), *query.after_version) - versions.begin());
+      }
+      if (query.since) {
+        auto first = partition_point(key, versions, begin, versions.size(),
+                                     [&](const VersionRecord& record) { return record.updated_at < *query.since; });
+        if (!first) {
+          return out;
+        }
+        begin = *first;
+      }
+      for (std::size_t i = begin; i < versions.size() && out.size() < query.limit; ++i) {
+        auto record = read_version(key, versions[i]);
+        if (!record || (query.until && record->updated_at > *query.until)) {
+          break;
+        }
+        out.push_back(std::move(*record));
+      }
+      return out;
+    }
+    std::size_t end = versions.size();
+    if (query.before_version) {
+      end = static_cast<std::size_t>(
+          std::lower_bound(versions.begin(), versions.end(), *query.before_version) - versions.begin());
+    }
+    if (query.until) {
+      auto last = partition_point(key, versions, 0, end,
+                                  [&](const VersionRecord& record) { return record.updated_at <= *query.until; });
+      if (!last) {
+        return out;
+      }
+      end = *last;
+    }
+    for (std::size_t i = end; i > 0 && out.size() < query.limit; --i) {
+      auto record = read_version(key, versions[i - 1]);
+      if (!record || (query.since && record->updated_at < *query.since)) {
+        break;
+      }
+      out.push_back(std::move(*record));
+    }
+    return out;
+  }
+
+  std::optional<VersionRecord> find_idempotency_key(const ContextKey& key,
+                                                    std::string_view idempotency_key) override {
+    if (idempotency_key.empty()) {
+      return std::nullopt;
+    }
+    // A replay usually repeats a recent update, so the newest versions go first.
+    auto versions = list_versions(key);
+    for (auto it = versions.rbegin(); it != versions.rend(); ++it) {
+      auto record = read_version(key, *it);
+      if (!record) {
+        return std::nullopt;
+      }
+      if (record->idempotency_key == idempotency_key) {
+        return record;
+      }
+    }
+    return std::nullopt;
+  }
+
+  bool append(std::span<const VersionRecord> records, std::span<const AuditRecord> audit) override {
+    for (const auto& record : records) {
+      if (!is_safe_key(record.key())) {
+        throw Error(ErrorCode::invalid, "cannot store " + describe(record.key()) + ": unsafe name", "user_id");
+      }
+      if (record.version == 0) {
+        throw Error(ErrorCode::invalid, "cannot store version 0 of " + describe(record.key()), "version");
+      }
+    }
+    // Shared: appends run side by side, but never while an erase moves directories away.
+    file_io::FileLock lock(m_lock, LockMode::shared);
+    for (const auto& record : records) {
+      std::string text = encode_version(record);
+      fs::path dir = context_dir(record.key());
+      file_io::create_directories(dir);
+      if (!file_io::write_file_atomic(dir / version_file_name(record.version), text, m_tmp,
+                                      file_io::WriteMode::create_new)) {
+        return false;
+      }
+    }
+    if (!audit.empty()) {
+      append_audit_lines(audit, true);
+    }
+    return true;
+  }
+
+  bool supports_atomic_batches() const override { return false; }
+
+  std::size_t erase(std::string_view user_id, std::optional<std::string_view> ns) override {
+    if (!is_safe_name(user_id) || (ns && !is_safe_name(*ns))) {
+      return 0;
+    }
+    file_io::FileLock lock(m_lock, LockMode::exclusive);
+    fs::path user_dir = m_contexts / user_id;
+    fs::path target = ns ? user_dir / *ns : user_dir;
+    // One rename makes the whole context vanish at once, even if we die while deleting it.
+    fs::path doomed = m_tmp / file_io::unique_name("erased");
+    if (::rename(target.c_str(), doomed.c_str()) != 0) {
+      if (errno == ENOENT || errno == ENOTDIR) {
+        return 0;
+      }
+      throw Error(ErrorCode::unavailable,
+                  "cannot erase " + target.string() + ": " + std::generic_category().message(errno));
+    }
+    file_io::fsync_dir(target.parent_path());
+    file_io::fsync_dir(m_tmp);
+    std::size_t removed = 0;
+    if (ns) {
+      removed = count_version_files(doomed);
+    } else if (auto namespaces = file_io::list_dir(doomed)) {
+      for (const auto& name : *namespaces) {
+        removed += is_safe_name(name) ? count_version_files(doomed / name) : 0;
+      }
+    }
+    file_io::remove_tree(doomed);
+    // Drop a user left without namespaces, so it stops being listed.
+    if (ns && ::rmdir(user_dir.c_str()) == 0) {
+      file_io::fsync_dir(m_contexts);
+    }
+    return removed;
+  }
+
+  std::vector<ContextKey> contexts(std::optional<std::string_view> user_id) override {
+    std::vector<std::string> users;
+    if (user_id) {
+      users.emplace_back(*user_id);
+    } else if (auto names = file_io::list_dir(m_contexts)) {
+      users = std::move(*names);
+    }
+    std::vector<ContextKey> out;
+    for (const auto& user : users) {
+      if (!is_safe_name(user)) {
+        continue;
+      }
+      auto namespaces = file_io::list_dir(m_contexts / user);
+      if (!namespaces) {
+        continue;
+      }
+      for (auto& ns : *namespaces) {
+        // A directory without versions is left by a writer that died before linking one.
+        if (is_safe_name(ns) && count_version_files(m_contexts / user / ns) > 0) {
+          out.push_back(ContextKey{user, std::move(ns)});
+        }
+      }
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+  }
+
+  void append_audit(const AuditRecord& record, bool durable) override {
+    append_audit_lines(std::span<const AuditRecord>(&record, 1), durable);
+  }
+
+  std::vector<AuditRecord> audit_log(const AuditQuery& query) override {
+    std::vector<AuditRecord> out;
+    auto fd = file_io::open_for_reading(m_audit);
+    if (!fd || query.limit == 0 || (query.before_seq && *query.before_seq <= 1)) {
+      return out;
+    }
+    std::uint64_t size = file_io::file_size(fd->get(), m_audit);
+    std::uint64_t end = size;
+    if (query.before_seq && *query.before_seq - 1 < size) {
+      end = line_end_after(fd->get(), *query.before_seq - 1, size);
+    }
+    ReverseLineReader reader(fd->get(), end, m_audit);
+    while (out.size() < query.limit) {
+      auto line = reader.next();
+      if (!line) {
+        break;
+      }
+      // Unterminated: a write in progress or torn by a crash. Unreadable lines
+      // are torn ones that a later append closed off.
+      if (!line->terminated || line->oversized || line->text.empty()) {
+        continue;
+      }
+      Json json = Json::parse(line->text, nullptr, false);
+      if (json.is_discarded()) {
+        continue;
+      }
+      AuditRecord record;
+      try {
+        record = audit_from_json(json);
+      } catch (const std::exception&) {
+        continue;
+      }
+      record.seq = line->offset + 1;
+      if (matches(record, query)) {
+        out.push_back(std::move(record));
+      }
+    }
+    return out;
+  }
+
+private:
+  void check_format() const {
+    auto format = file_io::read_file_if_exists(m_format);
+    if (!format) {
+      file_io::create_directories(m_tmp);
+      if (file_io::write_file_atomic(m_format, std::string(k_format) + "\n", m_tmp,
+                                     file_io::WriteMode::create_new)) {
+        return;
+      }
+      // Another process created it first.
+      format = file_io::read_file(m_format);
+    }
+    std::string_view text = *format;
+    while (!text.empty() && (text.back() == '\n' || text.back() == '\r' || text.back() == ' ')) {
+      text.remove_suffix(1);
+    }
+    if (text != k_format) {
+      throw Error(ErrorCode::unavailable, m_format.string() + " says " + quoted_excerpt(text) + ", not '" +
+                                              std::string(k_format) +
+                                              "': this directory holds data zsimem cannot read");
+    }
+  }
+
+  // Temp files and erased contexts left by killed processes. Only when no
+  // one holds the lock, since a live writer or eraser may still own them.
+  void remove_stale_temp_files() const {
+    try {
+      auto lock = file_io::FileLock::try_lock(m_lock, LockMode::exclusive);
+      auto names = lock ? file_io::list_dir(m_tmp) : std::nullopt;
+      if (!names) {
+        return;
+      }
+      std::time_t cutoff = std::time(nullptr) - k_stale_temp_seconds;
+      for (const auto& name : *names) {
+        struct stat info {};
+        fs::path path = m_tmp / name;
+        if (::lstat(path.c_str(), &info) == 0 && info.st_mtime < cutoff) {
+          file_io::remove_tree(path);
+        }
+      }
+    } catch (const Error&) {
+      // Cleanup is best effort: a read-only store still reads.
+    }
+  }
+
+  fs::path context_dir(const ContextKey& key) const { return m_contexts / key.user_id / key.ns; }
+
+  // The versions of a context, ascending; empty for an unsafe key.
+  std::vector<std::uint64_t> list_versions(const ContextKey& key) const {
+    std::vector<std::uint64_t> versions;
+    if (!is_safe_key(key)) {
+      return versions;
+    }
+    if (auto names = file_io::list_dir(context_dir(key))) {
+      for (const auto& name : *names) {
+        if (auto version = parse_version_file_name(name)) {
+          versions.push_back(*version);
+        }
+      }
+    }
+    std::sort(versions.begin(), versions.end());
+    return versions;
+  }
+
+  static std::size_t count_version_files(const fs::path& dir) {
+    auto names = file_io::list_dir(dir);
+    if (!names) {
+      return 0;
+    }
+    return static_cast<std::size_t>(std::count_if(names->begin(), names->end(), [](const std::string& name) {
+      return parse_version_file_name(name).has_value();
+    }));
+  }
+
+  // nullopt when the file is gone: the context was erased meanwhile.
+  std::optional<VersionRecord> read_version(const ContextKey& key, std::uint64_t version) const {
+    fs::path path = context_dir(key) / version_file_name(version);
+    auto text = file_io::read_file_if_exists(path);
+    if (!text) {
+      return std::nullopt;
+    }
+    return decode_version(*text, path, key, version);
+  }
+
+  // The first index in [lo, hi) whose record fails `holds`, for a predicate
+  // that holds on a prefix; nullopt when the context vanished meanwhile.
+  template <typename Predicate>
+  std::optional<std::size_t> partition_point(const ContextKey& key, const std::vector<std::uint64_t>& versions,
+                                             std::size_t lo, std::size_t hi, Predicate holds) const {
+    while (lo < hi) {
+      std::size_t mid = lo + (hi - lo) / 2;
+      auto record = read_version(key, versions[mid]);
+      if (!record) {
+        return std::nullopt;
+      }
+      if (holds(*record)) {
+        lo = mid + 1;
+      } else {
+        hi = mid;
+      }
+    }
+    return lo;
+  }
+
+  // Where the line holding byte `offset` ends (after its '\n'), so that a
+  // cursor pointing inside a line still includes that line.
+  std::uint64_t line_end_after(int fd, std::uint64_t offset, std::uint64_t size) const {
+    if (offset == 0 || file_io::read_at(fd, offset - 1, 1, m_audit) == "\n") {
+      return offset;
+    }
+    while (offset < size) {
+      std::string block = file_io::read_at(fd, offset, k_audit_block_bytes, m_audit);
+      auto newline = block.find('\n');
+      if (newline != std::string::npos) {
+        return offset + newline + 1;
+      }
+      if (block.empty()) {
+        break;
+      }
+      offset += block.size();
+    }
+    return size;
+  }
+
+  void append_audit_lines(std::span<const AuditRecord> records, bool durable) {
+    file_io::AppendFile file(m_audit);
+    // Exclusive, so the size read here is where our bytes land: seq is the
+    // byte offset + 1, unique and increasing across processes.
+    file_io::FileLock lock(file.fd(), LockMode::exclusive, m_audit);
+    std::uint64_t size = file.size();
+    std::string buffer;
+    if (size > 0 && file_io::read_at(file.fd(), size - 1, 1, m_audit) != "\n") {
+      // Close off a line torn by a crash so that ours stays readable.
+      buffer = "\n";
+    }
+    for (const auto& record : records) {
+      AuditRecord stamped = record;
+      stamped.seq = size + buffer.size() + 1;
+      buffer += encode_audit(stamped);
+      buffer += '\n';
+    }
+    file.append(buffer, durable);
+  }
+
+  fs::path m_dir;
+  fs::path m_contexts;
+  fs::path m_tmp;
+  fs::path m_lock;
+  fs::path m_audit;
+  fs::path m_format;
+};
+
+} // namespace
+
+std::unique_ptr<MemoryStore> make_json_store(const std::filesystem::path& dir) {
+  return std::make_unique<JsonStore>(dir);
+}
+
+} // namespace zsimem::store

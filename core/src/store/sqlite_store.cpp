@@ -1,0 +1,609 @@
+#include "store/backends.hpp"
+
+#include <zsimem/codec.hpp>
+#include <zsimem/error.hpp>
+#include <zsimem/time.hpp>
+
+#include <SQLiteCpp/SQLiteCpp.h>
+#include <sqlite3.h>
+
+#include <algorithm>
+#include <array>
+#include <cstdint>
+#include <limits>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <system_error>
+#include <utility>
+
+namespace zsimem::store {
+namespace {
+
+constexpr const char* k_file_name = "zsimem.sqlite3";
+constexpr int k_busy_timeout_ms = 10'000;
+constexpr std::int64_t k_int_max = std::numeric_limits<std::int64_t>::max();
+constexpr std::int64_t k_int_min = std::numeric_limits<std::int64_t>::min();
+
+// One step of the schema: applying `sql` to a database at version
+// `to_version - 1` brings it to `to_version`. Add steps, never edit them.
+struct Migration {
+  int to_version;
+  const char* sql;
+};
+
+constexpr std::array k_migrations{
+    Migration{1, R"sql(
+CREATE TABLE versions (
+  user_id TEXT NOT NULL,
+  ns TEXT NOT NULL,
+  version INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL,
+  data TEXT NOT NULL,
+  delta TEXT NOT NULL,
+  actor TEXT NOT NULL,
+  request_id TEXT NOT NULL,
+  tags TEXT NOT NULL,
+  derived_from INTEGER NOT NULL,
+  rollback_of INTEGER,
+  idempotency_key TEXT,
+  prev_hash TEXT NOT NULL,
+  hash TEXT NOT NULL,
+  PRIMARY KEY (user_id, ns, version)
+) WITHOUT ROWID;
+CREATE INDEX versions_by_idempotency_key ON versions (user_id, ns, idempotency_key)
+  WHERE idempotency_key IS NOT NULL;
+CREATE INDEX versions_by_time ON versions (user_id, ns, updated_at);
+CREATE TABLE audit (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  time INTEGER NOT NULL,
+  request_id TEXT NOT NULL,
+  actor TEXT NOT NULL,
+  operation TEXT NOT NULL,
+  user_id TEXT NOT NULL,
+  ns TEXT NOT NULL,
+  version TEXT NOT NULL,
+  outcome TEXT NOT NULL,
+  detail TEXT NOT NULL
+);
+CREATE INDEX audit_by_user ON audit (user_id, seq);
+)sql"},
+};
+
+constexpr int k_schema_version = k_migrations.back().to_version;
+
+#define ZSIMEM_VERSION_COLUMNS                                                                     \
+  "user_id, ns, version, updated_at, data, delta, actor, request_id, tags, derived_from, "       \
+  "rollback_of, idempotency_key, prev_hash, hash"
+#define ZSIMEM_AUDIT_COLUMNS                                                                       \
+  "seq, time, request_id, actor, operation, user_id, ns, version, outcome, detail"
+
+// The statements the store prepares on first use and keeps.
+enum class Sql : std::size_t {
+  begin_immediate,
+  commit,
+  head,
+  version,
+  version_at,
+  history_newest,
+  history_oldest,
+  find_idempotency_key,
+  insert_version,
+  insert_audit,
+  erase_namespace,
+  erase_user,
+  next_context,
+  next_context_of_user,
+  audit_all,
+  audit_of_user,
+  count,
+};
+
+constexpr std::array<const char*, static_cast<std::size_t>(Sql::count)> k_sql{
+    "BEGIN IMMEDIATE",
+    "COMMIT",
+    "SELECT " ZSIMEM_VERSION_COLUMNS " FROM versions WHERE user_id = ?1 AND ns = ?2"
+    " ORDER BY version DESC LIMIT 1",
+    "SELECT " ZSIMEM_VERSION_COLUMNS " FROM versions WHERE user_id = ?1 AND ns = ?2 AND version = ?3",
+    "SELECT " ZSIMEM_VERSION_COLUMNS " FROM versions WHERE user_id = ?1 AND ns = ?2"
+    " AND updated_at <= ?3 ORDER BY version DESC LIMIT 1",
+    "SELECT " ZSIMEM_VERSION_COLUMNS " FROM versions WHERE user_id = ?1 AND ns = ?2"
+    " AND version < ?3 AND updated_at >= ?4 AND updated_at <= ?5 ORDER BY version DESC LIMIT ?6",
+    "SELECT " ZSIMEM_VERSION_COLUMNS " FROM versions WHERE user_id = ?1 AND ns = ?2"
+    " AND version > ?3 AND updated_at >= ?4 AND updated_at <= ?5 ORDER BY version ASC LIMIT ?6",
+    "SELECT " ZSIMEM_VERSION_COLUMNS " FROM versions WHERE user_id = ?1 AND ns = ?2"
+    " AND idempotency_key = ?3 ORDER BY version ASC LIMIT 1",
+    "INSERT INTO versions (" ZSIMEM_VERSION_COLUMNS ")"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+    "INSERT INTO audit (time, request_id, actor, operation, user_id, ns, version, outcome, detail)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    "DELETE FROM versions WHERE user_id = ?1 AND ns = ?2",
+    "DELETE FROM versions WHERE user_id = ?1",
+    // Skips from one context to the next through the primary key instead of
+    // scanning every version.
+    "SELECT user_id, ns FROM versions WHERE (user_id, ns, version) > (?1, ?2, ?3)"
+    " ORDER BY user_id, ns, version LIMIT 1",
+    "SELECT user_id, ns FROM versions WHERE user_id = ?1 AND (ns, version) > (?2, ?3)"
+    " ORDER BY ns, version LIMIT 1",
+    "SELECT " ZSIMEM_AUDIT_COLUMNS " FROM audit WHERE seq < ?1 AND time >= ?2 AND time <= ?3"
+    " AND (?4 IS NULL OR ns = ?4) ORDER BY seq DESC LIMIT ?5",
+    "SELECT " ZSIMEM_AUDIT_COLUMNS " FROM audit WHERE user_id = ?6 AND seq < ?1 AND time >= ?2"
+    " AND time <= ?3 AND (?4 IS NULL OR ns = ?4) ORDER BY seq DESC LIMIT ?5",
+};
+
+#undef ZSIMEM_VERSION_COLUMNS
+#undef ZSIMEM_AUDIT_COLUMNS
+
+// SQLite integers are signed; versions and limits beyond that range mean "no bound".
+std::int64_t clamp_to_int64(std::uint64_t value) {
+  return value > static_cast<std::uint64_t>(k_int_max) ? k_int_max : static_cast<std::int64_t>(value);
+}
+
+std::string encode_tags(const std::vector<std::string>& tags) {
+  if (tags.empty()) {
+    return "[]";
+  }
+  try {
+    return Json(tags).dump();
+  } catch (const Json::type_error&) {
+    throw Error(ErrorCode::invalid, "a tag is not valid UTF-8", "tags");
+  }
+}
+
+// Resets a statement when a use of it ends, so that it holds no read
+// snapshot or lock and can be bound afresh.
+class StatementUse {
+public:
+  explicit StatementUse(SQLite::Statement& statement) : m_statement(statement) {}
+  ~StatementUse() { m_statement.tryReset(); }
+  StatementUse(const StatementUse&) = delete;
+  StatementUse& operator=(const StatementUse&) = delete;
+
+  SQLite::Statement* operator->() { return &m_statement; }
+  SQLite::Statement& operator*() { return m_statement; }
+
+private:
+  SQLite::Statement& m_statement;
+};
+
+class SqliteStore final : public MemoryStore {
+public:
+  explicit SqliteStore(const std::filesystem::path& dir);
+
+  std::string_view backend_name() const override { return "sqlite"; }
+
+  std::optional<VersionRecord> head(const ContextKey& key) override;
+  std::optional<VersionRecord> version(const ContextKey& key, std::uint64_t version) override;
+  std::optional<VersionRecord> version_at(const ContextKey& key, Timestamp at) override;
+  std::vector<VersionRecord> history(const ContextKey& key, const HistoryQuery& query) override;
+  std::optional<VersionRecord> find_idempotency_key(const ContextKey& key,
+                                                    std::string_view idempotency_key) override;
+
+  bool append(std::span<const VersionRecord> records, std::span<const AuditRecord> audit) override;
+  bool supports_atomic_batches() const override { return true; }
+
+  std::size_t erase(std::string_view user_id, std::optional<std::string_view> ns) override;
+  std::vector<ContextKey> contexts(std::optional<std::string_view> user_id) override;
+
+  void append_audit(const AuditRecord& record, bool durable) override;
+  std::vector<AuditRecord> audit_log(const AuditQuery& query) override;
+
+private:
+  // Rolls back on scope exit unless committed.
+  class WriteTransaction {
+  public:
+    explicit WriteTransaction(SqliteStore& store) : m_store(store) {
+      StatementUse(m_store.statement(Sql::begin_immediate))->exec();
+    }
+    ~WriteTransaction() {
+      if (!m_committed && sqlite3_get_autocommit(m_store.handle()) == 0) {
+        sqlite3_exec(m_store.handle(), "ROLLBACK", nullptr, nullptr, nullptr);
+      }
+    }
+    WriteTransaction(const WriteTransaction&) = delete;
+    WriteTransaction& operator=(const WriteTransaction&) = delete;
+
+    void commit() {
+      StatementUse(m_store.statement(Sql::commit))->exec();
+      m_committed = true;
+    }
+
+  private:
+    SqliteStore& m_store;
+    bool m_committed = false;
+  };
+
+  static SQLite::Database open_database(const std::filesystem::path& dir,
+                                        const std::filesystem::path& path);
+  void ensure_schema();
+  int user_version();
+
+  sqlite3* handle() const { return m_db.getHandle(); }
+  SQLite::Statement& statement(Sql id);
+  Error to_error(const SQLite::Exception& e) const;
+
+  // Runs `fn` under the store's lock, turning SQLite failures into Error.
+  template <typename Fn>
+  decltype(auto) run(Fn&& fn) {
+    std::lock_guard lock(m_mutex);
+    try {
+      return std::forward<Fn>(fn)();
+    } catch (const SQLite::Exception& e) {
+      throw to_error(e);
+    }
+  }
+
+  std::optional<VersionRecord> one_version(Sql id, const ContextKey& key,
+                                           std::optional<std::int64_t> third = std::nullopt);
+  VersionRecord read_version(const SQLite::Statement& row) const;
+  static AuditRecord read_audit(const SQLite::Statement& row);
+  void insert_audit(const AuditRecord& record);
+
+  std::filesystem::path m_path;
+  std::mutex m_mutex;
+  SQLite::Database m_db;
+  // Declared after m_db so that they are finalized before it closes.
+  std::array<std::optional<SQLite::Statement>, static_cast<std::size_t>(Sql::count)> m_statements;
+};
+
+SqliteStore::SqliteStore(const std::filesystem::path& dir)
+    : m_path(dir / k_file_name), m_db(open_database(dir, m_path)) {
+  try {
+    // A one-shot CLI process opens and closes the database per command:
+    // keeping the WAL at close spares each command a checkpoint and fsync;
+    // checkpoints during commits still bound the WAL's size.
+    int persist_wal = 1;
+    sqlite3_file_control(handle(), "main", SQLITE_FCNTL_PERSIST_WAL, &persist_wal);
+    sqlite3_db_config(handle(), SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, nullptr);
+    // A successful append must survive a power cut.
+    m_db.exec("PRAGMA synchronous = FULL");
+    ensure_schema();
+  } catch (const SQLite::Exception& e) {
+    throw to_error(e);
+  }
+}
+
+SQLite::Database SqliteStore::open_database(const std::filesystem::path& dir,
+                                            const std::filesystem::path& path) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) {
+    throw Error(ErrorCode::unavailable,
+                "cannot create data directory " + dir.string() + ": " + ec.message());
+  }
+  try {
+    return SQLite::Database(path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE | SQLite::OPEN_NOMUTEX,
+                            k_busy_timeout_ms);
+  } catch (const SQLite::Exception& e) {
+    throw Error(ErrorCode::unavailable, "cannot open SQLite database " + path.string() + ": " + e.what());
+  }
+}
+
+int SqliteStore::user_version() {
+  SQLite::Statement query(m_db, "PRAGMA user_version");
+  query.executeStep();
+  return query.getColumn(0).getInt();
+}
+
+void SqliteStore::ensure_schema() {
+  // The common case, every CLI command: one header read and nothing else.
+  int current = user_version();
+  if (current == k_schema_version) {
+    return;
+  }
+  if (current > k_schema_version) {
+    throw Error(ErrorCode::unavailable,
+                "SQLite database " + m_path.string() + " has schema version " + std::to_string(current) +
+                    ", newer than this zsimem supports (" + std::to_string(k_schema_version) +
+                    "); upgrade zsimem");
+  }
+  if (current == 0) {
+    // The journal mode persists in the file; it cannot change inside a transaction.
+    SQLite::Statement mode(m_db, "PRAGMA journal_mode = WAL");
+    if (!mode.executeStep() || mode.getColumn(0).getString() != "wal") {
+      throw Error(ErrorCode::unavailable, "SQLite database " + m_path.string() +
+                                              ": cannot switch to WAL mode (is it on a network file system?)");
+    }
+  }
+  WriteTransaction transaction(*this);
+  // Another process may have created or migrated the schema meanwhile.
+  current = user_version();
+  if (current > k_schema_version) {
+    throw Error(ErrorCode::unavailable, "SQLite database " + m_path.string() + " has schema version " +
+                                            std::to_string(current) + ", newer than this zsimem supports");
+  }
+  for (const auto& migration : k_migrations) {
+    if (migration.to_version > current) {
+      m_db.exec(migration.sql);
+    }
+  }
+  m_db.exec("PRAGMA user_version = " + std::to_string(k_schema_version));
+  transaction.commit();
+}
+
+SQLite::Statement& SqliteStore::statement(Sql id) {
+  auto& slot = m_statements.at(static_cast<std::size_t>(id));
+  if (!slot) {
+    slot.emplace(m_db, k_sql.at(static_cast<std::size_t>(id)));
+  }
+  return *slot;
+}
+
+Error SqliteStore::to_error(const SQLite::Exception& e) const {
+  const int code = e.getErrorCode() & 0xff;
+  if (code == SQLITE_BUSY || code == SQLITE_LOCKED) {
+    return Error(ErrorCode::timeout, "SQLite database " + m_path.string() + " stayed locked for " +
+                                         std::to_string(k_busy_timeout_ms / 1000) +
+                                         " s (another process is writing): " + e.what());
+  }
+  std::string message = "SQLite database " + m_path.string() + ": " + e.what();
+  if (code == SQLITE_CORRUPT || code == SQLITE_NOTADB) {
+    message += " (the file is damaged or not a zsimem database; restore it from a backup)";
+  }
+  return Error(ErrorCode::unavailable, message);
+}
+
+VersionRecord SqliteStore::read_version(const SQLite::Statement& row) const {
+  VersionRecord record;
+  record.user_id = row.getColumn(0).getString();
+  record.ns = row.getColumn(1).getString();
+  record.version = static_cast<std::uint64_t>(row.getColumn(2).getInt64());
+  record.updated_at = from_micros(row.getColumn(3).getInt64());
+  record.data = row.getColumn(4).getString();
+  record.delta = row.getColumn(5).getString();
+  record.actor = row.getColumn(6).getString();
+  record.request_id = row.getColumn(7).getString();
+  const std::string tags = row.getColumn(8).getString();
+  if (tags != "[]") {
+    const Json parsed = Json::parse(tags, nullptr, false);
+    if (!parsed.is_array() || !std::all_of(parsed.begin(), parsed.end(), [](const Json& tag) { return tag.is_string(); })) {
+      throw Error(ErrorCode::unavailable, "SQLite database " + m_path.string() + ": damaged tags in " +
+                                              record.user_id + "/" + record.ns + " version " +
+                                              std::to_string(record.version));
+    }
+    for (const auto& tag : parsed) {
+      record.tags.push_back(tag.get<std::string>());
+    }
+  }
+  record.derived_from = static_cast<std::uint64_t>(row.getColumn(9).getInt64());
+  if (!row.isColumnNull(10)) {
+    record.rollback_of = static_cast<std::uint64_t>(row.getColumn(10).getInt64());
+  }
+  record.idempotency_key = row.getColumn(11).getString();
+  record.prev_hash = row.getColumn(12).getString();
+  record.hash = row.getColumn(13).getString();
+  return record;
+}
+
+AuditRecord SqliteStore::read_audit(const SQLite::Statement& row) {
+  AuditRecord record;
+  record.seq = static_cast<std::uint64_t>(row.getColumn(0).getInt64());
+  record.time = from_micros(row.getColumn(1).getInt64());
+  record.request_id = row.getColumn(2).getString();
+  record.actor = row.getColumn(3).getString();
+  record.operation = row.getColumn(4).getString();
+  record.user_id = row.getColumn(5).getString();
+  record.ns = row.getColumn(6).getString();
+  record.version = row.getColumn(7).getString();
+  record.outcome = row.getColumn(8).getString();
+  record.detail = row.getColumn(9).getString();
+  return record;
+}
+
+std::optional<VersionRecord> SqliteStore::one_version(Sql id, const ContextKey& key,
+                                                      std::optional<std::int64_t> third) {
+  StatementUse query(statement(id));
+  query->bindNoCopy(1, key.user_id);
+  query->bindNoCopy(2, key.ns);
+  if (third) {
+    query->bind(3, *third);
+  }
+  if (!query->executeStep()) {
+    return std::nullopt;
+  }
+  return read_version(*query);
+}
+
+std::optional<VersionRecord> SqliteStore::head(const ContextKey& key) {
+  return run([&] { return one_version(Sql::head, key); });
+}
+
+std::optional<VersionRecord> SqliteStore::version(const ContextKey& key, std::uint64_t version) {
+  return run([&] { return one_version(Sql::version, key, clamp_to_int64(version)); });
+}
+
+std::optional<VersionRecord> SqliteStore::version_at(const ContextKey& key, Timestamp at) {
+  return run([&] { return one_version(Sql::version_at, key, to_micros(at)); });
+}
+
+std::vector<VersionRecord> SqliteStore::history(const ContextKey& key, const HistoryQuery& query) {
+  return run([&] {
+    StatementUse select(statement(query.oldest_first ? Sql::history_oldest : Sql::history_newest));
+    select->bindNoCopy(1, key.user_id);
+    select->bindNoCopy(2, key.ns);
+    if (query.oldest_first) {
+      select->bind(3, query.after_version ? clamp_to_int64(*query.after_version) : k_int_min);
+    } else {
+      select->bind(3, query.before_version ? clamp_to_int64(*query.before_version) : k_int_max);
+    }
+    select->bind(4, query.since ? to_micros(*query.since) : k_int_min);
+    select->bind(5, query.until ? to_micros(*query.until) : k_int_max);
+    select->bind(6, clamp_to_int64(query.limit));
+    std::vector<VersionRecord> records;
+    while (select->executeStep()) {
+      records.push_back(read_version(*select));
+    }
+    return records;
+  });
+}
+
+std::optional<VersionRecord> SqliteStore::find_idempotency_key(const ContextKey& key,
+                                                               std::string_view idempotency_key) {
+  if (idempotency_key.empty()) {
+    return std::nullopt;
+  }
+  return run([&]() -> std::optional<VersionRecord> {
+    StatementUse query(statement(Sql::find_idempotency_key));
+    query->bindNoCopy(1, key.user_id);
+    query->bindNoCopy(2, key.ns);
+    query->bindNoCopy(3, idempotency_key.data(), static_cast<int>(idempotency_key.size()));
+    if (!query->executeStep()) {
+      return std::nullopt;
+    }
+    return read_version(*query);
+  });
+}
+
+void SqliteStore::insert_audit(const AuditRecord& record) {
+  StatementUse insert(statement(Sql::insert_audit));
+  insert->bind(1, to_micros(record.time));
+  insert->bindNoCopy(2, record.request_id);
+  insert->bindNoCopy(3, record.actor);
+  insert->bindNoCopy(4, record.operation);
+  insert->bindNoCopy(5, record.user_id);
+  insert->bindNoCopy(6, record.ns);
+  insert->bindNoCopy(7, record.version);
+  insert->bindNoCopy(8, record.outcome);
+  insert->bindNoCopy(9, record.detail);
+  insert->exec();
+}
+
+bool SqliteStore::append(std::span<const VersionRecord> records, std::span<const AuditRecord> audit) {
+  std::vector<std::string> tags;
+  tags.reserve(records.size());
+  for (const auto& record : records) {
+    tags.push_back(encode_tags(record.tags));
+  }
+  return run([&] {
+    WriteTransaction transaction(*this);
+    for (std::size_t i = 0; i < records.size(); ++i) {
+      const VersionRecord& record = records[i];
+      StatementUse insert(statement(Sql::insert_version));
+      insert->bindNoCopy(1, record.user_id);
+      insert->bindNoCopy(2, record.ns);
+      insert->bind(3, clamp_to_int64(record.version));
+      insert->bind(4, to_micros(record.updated_at));
+      insert->bindNoCopy(5, record.data);
+      insert->bindNoCopy(6, record.delta);
+      insert->bindNoCopy(7, record.actor);
+      insert->bindNoCopy(8, record.request_id);
+      insert->bindNoCopy(9, tags[i]);
+      insert->bind(10, clamp_to_int64(record.derived_from));
+      if (record.rollback_of) {
+        insert->bind(11, clamp_to_int64(*record.rollback_of));
+      } else {
+        insert->bind(11);
+      }
+      if (record.idempotency_key.empty()) {
+        insert->bind(12);
+      } else {
+        insert->bindNoCopy(12, record.idempotency_key);
+      }
+      insert->bindNoCopy(13, record.prev_hash);
+      insert->bindNoCopy(14, record.hash);
+      const int result = insert->tryExecuteStep();
+      if ((result & 0xff) == SQLITE_CONSTRAINT) {
+        // The version exists: someone else appended it first. The
+        // transaction's rollback takes back the batch's earlier records.
+        return false;
+      }
+      if (result != SQLITE_DONE) {
+        throw SQLite::Exception(handle(), result);
+      }
+    }
+    for (const auto& record : audit) {
+      insert_audit(record);
+    }
+    transaction.commit();
+    return true;
+  });
+}
+
+std::size_t SqliteStore::erase(std::string_view user_id, std::optional<std::string_view> ns) {
+  return run([&] {
+    StatementUse remove(statement(ns ? Sql::erase_namespace : Sql::erase_user));
+    remove->bindNoCopy(1, user_id.data(), static_cast<int>(user_id.size()));
+    if (ns) {
+      remove->bindNoCopy(2, ns->data(), static_cast<int>(ns->size()));
+    }
+    return static_cast<std::size_t>(remove->exec());
+  });
+}
+
+std::vector<ContextKey> SqliteStore::contexts(std::optional<std::string_view> user_id) {
+  return run([&] {
+    std::vector<ContextKey> keys;
+    // Start below any real key: every stored version is >= 0.
+    ContextKey after{"", ""};
+    std::int64_t after_version = k_int_min;
+    StatementUse next(statement(user_id ? Sql::next_context_of_user : Sql::next_context));
+    for (;;) {
+      if (user_id) {
+        next->bindNoCopy(1, user_id->data(), static_cast<int>(user_id->size()));
+        next->bindNoCopy(2, after.ns);
+        next->bind(3, after_version);
+      } else {
+        next->bindNoCopy(1, after.user_id);
+        next->bindNoCopy(2, after.ns);
+        next->bind(3, after_version);
+      }
+      if (!next->executeStep()) {
+        return keys;
+      }
+      keys.push_back({next->getColumn(0).getString(), next->getColumn(1).getString()});
+      next->reset();
+      after = keys.back();
+      after_version = k_int_max;
+    }
+  });
+}
+
+void SqliteStore::append_audit(const AuditRecord& record, bool durable) {
+  run([&] {
+    if (durable) {
+      insert_audit(record);
+      return;
+    }
+    // Reads are audited on every get: this one commit skips the fsync, and
+    // the next durable commit syncs it along.
+    m_db.exec("PRAGMA synchronous = NORMAL");
+    try {
+      insert_audit(record);
+    } catch (...) {
+      m_db.tryExec("PRAGMA synchronous = FULL");
+      throw;
+    }
+    m_db.exec("PRAGMA synchronous = FULL");
+  });
+}
+
+std::vector<AuditRecord> SqliteStore::audit_log(const AuditQuery& query) {
+  return run([&] {
+    StatementUse select(statement(query.user_id ? Sql::audit_of_user : Sql::audit_all));
+    select->bind(1, query.before_seq ? clamp_to_int64(*query.before_seq) : k_int_max);
+    select->bind(2, query.since ? to_micros(*query.since) : k_int_min);
+    select->bind(3, query.until ? to_micros(*query.until) : k_int_max);
+    if (query.ns) {
+      select->bindNoCopy(4, *query.ns);
+    } else {
+      select->bind(4);
+    }
+    select->bind(5, clamp_to_int64(query.limit));
+    if (query.user_id) {
+      select->bindNoCopy(6, *query.user_id);
+    }
+    std::vector<AuditRecord> records;
+    while (select->executeStep()) {
+      records.push_back(read_audit(*select));
+    }
+    return records;
+  });
+}
+
+} // namespace
+
+std::unique_ptr<MemoryStore> make_sqlite_store(const std::filesystem::path& dir) {
+  return std::make_unique<SqliteStore>(dir);
+}
+
+} // namespace zsimem::store

@@ -1,0 +1,109 @@
+#include <zsimem/validate.hpp>
+
+#include <zsimem/error.hpp>
+
+#include <algorithm>
+#include <string>
+
+namespace zsimem {
+namespace {
+
+bool is_name_char(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+         c == '-' || c == '.' || c == '@' || c == '+' || c == '=' || c == ':' || c == '~';
+}
+
+bool is_alnum(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'); }
+
+[[noreturn]] void reject(std::string_view field, const std::string& problem) {
+  throw Error(ErrorCode::invalid, std::string(field) + ": " + problem, std::string(field));
+}
+
+std::string describe_char(char c) {
+  const auto byte = static_cast<unsigned char>(c);
+  if (byte < 0x20 || byte >= 0x7f) {
+    static constexpr char k_hex[] = "0123456789abcdef";
+    return std::string("byte 0x") + k_hex[byte >> 4] + k_hex[byte & 0xf];
+  }
+  return std::string("'") + c + "'";
+}
+
+// The shared rule for user ids and namespaces: they become file names and
+// key prefixes, so they are kept to a small, safe alphabet.
+void validate_name(std::string_view name, std::string_view field) {
+  if (name.empty()) {
+    reject(field, "must not be empty");
+  }
+  if (name.size() > k_max_name_bytes) {
+    reject(field, "is " + std::to_string(name.size()) + " bytes long; the limit is " +
+                      std::to_string(k_max_name_bytes));
+  }
+  if (!is_alnum(name.front())) {
+    reject(field, "must start with a letter or a digit");
+  }
+  for (const char c : name) {
+    if (!is_name_char(c)) {
+      reject(field, "contains " + describe_char(c) +
+                        "; allowed are letters, digits and _ - . @ + = : ~");
+    }
+  }
+  if (name.find("..") != std::string_view::npos) {
+    reject(field, "must not contain '..'");
+  }
+}
+
+bool has_control_char(std::string_view text) {
+  return std::any_of(text.begin(), text.end(), [](char c) {
+    const auto byte = static_cast<unsigned char>(c);
+    return byte < 0x20 || byte == 0x7f;
+  });
+}
+
+} // namespace
+
+const std::vector<std::string_view>& reserved_user_ids() {
+  static const std::vector<std::string_view> k_reserved{"logs", "batch", "users"};
+  return k_reserved;
+}
+
+void validate_user_id(std::string_view user_id, std::string_view field) {
+  validate_name(user_id, field);
+  const auto& reserved = reserved_user_ids();
+  if (std::find(reserved.begin(), reserved.end(), user_id) != reserved.end()) {
+    reject(field, "'" + std::string(user_id) + "' is reserved (the HTTP API uses it as a route)");
+  }
+}
+
+void validate_namespace(std::string_view ns, std::string_view field) { validate_name(ns, field); }
+
+void validate_tags(const std::vector<std::string>& tags, std::string_view field) {
+  if (tags.size() > k_max_tags) {
+    throw Error(ErrorCode::too_large,
+                std::string(field) + ": " + std::to_string(tags.size()) + " tags; the limit is " +
+                    std::to_string(k_max_tags),
+                std::string(field));
+  }
+  for (std::size_t i = 0; i < tags.size(); ++i) {
+    const std::string item = std::string(field) + "[" + std::to_string(i) + "]";
+    if (tags[i].empty()) {
+      reject(item, "a tag must not be empty");
+    }
+    if (tags[i].size() > k_max_tag_bytes) {
+      reject(item, "a tag is limited to " + std::to_string(k_max_tag_bytes) + " bytes");
+    }
+    if (has_control_char(tags[i])) {
+      reject(item, "a tag must not contain control characters");
+    }
+  }
+}
+
+void validate_idempotency_key(std::string_view key, std::string_view field) {
+  if (key.size() > k_max_idempotency_key_bytes) {
+    reject(field, "is limited to " + std::to_string(k_max_idempotency_key_bytes) + " bytes");
+  }
+  if (has_control_char(key)) {
+    reject(field, "must not contain control characters");
+  }
+}
+
+} // namespace zsimem

@@ -1,0 +1,743 @@
+// The backend conformance suite: every case runs against every backend
+// compiled in, so a new backend is correct when this file passes on it.
+
+#include "support/temp_dir.hpp"
+
+#include <zsimem/error.hpp>
+#include <zsimem/store.hpp>
+
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <exception>
+#include <memory>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace zsimem {
+namespace {
+
+using testing::TempDir;
+
+// 2025-11-29T01:44:01.123456Z: realistic microsecond timestamps.
+constexpr std::int64_t k_t0 = 1'764'380'641'123'456;
+
+Timestamp at(std::int64_t micros_after_t0) {
+  return Timestamp{std::chrono::microseconds{k_t0 + micros_after_t0}};
+}
+
+std::int64_t micros(Timestamp t) { return t.time_since_epoch().count(); }
+
+std::unique_ptr<MemoryStore> open(const std::string& backend, const TempDir& dir) {
+  // A subfolder that does not exist yet: opening must create it.
+  return open_store({backend, dir.path() / "store"});
+}
+
+// A stand-in for a SHA-256 hex digest; stores keep hashes without checking them.
+std::string fake_hash(const std::string& user, const std::string& ns, std::uint64_t version) {
+  std::uint64_t h = 14695981039346656037ULL;
+  for (const char c : user + "/" + ns + "/" + std::to_string(version)) {
+    h = (h ^ static_cast<unsigned char>(c)) * 1099511628211ULL;
+  }
+  static constexpr char k_hex[] = "0123456789abcdef";
+  std::string out;
+  for (int i = 0; i < 64; ++i) {
+    out += k_hex[(h >> ((i % 16) * 4)) & 0xfU];
+  }
+  return out;
+}
+
+VersionRecord make_record(const std::string& user, const std::string& ns, std::uint64_t version,
+                          Timestamp updated_at) {
+  VersionRecord record;
+  record.user_id = user;
+  record.ns = ns;
+  record.version = version;
+  record.updated_at = updated_at;
+  record.data = R"({"counter":)" + std::to_string(version) + R"(,"name":"Zoë","prefs":{"lang":"ja"}})";
+  record.delta = R"({"counter":)" + std::to_string(version) + "}";
+  record.actor = "cli:" + user;
+  record.request_id = "req-" + user + "-" + ns + "-" + std::to_string(version);
+  record.tags = {"import"};
+  record.derived_from = version - 1;
+  record.prev_hash = version == 1 ? "" : fake_hash(user, ns, version - 1);
+  record.hash = fake_hash(user, ns, version);
+  return record;
+}
+
+AuditRecord make_audit(const std::string& user, const std::string& ns, const std::string& operation,
+                       Timestamp time, const std::string& version = "") {
+  AuditRecord record;
+  record.time = time;
+  record.request_id = "req-" + operation + "-" + std::to_string(micros(time));
+  record.actor = "cli:" + (user.empty() ? std::string("admin") : user);
+  record.operation = operation;
+  record.user_id = user;
+  record.ns = ns;
+  record.version = version;
+  record.outcome = "ok";
+  return record;
+}
+
+bool append_one(MemoryStore& store, const VersionRecord& record) {
+  const AuditRecord audit =
+      make_audit(record.user_id, record.ns, "merge", record.updated_at, std::to_string(record.version));
+  return store.append({&record, 1}, {&audit, 1});
+}
+
+// Appends versions 1..count of a context, one per millisecond after t0.
+void append_versions(MemoryStore& store, const std::string& user, const std::string& ns,
+                     std::uint64_t count) {
+  for (std::uint64_t v = 1; v <= count; ++v) {
+    REQUIRE(append_one(store, make_record(user, ns, v, at(static_cast<std::int64_t>(v) * 1000))));
+  }
+}
+
+void check_same(const VersionRecord& actual, const VersionRecord& expected) {
+  INFO("version " << expected.user_id << "/" << expected.ns << "/" << expected.version);
+  CHECK(actual.user_id == expected.user_id);
+  CHECK(actual.ns == expected.ns);
+  CHECK(actual.version == expected.version);
+  CHECK(micros(actual.updated_at) == micros(expected.updated_at));
+  CHECK(actual.data == expected.data);
+  CHECK(actual.delta == expected.delta);
+  CHECK(actual.actor == expected.actor);
+  CHECK(actual.request_id == expected.request_id);
+  CHECK(actual.tags == expected.tags);
+  CHECK(actual.derived_from == expected.derived_from);
+  CHECK(actual.rollback_of.has_value() == expected.rollback_of.has_value());
+  CHECK(actual.rollback_of.value_or(0) == expected.rollback_of.value_or(0));
+  CHECK(actual.idempotency_key == expected.idempotency_key);
+  CHECK(actual.prev_hash == expected.prev_hash);
+  CHECK(actual.hash == expected.hash);
+}
+
+void check_same(const std::optional<VersionRecord>& actual, const VersionRecord& expected) {
+  REQUIRE(actual.has_value());
+  check_same(*actual, expected);
+}
+
+void check_same(const AuditRecord& actual, const AuditRecord& expected) {
+  INFO("audit " << expected.request_id);
+  CHECK(micros(actual.time) == micros(expected.time));
+  CHECK(actual.request_id == expected.request_id);
+  CHECK(actual.actor == expected.actor);
+  CHECK(actual.operation == expected.operation);
+  CHECK(actual.user_id == expected.user_id);
+  CHECK(actual.ns == expected.ns);
+  CHECK(actual.version == expected.version);
+  CHECK(actual.outcome == expected.outcome);
+  CHECK(actual.detail == expected.detail);
+}
+
+// The version number, 0 for none, so that a missing record fails a check
+// instead of crashing the suite.
+std::uint64_t number(const std::optional<VersionRecord>& record) { return record ? record->version : 0; }
+
+std::vector<std::uint64_t> versions_of(const std::vector<VersionRecord>& records) {
+  std::vector<std::uint64_t> out;
+  for (const auto& record : records) {
+    out.push_back(record.version);
+  }
+  return out;
+}
+
+std::vector<std::string> names_of(const std::vector<ContextKey>& keys) {
+  std::vector<std::string> out;
+  for (const auto& key : keys) {
+    out.push_back(key.user_id + "/" + key.ns);
+  }
+  return out;
+}
+
+std::vector<std::string> request_ids_of(const std::vector<AuditRecord>& records) {
+  std::vector<std::string> out;
+  for (const auto& record : records) {
+    out.push_back(record.request_id);
+  }
+  return out;
+}
+
+std::vector<std::uint64_t> sequence(std::uint64_t from, std::uint64_t to) {
+  std::vector<std::uint64_t> out;
+  if (from <= to) {
+    for (std::uint64_t v = from; v <= to; ++v) {
+      out.push_back(v);
+    }
+  } else {
+    for (std::uint64_t v = from; v >= to; --v) {
+      out.push_back(v);
+    }
+  }
+  return out;
+}
+
+using Versions = std::vector<std::uint64_t>;
+
+} // namespace
+
+TEST_CASE("a store returns appended records byte for byte", "[store][conformance]") {
+  const std::string backend{GENERATE(from_range(backend_names()))};
+  CAPTURE(backend);
+  TempDir dir;
+  auto store = open(backend, dir);
+  REQUIRE(store->backend_name() == backend);
+  const ContextKey key{"alice", "default"};
+  CHECK_FALSE(store->head(key).has_value());
+
+  auto first = make_record("alice", "default", 1, at(0));
+  first.data = R"({"bio":"line one\nline \"two\" \\ end","emoji":"🙂","greeting":"こんにちは","long":")" +
+               std::string(20000, 'x') + R"(","name":"Zoë"})";
+  first.delta = first.data;
+  first.tags = {"onboarding", "größe 🙂", "with space"};
+  first.idempotency_key = "idem-2025-11-29-001";
+  auto second = make_record("alice", "default", 2, at(1500));
+  second.data = R"({"name":null,"nested":{"a":[1,2.5,true,null,"ü"]}})";
+  second.delta = R"({"name":null})";
+  second.tags = {};
+  second.actor = "daemon:svc-agent";
+  auto third = make_record("alice", "default", 3, at(2750));
+  third.data = first.data;
+  third.delta = R"({"long":"x"})";
+  third.rollback_of = 1;
+  third.derived_from = 2;
+  third.actor = "";
+
+  for (const auto& record : {first, second, third}) {
+    REQUIRE(append_one(*store, record));
+  }
+
+  check_same(store->head(key), third);
+  check_same(store->version(key, 1), first);
+  check_same(store->version(key, 2), second);
+  check_same(store->version(key, 3), third);
+  CHECK_FALSE(store->version(key, 0).has_value());
+  CHECK_FALSE(store->version(key, 4).has_value());
+  CHECK_FALSE(store->head({"alice", "other"}).has_value());
+  CHECK_FALSE(store->head({"bob", "default"}).has_value());
+  CHECK_FALSE(store->version({"alice", "other"}, 1).has_value());
+
+  HistoryQuery query;
+  query.oldest_first = true;
+  const auto all = store->history(key, query);
+  REQUIRE(all.size() == 3);
+  check_same(all[0], first);
+  check_same(all[1], second);
+  check_same(all[2], third);
+}
+
+TEST_CASE("a store finds the version current at a time", "[store][conformance]") {
+  const std::string backend{GENERATE(from_range(backend_names()))};
+  CAPTURE(backend);
+  TempDir dir;
+  auto store = open(backend, dir);
+  const ContextKey key{"alice", "default"};
+  CHECK_FALSE(store->version_at(key, at(0)).has_value());
+
+  // Versions 2 and 3 share a timestamp: the newer one is current then.
+  const std::int64_t times[] = {0, 1000, 1000, 5000};
+  for (std::uint64_t v = 1; v <= 4; ++v) {
+    REQUIRE(append_one(*store, make_record("alice", "default", v, at(times[v - 1]))));
+  }
+
+  CHECK_FALSE(store->version_at(key, at(-1)).has_value());
+  CHECK(number(store->version_at(key, at(0))) == 1);
+  CHECK(number(store->version_at(key, at(999))) == 1);
+  CHECK(number(store->version_at(key, at(1000))) == 3);
+  CHECK(number(store->version_at(key, at(4999))) == 3);
+  CHECK(number(store->version_at(key, at(5000))) == 4);
+  check_same(store->version_at(key, at(86'400'000'000)), make_record("alice", "default", 4, at(5000)));
+  CHECK_FALSE(store->version_at({"alice", "work"}, at(5000)).has_value());
+  CHECK(number(store->head(key)) == 4);
+}
+
+TEST_CASE("a store pages and filters history", "[store][conformance]") {
+  const std::string backend{GENERATE(from_range(backend_names()))};
+  CAPTURE(backend);
+  TempDir dir;
+  auto store = open(backend, dir);
+  const ContextKey key{"alice", "default"};
+  CHECK(store->history(key, {}).empty());
+  append_versions(*store, "alice", "default", 10); // version v at t0 + v ms
+  append_versions(*store, "alice", "work", 2);
+
+  auto newest = [&](std::optional<std::uint64_t> before, std::size_t limit) {
+    HistoryQuery query;
+    query.before_version = before;
+    query.limit = limit;
+    return versions_of(store->history(key, query));
+  };
+  auto oldest = [&](std::optional<std::uint64_t> after, std::size_t limit) {
+    HistoryQuery query;
+    query.oldest_first = true;
+    query.after_version = after;
+    query.limit = limit;
+    return versions_of(store->history(key, query));
+  };
+
+  CHECK(newest(std::nullopt, 100) == sequence(10, 1));
+  CHECK(newest(std::nullopt, 3) == Versions{10, 9, 8});
+  CHECK(newest(8, 3) == Versions{7, 6, 5});
+  CHECK(newest(2, 3) == Versions{1});
+  CHECK(newest(1, 3).empty());
+  CHECK(newest(100, 2) == Versions{10, 9});
+
+  CHECK(oldest(std::nullopt, 100) == sequence(1, 10));
+  CHECK(oldest(std::nullopt, 4) == Versions{1, 2, 3, 4});
+  CHECK(oldest(4, 4) == Versions{5, 6, 7, 8});
+  CHECK(oldest(8, 4) == Versions{9, 10});
+  CHECK(oldest(10, 4).empty());
+
+  SECTION("oldest first ignores before_version") {
+    HistoryQuery query;
+    query.oldest_first = true;
+    query.before_version = 3;
+    query.limit = 2;
+    CHECK(versions_of(store->history(key, query)) == Versions{1, 2});
+  }
+
+  SECTION("a cursor walks the whole history once") {
+    Versions seen;
+    std::optional<std::uint64_t> cursor;
+    for (int page = 0; page < 10; ++page) {
+      const auto chunk = newest(cursor, 3);
+      if (chunk.empty()) {
+        break;
+      }
+      seen.insert(seen.end(), chunk.begin(), chunk.end());
+      cursor = chunk.back();
+    }
+    CHECK(seen == sequence(10, 1));
+  }
+
+  SECTION("since and until bound updated_at, inclusive") {
+    HistoryQuery query;
+    query.since = at(3000);
+    query.until = at(6000);
+    CHECK(versions_of(store->history(key, query)) == Versions{6, 5, 4, 3});
+    query.limit = 2;
+    CHECK(versions_of(store->history(key, query)) == Versions{6, 5});
+    query.before_version = 5;
+    CHECK(versions_of(store->history(key, query)) == Versions{4, 3});
+
+    HistoryQuery forward;
+    forward.oldest_first = true;
+    forward.since = at(3000);
+    forward.until = at(6000);
+    CHECK(versions_of(store->history(key, forward)) == Versions{3, 4, 5, 6});
+    forward.after_version = 4;
+    CHECK(versions_of(store->history(key, forward)) == Versions{5, 6});
+
+    HistoryQuery since_only;
+    since_only.since = at(8500);
+    CHECK(versions_of(store->history(key, since_only)) == Versions{10, 9});
+    HistoryQuery until_only;
+    until_only.until = at(1999);
+    CHECK(versions_of(store->history(key, until_only)) == Versions{1});
+    HistoryQuery inverted;
+    inverted.since = at(6000);
+    inverted.until = at(3000);
+    CHECK(store->history(key, inverted).empty());
+  }
+
+  SECTION("history returns whole records") {
+    HistoryQuery query;
+    query.limit = 1;
+    const auto records = store->history(key, query);
+    REQUIRE(records.size() == 1);
+    check_same(records[0], make_record("alice", "default", 10, at(10'000)));
+  }
+}
+
+TEST_CASE("appending an existing version fails and writes nothing", "[store][conformance]") {
+  const std::string backend{GENERATE(from_range(backend_names()))};
+  CAPTURE(backend);
+  TempDir dir;
+  auto store = open(backend, dir);
+  const ContextKey alice{"alice", "default"};
+  const ContextKey bob{"bob", "work"};
+  append_versions(*store, "alice", "default", 2);
+  const auto original = make_record("alice", "default", 2, at(2000));
+
+  auto rival = make_record("alice", "default", 2, at(9000));
+  rival.data = R"({"counter":"rival"})";
+  rival.request_id = "req-rival";
+  rival.hash = fake_hash("rival", "default", 2);
+
+  SECTION("one record") {
+    CHECK_FALSE(append_one(*store, rival));
+  }
+  SECTION("the first record of a batch") {
+    const auto newcomer = make_record("bob", "work", 1, at(9000));
+    const std::vector<VersionRecord> batch{rival, newcomer};
+    CHECK_FALSE(store->append(batch, {}));
+    // Nothing of a failed batch is written when its first record clashes.
+    CHECK_FALSE(store->head(bob).has_value());
+  }
+  SECTION("the second record of a batch") {
+    const auto newcomer = make_record("bob", "work", 1, at(9000));
+    const std::vector<VersionRecord> batch{newcomer, rival};
+    const std::vector<AuditRecord> audit{make_audit("bob", "work", "merge", at(9000), "1")};
+    CHECK_FALSE(store->append(batch, audit));
+    if (store->supports_atomic_batches()) {
+      CHECK_FALSE(store->head(bob).has_value());
+      CHECK(names_of(store->contexts()) == std::vector<std::string>{"alice/default"});
+    }
+  }
+
+  check_same(store->version(alice, 2), original);
+  check_same(store->version(alice, 1), make_record("alice", "default", 1, at(1000)));
+  CHECK(store->history(alice, {}).size() == 2);
+  CHECK_FALSE(store->find_idempotency_key(alice, "never-used").has_value());
+
+  // The store stays usable after a failed append.
+  CHECK(append_one(*store, make_record("alice", "default", 3, at(3000))));
+  CHECK(number(store->head(alice)) == 3);
+}
+
+TEST_CASE("one append can write to two contexts", "[store][conformance]") {
+  const std::string backend{GENERATE(from_range(backend_names()))};
+  CAPTURE(backend);
+  TempDir dir;
+  auto store = open(backend, dir);
+  append_versions(*store, "alice", "default", 1);
+
+  const std::vector<VersionRecord> batch{make_record("alice", "default", 2, at(5000)),
+                                         make_record("bob", "work", 1, at(5000))};
+  const std::vector<AuditRecord> audit{make_audit("alice", "default", "import", at(5000), "2"),
+                                       make_audit("bob", "work", "import", at(5001), "1")};
+  REQUIRE(store->append(batch, audit));
+
+  check_same(store->head({"alice", "default"}), batch[0]);
+  check_same(store->head({"bob", "work"}), batch[1]);
+  const auto log = store->audit_log({});
+  REQUIRE(log.size() == 3);
+  check_same(log[0], audit[1]);
+  check_same(log[1], audit[0]);
+}
+
+TEST_CASE("a store finds the version that recorded an idempotency key", "[store][conformance]") {
+  const std::string backend{GENERATE(from_range(backend_names()))};
+  CAPTURE(backend);
+  TempDir dir;
+  auto store = open(backend, dir);
+  const ContextKey key{"alice", "default"};
+  CHECK_FALSE(store->find_idempotency_key(key, "k-1").has_value());
+
+  auto first = make_record("alice", "default", 1, at(1000));
+  first.idempotency_key = "k-1";
+  const auto second = make_record("alice", "default", 2, at(2000)); // no key
+  auto third = make_record("alice", "default", 3, at(3000));
+  third.idempotency_key = "9f1c2d7e-3b4a-4c5d-8e6f-a1b2c3d4e5f6";
+  for (const auto& record : {first, second, third}) {
+    REQUIRE(append_one(*store, record));
+  }
+  auto other = make_record("alice", "work", 1, at(4000));
+  other.idempotency_key = "k-other";
+  REQUIRE(append_one(*store, other));
+
+  check_same(store->find_idempotency_key(key, "k-1"), first);
+  check_same(store->find_idempotency_key(key, "9f1c2d7e-3b4a-4c5d-8e6f-a1b2c3d4e5f6"), third);
+  CHECK_FALSE(store->find_idempotency_key(key, "k-2").has_value());
+  CHECK_FALSE(store->find_idempotency_key(key, "K-1").has_value());
+  // Keys belong to their context.
+  CHECK_FALSE(store->find_idempotency_key(key, "k-other").has_value());
+  CHECK_FALSE(store->find_idempotency_key({"bob", "default"}, "k-1").has_value());
+  check_same(store->find_idempotency_key({"alice", "work"}, "k-other"), other);
+  // An empty key means "none given": it finds nothing, not version 2.
+  CHECK_FALSE(store->find_idempotency_key(key, "").has_value());
+}
+
+TEST_CASE("erase removes one namespace or a whole user", "[store][conformance]") {
+  const std::string backend{GENERATE(from_range(backend_names()))};
+  CAPTURE(backend);
+  TempDir dir;
+  auto store = open(backend, dir);
+  append_versions(*store, "alice", "default", 3);
+  append_versions(*store, "alice", "work", 2);
+  append_versions(*store, "alice2", "work", 1); // shares a prefix with alice
+  append_versions(*store, "bob", "work", 4);
+
+  CHECK(store->erase("alice", "work") == 2);
+  CHECK_FALSE(store->head({"alice", "work"}).has_value());
+  CHECK(store->history({"alice", "work"}, {}).empty());
+  CHECK(names_of(store->contexts("alice")) == std::vector<std::string>{"alice/default"});
+  CHECK(number(store->head({"alice", "default"})) == 3);
+  CHECK(store->erase("alice", "work") == 0);
+  CHECK(store->erase("alice", "missing") == 0);
+
+  CHECK(store->erase("alice", std::nullopt) == 3);
+  CHECK_FALSE(store->head({"alice", "default"}).has_value());
+  CHECK(store->contexts("alice").empty());
+  CHECK(store->erase("alice", std::nullopt) == 0);
+  CHECK(store->erase("nobody", std::nullopt) == 0);
+
+  CHECK(names_of(store->contexts()) == std::vector<std::string>{"alice2/work", "bob/work"});
+  check_same(store->head({"alice2", "work"}), make_record("alice2", "work", 1, at(1000)));
+  CHECK(versions_of(store->history({"bob", "work"}, {})) == Versions{4, 3, 2, 1});
+
+  // An erased context can start again at version 1.
+  REQUIRE(append_one(*store, make_record("alice", "work", 1, at(90'000))));
+  CHECK(number(store->head({"alice", "work"})) == 1);
+}
+
+TEST_CASE("a store lists its contexts sorted", "[store][conformance]") {
+  const std::string backend{GENERATE(from_range(backend_names()))};
+  CAPTURE(backend);
+  TempDir dir;
+  auto store = open(backend, dir);
+  CHECK(store->contexts().empty());
+
+  std::vector<ContextKey> keys{{"bob", "default"},   {"alice", "work"},     {"alice", "default"},
+                               {"Carol", "default"}, {"alice2", "a"},       {"alice", "work-2"},
+                               {"alice", "Work"},    {"user_42", "agent.x"}};
+  std::uint64_t count = 1;
+  for (const auto& key : keys) {
+    append_versions(*store, key.user_id, key.ns, count % 3 + 1);
+    ++count;
+  }
+  std::sort(keys.begin(), keys.end());
+
+  CHECK(names_of(store->contexts()) == names_of(keys));
+  CHECK(names_of(store->contexts("alice")) ==
+        std::vector<std::string>{"alice/Work", "alice/default", "alice/work", "alice/work-2"});
+  CHECK(names_of(store->contexts("Carol")) == std::vector<std::string>{"Carol/default"});
+  CHECK(store->contexts("carol").empty());
+  CHECK(store->contexts("nobody").empty());
+}
+
+TEST_CASE("a store keeps and queries audit records", "[store][conformance]") {
+  const std::string backend{GENERATE(from_range(backend_names()))};
+  CAPTURE(backend);
+  TempDir dir;
+  auto store = open(backend, dir);
+  CHECK(store->audit_log({}).empty());
+
+  std::vector<AuditRecord> written{
+      make_audit("alice", "default", "get", at(1000), "1"),
+      make_audit("bob", "work", "merge", at(2000), "3"),
+      make_audit("alice", "work", "history", at(3000)),
+      make_audit("", "", "retention", at(4000)),
+      make_audit("alice", "default", "rollback", at(5000), "2"),
+      make_audit("bob", "default", "get", at(6000)),
+  };
+  written[3].detail = "kept 10 of 12 versions — “quotes” too";
+  written[5].outcome = "not_found";
+  written[5].detail = "no such context";
+  for (std::size_t i = 0; i < written.size(); ++i) {
+    store->append_audit(written[i], i % 2 == 0);
+  }
+  const auto merged = make_record("alice", "default", 1, at(7000));
+  const AuditRecord merge_audit = make_audit("alice", "default", "merge", at(7000), "1");
+  REQUIRE(store->append({&merged, 1}, {&merge_audit, 1}));
+  written.push_back(merge_audit);
+
+  const auto log = store->audit_log({});
+  REQUIRE(log.size() == written.size());
+  for (std::size_t i = 0; i < log.size(); ++i) {
+    check_same(log[i], written[written.size() - 1 - i]);
+    if (i > 0) {
+      CHECK(log[i].seq < log[i - 1].seq);
+    }
+  }
+  CHECK(log.back().seq > 0);
+
+  auto ids = [&](const AuditQuery& query) { return request_ids_of(store->audit_log(query)); };
+  auto ids_of = [&](std::initializer_list<std::size_t> indexes) {
+    std::vector<std::string> out;
+    for (const auto i : indexes) {
+      out.push_back(written[i].request_id);
+    }
+    return out;
+  };
+
+  SECTION("filters") {
+    AuditQuery by_user;
+    by_user.user_id = "alice";
+    CHECK(ids(by_user) == ids_of({6, 4, 2, 0}));
+    AuditQuery by_ns;
+    by_ns.ns = "default";
+    CHECK(ids(by_ns) == ids_of({6, 5, 4, 0}));
+    AuditQuery by_both;
+    by_both.user_id = "alice";
+    by_both.ns = "default";
+    CHECK(ids(by_both) == ids_of({6, 4, 0}));
+    AuditQuery by_time;
+    by_time.since = at(2000);
+    by_time.until = at(5000);
+    CHECK(ids(by_time) == ids_of({4, 3, 2, 1}));
+    by_time.user_id = "bob";
+    CHECK(ids(by_time) == ids_of({1}));
+    AuditQuery nobody;
+    nobody.user_id = "nobody";
+    CHECK(ids(nobody).empty());
+    AuditQuery limited;
+    limited.limit = 2;
+    CHECK(ids(limited) == ids_of({6, 5}));
+  }
+
+  SECTION("a cursor pages through the log") {
+    std::vector<std::string> seen;
+    AuditQuery query;
+    query.limit = 3;
+    for (int page = 0; page < 10; ++page) {
+      const auto chunk = store->audit_log(query);
+      if (chunk.empty()) {
+        break;
+      }
+      for (const auto& record : chunk) {
+        seen.push_back(record.request_id);
+      }
+      query.before_seq = chunk.back().seq;
+    }
+    CHECK(seen == ids_of({6, 5, 4, 3, 2, 1, 0}));
+
+    AuditQuery alice_page;
+    alice_page.user_id = "alice";
+    alice_page.limit = 2;
+    alice_page.before_seq = log[1].seq; // seq of written[5]
+    CHECK(ids(alice_page) == ids_of({4, 2}));
+  }
+
+  SECTION("new records get higher seq") {
+    const auto later = make_audit("carol", "default", "get", at(100));
+    store->append_audit(later, false);
+    const auto now_log = store->audit_log({});
+    REQUIRE(now_log.size() == written.size() + 1);
+    check_same(now_log[0], later);
+    CHECK(now_log[0].seq > log[0].seq);
+  }
+}
+
+TEST_CASE("a store keeps everything across reopening", "[store][conformance]") {
+  const std::string backend{GENERATE(from_range(backend_names()))};
+  CAPTURE(backend);
+  TempDir dir;
+  auto expected = make_record("alice", "default", 2, at(2000));
+  expected.tags = {"a", "b"};
+  expected.idempotency_key = "idem";
+  expected.rollback_of = 1;
+  const auto durable_audit = make_audit("alice", "default", "delete", at(3000));
+  const auto read_audit = make_audit("alice", "default", "get", at(4000), "2");
+  {
+    auto store = open(backend, dir);
+    append_versions(*store, "alice", "default", 1);
+    REQUIRE(append_one(*store, expected));
+    append_versions(*store, "bob", "work", 3);
+    store->append_audit(durable_audit, true);
+    store->append_audit(read_audit, false);
+  }
+  auto store = open(backend, dir);
+  check_same(store->head({"alice", "default"}), expected);
+  check_same(store->find_idempotency_key({"alice", "default"}, "idem"), expected);
+  CHECK(versions_of(store->history({"bob", "work"}, {})) == Versions{3, 2, 1});
+  CHECK(names_of(store->contexts()) == std::vector<std::string>{"alice/default", "bob/work"});
+  const auto log = store->audit_log({});
+  REQUIRE(log.size() == 7);
+  check_same(log[0], read_audit);
+  check_same(log[1], durable_audit);
+  REQUIRE(append_one(*store, make_record("bob", "work", 4, at(9000))));
+}
+
+TEST_CASE("store objects on one directory see each other's writes", "[store][conformance]") {
+  const std::string backend{GENERATE(from_range(backend_names()))};
+  CAPTURE(backend);
+  TempDir dir;
+  auto first = open(backend, dir);
+  auto second = open(backend, dir);
+  const ContextKey key{"alice", "default"};
+  append_versions(*first, "alice", "default", 1);
+  check_same(second->head(key), make_record("alice", "default", 1, at(1000)));
+
+  const auto next = make_record("alice", "default", 2, at(2000));
+  REQUIRE(append_one(*second, next));
+  auto rival = next;
+  rival.data = R"({"counter":"rival"})";
+  CHECK_FALSE(append_one(*first, rival));
+  check_same(first->head(key), next);
+  CHECK(first->audit_log({}).size() == second->audit_log({}).size());
+}
+
+TEST_CASE("racing writers each win distinct versions", "[store][conformance]") {
+  const std::string backend{GENERATE(from_range(backend_names()))};
+  CAPTURE(backend);
+  TempDir dir;
+  constexpr std::uint64_t k_total = 24;
+  constexpr std::size_t k_writers = 4;
+  const ContextKey key{"alice", "default"};
+  open(backend, dir).reset(); // create the store before the race
+
+  std::vector<std::vector<std::uint64_t>> won(k_writers);
+  std::vector<std::exception_ptr> failures(k_writers);
+  std::atomic<std::size_t> audits{0};
+  std::vector<std::thread> writers;
+  for (std::size_t w = 0; w < k_writers; ++w) {
+    writers.emplace_back([&, w] {
+      try {
+        auto store = open(backend, dir);
+        for (;;) {
+          const auto head = store->head(key);
+          const std::uint64_t next = head ? head->version + 1 : 1;
+          if (next > k_total) {
+            return;
+          }
+          auto record = make_record("alice", "default", next, at(static_cast<std::int64_t>(next)));
+          record.actor = "writer-" + std::to_string(w);
+          // No audit with the version: what a failed append does with it is unspecified.
+          if (store->append({&record, 1}, {})) {
+            won[w].push_back(next);
+          }
+          store->append_audit(make_audit("alice", "default", "get", at(0)), false);
+          ++audits;
+        }
+      } catch (...) {
+        failures[w] = std::current_exception();
+      }
+    });
+  }
+  for (auto& writer : writers) {
+    writer.join();
+  }
+  for (const auto& failure : failures) {
+    if (failure) {
+      std::rethrow_exception(failure);
+    }
+  }
+
+  std::multiset<std::uint64_t> all;
+  for (const auto& versions : won) {
+    all.insert(versions.begin(), versions.end());
+  }
+  CHECK(Versions(all.begin(), all.end()) == sequence(1, k_total));
+
+  auto store = open(backend, dir);
+  HistoryQuery query;
+  query.oldest_first = true;
+  query.limit = 1000;
+  const auto history = store->history(key, query);
+  CHECK(versions_of(history) == sequence(1, k_total));
+  for (std::size_t w = 0; w < k_writers; ++w) {
+    for (const auto v : won[w]) {
+      const auto record = store->version(key, v);
+      CHECK((record && record->actor == "writer-" + std::to_string(w)));
+    }
+  }
+
+  // Every audit record kept once, under its own seq.
+  AuditQuery audit_query;
+  audit_query.limit = 100'000;
+  const auto log = store->audit_log(audit_query);
+  std::set<std::uint64_t> seqs;
+  for (const auto& record : log) {
+    seqs.insert(record.seq);
+  }
+  CHECK(seqs.size() == log.size());
+  CHECK(log.size() == audits.load());
+}
+
+} // namespace zsimem

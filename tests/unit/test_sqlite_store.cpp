@@ -1,0 +1,221 @@
+// What the sqlite backend promises beyond the conformance suite: clear
+// errors on damaged files, WAL mode, and a WAL kept across one-shot opens.
+
+#include "support/temp_dir.hpp"
+
+#include <zsimem/error.hpp>
+#include <zsimem/store.hpp>
+
+#include <catch2/catch.hpp>
+#include <sqlite3.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <latch>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace zsimem {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::TempDir;
+
+constexpr std::int64_t k_t0 = 1'764'380'641'123'456;
+
+fs::path db_path(const TempDir& dir) { return dir.path() / "zsimem.sqlite3"; }
+
+std::unique_ptr<MemoryStore> open_sqlite(const TempDir& dir) { return open_store({"sqlite", dir.path()}); }
+
+VersionRecord make_record(const std::string& user, const std::string& ns, std::uint64_t version,
+                          std::size_t data_size = 16) {
+  VersionRecord record;
+  record.user_id = user;
+  record.ns = ns;
+  record.version = version;
+  record.updated_at = Timestamp{std::chrono::microseconds{k_t0 + static_cast<std::int64_t>(version)}};
+  record.data = R"({"notes":")" + std::string(data_size, 'n') + R"("})";
+  record.delta = record.data;
+  record.actor = "cli:" + user;
+  record.request_id = "req-" + std::to_string(version);
+  record.derived_from = version - 1;
+  record.hash = std::string(64, 'a');
+  return record;
+}
+
+void append(MemoryStore& store, const VersionRecord& record) {
+  REQUIRE(store.append({&record, 1}, {}));
+}
+
+// Runs SQL on the database with a plain connection, as an operator's sqlite3 would.
+std::string raw_query(const fs::path& path, const std::string& sql) {
+  sqlite3* db = nullptr;
+  if (sqlite3_open(path.c_str(), &db) != SQLITE_OK) {
+    sqlite3_close(db);
+    throw std::runtime_error("cannot open " + path.string());
+  }
+  std::string result;
+  char* message = nullptr;
+  const int rc = sqlite3_exec(
+      db, sql.c_str(),
+      [](void* out, int columns, char** values, char**) {
+        if (columns > 0 && values[0] != nullptr) {
+          *static_cast<std::string*>(out) = values[0];
+        }
+        return 0;
+      },
+      &result, &message);
+  const std::string error = message != nullptr ? message : "";
+  sqlite3_free(message);
+  sqlite3_close(db);
+  if (rc != SQLITE_OK) {
+    throw std::runtime_error(sql + ": " + error);
+  }
+  return result;
+}
+
+// The error `use` throws, failing the test when it throws none.
+Error error_of(const std::function<void()>& use) {
+  try {
+    use();
+  } catch (const Error& e) {
+    return e;
+  }
+  FAIL("no zsimem::Error was thrown");
+  throw std::logic_error("unreachable");
+}
+
+// Opens the store and reads every context in it.
+void read_everything(const TempDir& dir) {
+  auto store = open_sqlite(dir);
+  for (const auto& key : store->contexts()) {
+    HistoryQuery query;
+    query.limit = 100'000;
+    store->history(key, query);
+  }
+  store->audit_log({});
+}
+
+} // namespace
+
+TEST_CASE("sqlite: a file that is not a database gives a clear error", "[store][sqlite]") {
+  TempDir dir;
+  {
+    std::ofstream out(db_path(dir), std::ios::binary);
+    for (int i = 0; i < 500; ++i) {
+      out << "this is not a database, just some text line " << i << "\n";
+    }
+  }
+  const Error error = error_of([&] { read_everything(dir); });
+  CHECK(error.code() == ErrorCode::unavailable);
+  CHECK_THAT(error.what(), Catch::Contains(db_path(dir).string()));
+  CHECK_THAT(error.what(), Catch::Contains("not a database"));
+}
+
+TEST_CASE("sqlite: a truncated database gives a clear error", "[store][sqlite]") {
+  TempDir dir;
+  {
+    std::vector<VersionRecord> records;
+    for (std::uint64_t v = 1; v <= 100; ++v) {
+      records.push_back(make_record("alice", "default", v, 2000));
+    }
+    for (std::uint64_t v = 1; v <= 100; ++v) {
+      records.push_back(make_record("bob", "work", v, 100));
+    }
+    REQUIRE(open_sqlite(dir)->append(records, {}));
+  }
+  // Move everything into the main file, as a backup copy of it would hold.
+  raw_query(db_path(dir), "PRAGMA wal_checkpoint(TRUNCATE)");
+  fs::remove(dir.path() / "zsimem.sqlite3-wal");
+  fs::remove(dir.path() / "zsimem.sqlite3-shm");
+  const auto size = fs::file_size(db_path(dir));
+  REQUIRE(size > 100'000);
+
+  const std::uintmax_t cut = GENERATE(as<std::uintmax_t>{}, 60, 4096, 50'000);
+  CAPTURE(cut);
+  fs::resize_file(db_path(dir), cut);
+  const Error error = error_of([&] { read_everything(dir); });
+  CHECK(error.code() == ErrorCode::unavailable);
+  CHECK_THAT(error.what(), Catch::Contains(db_path(dir).string()));
+}
+
+TEST_CASE("sqlite: a schema newer than supported is refused", "[store][sqlite]") {
+  TempDir dir;
+  {
+    auto store = open_sqlite(dir);
+    append(*store, make_record("alice", "default", 1));
+  }
+  raw_query(db_path(dir), "PRAGMA user_version = 99");
+  const Error error = error_of([&] { open_sqlite(dir)->head({"alice", "default"}); });
+  CHECK(error.code() == ErrorCode::unavailable);
+  CHECK_THAT(error.what(), Catch::Contains(db_path(dir).string()));
+  CHECK_THAT(error.what(), Catch::Contains("newer"));
+  CHECK_THAT(error.what(), Catch::Contains("99"));
+}
+
+TEST_CASE("sqlite: the database is in WAL mode with the current schema", "[store][sqlite]") {
+  TempDir dir;
+  open_sqlite(dir).reset();
+  CHECK(raw_query(db_path(dir), "PRAGMA journal_mode") == "wal");
+  CHECK(raw_query(db_path(dir), "PRAGMA user_version") == "1");
+  CHECK(raw_query(db_path(dir), "SELECT count(*) FROM sqlite_schema WHERE type = 'table'") != "0");
+}
+
+TEST_CASE("sqlite: closing a store keeps the WAL instead of checkpointing", "[store][sqlite]") {
+  TempDir dir;
+  const fs::path wal = dir.path() / "zsimem.sqlite3-wal";
+  {
+    auto store = open_sqlite(dir);
+    append(*store, make_record("alice", "default", 1));
+  }
+  REQUIRE(fs::exists(wal));
+  CHECK(fs::file_size(wal) > 0);
+  // The next one-shot process reads through the kept WAL.
+  auto store = open_sqlite(dir);
+  const auto head = store->head({"alice", "default"});
+  REQUIRE(head.has_value());
+  CHECK(head->data == make_record("alice", "default", 1).data);
+}
+
+TEST_CASE("sqlite: processes creating the database at once all succeed", "[store][sqlite]") {
+  TempDir dir;
+  constexpr std::ptrdiff_t k_openers = 4;
+  std::latch start(k_openers);
+  std::vector<std::string> failures(k_openers);
+  std::vector<std::thread> openers;
+  for (std::ptrdiff_t i = 0; i < k_openers; ++i) {
+    openers.emplace_back([&, i] {
+      try {
+        start.arrive_and_wait();
+        auto store = open_sqlite(dir);
+        const auto record = make_record("user" + std::to_string(i), "default", 1);
+        if (!store->append({&record, 1}, {})) {
+          failures[static_cast<std::size_t>(i)] = "append returned false";
+        }
+      } catch (const std::exception& e) {
+        failures[static_cast<std::size_t>(i)] = e.what();
+      }
+    });
+  }
+  for (auto& opener : openers) {
+    opener.join();
+  }
+  for (const auto& failure : failures) {
+    CHECK(failure.empty());
+  }
+  CHECK(open_sqlite(dir)->contexts().size() == static_cast<std::size_t>(k_openers));
+}
+
+TEST_CASE("sqlite: a data directory that cannot be created is unavailable", "[store][sqlite]") {
+  TempDir dir;
+  std::ofstream(dir.path() / "file") << "in the way";
+  const Error error = error_of([&] { open_store({"sqlite", dir.path() / "file" / "store"}); });
+  CHECK(error.code() == ErrorCode::unavailable);
+  CHECK_THAT(error.what(), Catch::Contains((dir.path() / "file").string()));
+}
+
+} // namespace zsimem
