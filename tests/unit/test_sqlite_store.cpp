@@ -157,6 +157,17 @@ TEST_CASE("sqlite: a schema newer than supported is refused", "[store][sqlite]")
   CHECK_THAT(error.what(), Catch::Contains("99"));
 }
 
+TEST_CASE("sqlite: another program's database is refused and left alone", "[store][sqlite]") {
+  TempDir dir;
+  raw_query(db_path(dir), "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT)");
+  const Error error = error_of([&] { open_sqlite(dir); });
+  CHECK(error.code() == ErrorCode::unavailable);
+  CHECK_THAT(error.what(), Catch::Contains(db_path(dir).string()));
+  CHECK_THAT(error.what(), Catch::Contains("not a zsimem database"));
+  CHECK(raw_query(db_path(dir), "PRAGMA journal_mode") == "delete");
+  CHECK(raw_query(db_path(dir), "SELECT count(*) FROM sqlite_schema") == "1");
+}
+
 TEST_CASE("sqlite: the database is in WAL mode with the current schema", "[store][sqlite]") {
   TempDir dir;
   open_sqlite(dir).reset();

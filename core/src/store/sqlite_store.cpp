@@ -111,8 +111,9 @@ constexpr std::array<const char*, static_cast<std::size_t>(Sql::count)> k_sql{
     " AND version < ?3 AND updated_at >= ?4 AND updated_at <= ?5 ORDER BY version DESC LIMIT ?6",
     "SELECT " ZSIMEM_VERSION_COLUMNS " FROM versions WHERE user_id = ?1 AND ns = ?2"
     " AND version > ?3 AND updated_at >= ?4 AND updated_at <= ?5 ORDER BY version ASC LIMIT ?6",
-    "SELECT " ZSIMEM_VERSION_COLUMNS " FROM versions WHERE user_id = ?1 AND ns = ?2"
-    " AND idempotency_key = ?3 ORDER BY version ASC LIMIT 1",
+    // The subquery makes the planner use the key's index rather than scan the context.
+    "SELECT " ZSIMEM_VERSION_COLUMNS " FROM versions WHERE user_id = ?1 AND ns = ?2 AND version ="
+    " (SELECT min(version) FROM versions WHERE user_id = ?1 AND ns = ?2 AND idempotency_key = ?3)",
     "INSERT INTO versions (" ZSIMEM_VERSION_COLUMNS ")"
     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
     "INSERT INTO audit (time, request_id, actor, operation, user_id, ns, version, outcome, detail)"
@@ -217,6 +218,7 @@ private:
                                         const std::filesystem::path& path);
   void ensure_schema();
   int user_version();
+  int table_count();
 
   sqlite3* handle() const { return m_db.getHandle(); }
   SQLite::Statement& statement(Sql id);
@@ -285,6 +287,12 @@ int SqliteStore::user_version() {
   return query.getColumn(0).getInt();
 }
 
+int SqliteStore::table_count() {
+  SQLite::Statement query(m_db, "SELECT count(*) FROM sqlite_schema");
+  query.executeStep();
+  return query.getColumn(0).getInt();
+}
+
 void SqliteStore::ensure_schema() {
   // The common case, every CLI command: one header read and nothing else.
   int current = user_version();
@@ -296,6 +304,19 @@ void SqliteStore::ensure_schema() {
                 "SQLite database " + m_path.string() + " has schema version " + std::to_string(current) +
                     ", newer than this zsimem supports (" + std::to_string(k_schema_version) +
                     "); upgrade zsimem");
+  }
+  if (current == 0 && table_count() > 0) {
+    // Tables without our schema version: another program's database, which
+    // must not be altered. Or a creator committed since the first read.
+    current = user_version();
+    if (current == k_schema_version) {
+      return;
+    }
+    if (current == 0) {
+      throw Error(ErrorCode::unavailable, "SQLite database " + m_path.string() +
+                                              " is not a zsimem database (it has tables but no zsimem "
+                                              "schema version); move it away or choose another data directory");
+    }
   }
   if (current == 0) {
     // The journal mode persists in the file; it cannot change inside a transaction.
@@ -442,11 +463,13 @@ std::optional<VersionRecord> SqliteStore::find_idempotency_key(const ContextKey&
   if (idempotency_key.empty()) {
     return std::nullopt;
   }
+  // Bound as text: SQLiteCpp binds a pointer and size as a blob, which never equals text.
+  const std::string wanted(idempotency_key);
   return run([&]() -> std::optional<VersionRecord> {
     StatementUse query(statement(Sql::find_idempotency_key));
     query->bindNoCopy(1, key.user_id);
     query->bindNoCopy(2, key.ns);
-    query->bindNoCopy(3, idempotency_key.data(), static_cast<int>(idempotency_key.size()));
+    query->bindNoCopy(3, wanted);
     if (!query->executeStep()) {
       return std::nullopt;
     }
@@ -520,17 +543,20 @@ bool SqliteStore::append(std::span<const VersionRecord> records, std::span<const
 }
 
 std::size_t SqliteStore::erase(std::string_view user_id, std::optional<std::string_view> ns) {
+  const std::string user(user_id);
+  const std::string name(ns.value_or(""));
   return run([&] {
     StatementUse remove(statement(ns ? Sql::erase_namespace : Sql::erase_user));
-    remove->bindNoCopy(1, user_id.data(), static_cast<int>(user_id.size()));
+    remove->bindNoCopy(1, user);
     if (ns) {
-      remove->bindNoCopy(2, ns->data(), static_cast<int>(ns->size()));
+      remove->bindNoCopy(2, name);
     }
     return static_cast<std::size_t>(remove->exec());
   });
 }
 
 std::vector<ContextKey> SqliteStore::contexts(std::optional<std::string_view> user_id) {
+  const std::string user(user_id.value_or(""));
   return run([&] {
     std::vector<ContextKey> keys;
     // Start below any real key: every stored version is >= 0.
@@ -539,7 +565,7 @@ std::vector<ContextKey> SqliteStore::contexts(std::optional<std::string_view> us
     StatementUse next(statement(user_id ? Sql::next_context_of_user : Sql::next_context));
     for (;;) {
       if (user_id) {
-        next->bindNoCopy(1, user_id->data(), static_cast<int>(user_id->size()));
+        next->bindNoCopy(1, user);
         next->bindNoCopy(2, after.ns);
         next->bind(3, after_version);
       } else {

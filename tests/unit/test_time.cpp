@@ -1,0 +1,41 @@
+#include <zsimem/error.hpp>
+#include <zsimem/time.hpp>
+
+#include <catch2/catch.hpp>
+
+using namespace zsimem;
+
+TEST_CASE("RFC 3339 times round-trip with microseconds", "[time]") {
+  const Timestamp t = parse_time("2026-11-29T02:44:01.123456Z");
+  CHECK(format_rfc3339(t) == "2026-11-29T02:44:01.123456Z");
+  CHECK(to_micros(t) == 1795920241123456);
+  CHECK(from_micros(to_micros(t)) == t);
+}
+
+TEST_CASE("times parse with or without fractions and with offsets", "[time]") {
+  CHECK(format_rfc3339(parse_time("2026-11-29T02:44:01Z")) == "2026-11-29T02:44:01.000000Z");
+  CHECK(format_rfc3339(parse_time("2026-11-29T02:44:01.5Z")) == "2026-11-29T02:44:01.500000Z");
+  CHECK(format_rfc3339(parse_time("2026-11-29T04:44:01+02:00")) == "2026-11-29T02:44:01.000000Z");
+  CHECK(format_rfc3339(parse_time("2026-11-28T23:44:01-03:00")) == "2026-11-29T02:44:01.000000Z");
+  // More than six fractional digits are truncated, not rejected.
+  CHECK(format_rfc3339(parse_time("2026-11-29T02:44:01.1234567Z")) == "2026-11-29T02:44:01.123456Z");
+}
+
+TEST_CASE("a bare date means the end of that UTC day", "[time]") {
+  CHECK(format_rfc3339(parse_time("2026-02-28")) == "2026-02-28T23:59:59.999999Z");
+}
+
+TEST_CASE("malformed times are rejected naming the field", "[time]") {
+  for (const char* bad : {"", "yesterday", "2026-13-01", "2026-02-30", "2026-11-29T25:00:00Z", "2026-11-29T02:44:01",
+                          "2026-11-29T02:44:01.Z", "2026-11-29T02:44:01Zjunk", "2026-11-29 junk", "2026/11/29"}) {
+    INFO(bad);
+    try {
+      parse_time(bad, "--at");
+      FAIL("accepted");
+    } catch (const Error& error) {
+      CHECK(error.code() == ErrorCode::invalid);
+      CHECK(error.field() == "--at");
+      CHECK_THAT(error.what(), Catch::Contains("--at"));
+    }
+  }
+}
