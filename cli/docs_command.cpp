@@ -1,9 +1,993 @@
 #include "commands.hpp"
 
+#include <zsimem/error.hpp>
+#include <zsimem/store.hpp>
+
 #include <CLI/CLI.hpp>
 
-namespace zsimem::cli {
+#include <algorithm>
+#include <array>
+#include <cstdio>
+#include <fstream>
+#include <functional>
+#include <iostream>
+#include <iterator>
+#include <memory>
+#include <regex>
+#include <sstream>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
 
-void add_docs_command(CLI::App&) {}
+// `zsimem __generate-docs FORMAT` prints the man page or a shell completion
+// built from the CLI11 command table, so that the docs cannot drift from the
+// code; scripts/generate-docs writes them and tests/cli/test_docs.cpp diffs.
+namespace zsimem::cli {
+namespace {
+
+// What a value of an option or positional is, for completion.
+enum class ValueKind {
+  none,        // a flag: no value
+  text,        // free text: nothing to complete
+  choices,     // one of a fixed list
+  users,       // a user id: asked of the binary at completion time
+  files,       // a file name
+  directories, // a directory name
+  input,       // JSON text, @FILE or -: file names after @
+};
+
+// Value kinds the command table cannot express, keyed by the option's long
+// name or the positional's name; choices come from IsMember checks instead.
+constexpr std::array<std::pair<std::string_view, ValueKind>, 6> k_value_kinds{{
+    {"user", ValueKind::users},
+    {"--user", ValueKind::users},
+    {"file", ValueKind::files},
+    {"--data-dir", ValueKind::directories},
+    {"delta", ValueKind::input},
+    {"--backend", ValueKind::choices},
+}};
+
+struct OptionDoc {
+  std::vector<std::string> short_names; // with the dash: -o
+  std::vector<std::string> long_names;  // with the dashes: --output
+  std::string value_name;               // TEXT, UINT; empty for a flag
+  std::string description;
+  std::vector<std::string> choices;
+  std::string default_value;
+  std::string env;
+  bool repeatable = false;
+  bool is_help = false;
+  ValueKind kind = ValueKind::none;
+
+  std::vector<std::string> names() const {
+    std::vector<std::string> all = short_names;
+    all.insert(all.end(), long_names.begin(), long_names.end());
+    return all;
+  }
+  bool takes_value() const { return kind != ValueKind::none; }
+  bool has_name(const std::string& name) const {
+    const auto all = names();
+    return std::find(all.begin(), all.end(), name) != all.end();
+  }
+  // A short label for messages: the first long name without dashes.
+  std::string label() const {
+    const std::string& name = long_names.empty() ? short_names.front() : long_names.front();
+    std::string text = name.substr(name.find_first_not_of('-'));
+    std::replace(text.begin(), text.end(), '-', ' ');
+    return text;
+  }
+};
+
+struct PositionalDoc {
+  std::string name; // as declared: user
+  std::string description;
+  std::string default_value;
+  std::vector<std::string> choices;
+  bool required = false;
+  bool repeatable = false;
+  ValueKind kind = ValueKind::text;
+
+  std::string meta() const {
+    std::string text = name;
+    std::transform(text.begin(), text.end(), text.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
+    return text;
+  }
+};
+
+struct CommandDoc {
+  std::string name;
+  std::string description;
+  std::string footer;
+  std::vector<OptionDoc> options;
+  std::vector<PositionalDoc> positionals;
+
+  const OptionDoc* find_option(const std::string& name) const {
+    for (const auto& option : options) {
+      if (option.has_name(name)) {
+        return &option;
+      }
+    }
+    return nullptr;
+  }
+};
+
+struct CliDoc {
+  std::string name;
+  std::string description;
+  std::vector<OptionDoc> global_options;
+  std::vector<CommandDoc> commands;
+  std::vector<std::string> backends;
+
+  // The global options still usable after `command`: those it does not
+  // shadow with an option of the same name.
+  std::vector<const OptionDoc*> inherited_options(const CommandDoc& command) const {
+    std::vector<const OptionDoc*> result;
+    for (const auto& option : global_options) {
+      const auto names = option.names();
+      const bool shadowed = std::any_of(names.begin(), names.end(),
+                                        [&](const std::string& name) { return command.find_option(name); });
+      if (!shadowed) {
+        result.push_back(&option);
+      }
+    }
+    return result;
+  }
+
+  // Every option valid after `command` (nullptr: before any command).
+  std::vector<const OptionDoc*> options_after(const CommandDoc* command) const {
+    if (command == nullptr) {
+      std::vector<const OptionDoc*> result;
+      for (const auto& option : global_options) {
+        result.push_back(&option);
+      }
+      return result;
+    }
+    std::vector<const OptionDoc*> result;
+    for (const auto& option : command->options) {
+      result.push_back(&option);
+    }
+    const auto inherited = inherited_options(*command);
+    result.insert(result.end(), inherited.begin(), inherited.end());
+    return result;
+  }
+
+  // The commands that shadow a global option, so completions offer theirs.
+  std::vector<std::string> commands_shadowing(const OptionDoc& option) const {
+    std::vector<std::string> result;
+    for (const auto& command : commands) {
+      const auto names = option.names();
+      if (std::any_of(names.begin(), names.end(),
+                      [&](const std::string& name) { return command.find_option(name); })) {
+        result.push_back(command.name);
+      }
+    }
+    return result;
+  }
+};
+
+std::vector<std::string> split(std::string_view text, char separator) {
+  std::vector<std::string> parts;
+  std::size_t start = 0;
+  while (true) {
+    const auto end = text.find(separator, start);
+    parts.emplace_back(text.substr(start, end == std::string_view::npos ? std::string_view::npos : end - start));
+    if (end == std::string_view::npos) {
+      return parts;
+    }
+    start = end + 1;
+  }
+}
+
+std::string join(const std::vector<std::string>& parts, std::string_view separator) {
+  std::string text;
+  for (const auto& part : parts) {
+    text += (text.empty() ? "" : std::string(separator)) + part;
+  }
+  return text;
+}
+
+// IsMember describes itself as {a,b,c}; that is the only way CLI11 2.1
+// exposes the set.
+std::vector<std::string> choices_of(CLI::Option& option) {
+  for (int index = 0;; ++index) {
+    const CLI::Validator* validator = option.get_validator(index);
+    if (validator == nullptr) {
+      return {};
+    }
+    const std::string text = validator->get_description();
+    if (text.size() > 2 && text.front() == '{' && text.back() == '}' && text.find("->") == std::string::npos) {
+      return split(std::string_view(text).substr(1, text.size() - 2), ',');
+    }
+  }
+}
+
+ValueKind table_kind(const std::string& name, ValueKind fallback) {
+  for (const auto& [key, kind] : k_value_kinds) {
+    if (key == name) {
+      return kind;
+    }
+  }
+  return fallback;
+}
+
+OptionDoc describe_option(CLI::Option& option, const CLI::Option* help, const std::vector<std::string>& backends) {
+  OptionDoc doc;
+  for (const auto& name : option.get_snames()) {
+    doc.short_names.push_back("-" + name);
+  }
+  for (const auto& name : option.get_lnames()) {
+    doc.long_names.push_back("--" + name);
+  }
+  doc.description = option.get_description();
+  doc.default_value = option.get_default_str();
+  doc.env = option.get_envname();
+  doc.is_help = &option == help;
+  if (option.get_type_size_max() == 0) {
+    return doc;
+  }
+  const std::string type = option.get_type_name();
+  doc.value_name = type.substr(0, type.find(':'));
+  doc.repeatable = option.get_items_expected_max() > 1;
+  doc.choices = choices_of(option);
+  doc.kind = doc.choices.empty() ? ValueKind::text : ValueKind::choices;
+  if (!doc.long_names.empty()) {
+    doc.kind = table_kind(doc.long_names.front(), doc.kind);
+  }
+  if (doc.kind == ValueKind::choices && doc.choices.empty()) {
+    doc.choices = backends; // --backend: the registry is the list
+  }
+  return doc;
+}
+
+PositionalDoc describe_positional(CLI::Option& option) {
+  PositionalDoc doc;
+  doc.name = option.get_name();
+  doc.description = option.get_description();
+  doc.default_value = option.get_default_str();
+  doc.required = option.get_required();
+  doc.repeatable = option.get_items_expected_max() > 1;
+  doc.choices = choices_of(option);
+  doc.kind = table_kind(doc.name, doc.choices.empty() ? ValueKind::text : ValueKind::choices);
+  return doc;
+}
+
+bool is_visible(const CLI::Option* option) { return !option->get_group().empty(); }
+
+std::vector<OptionDoc> describe_options(CLI::App& app, const std::vector<std::string>& backends) {
+  std::vector<OptionDoc> docs;
+  for (CLI::Option* option : app.get_options()) {
+    if (is_visible(option) && option->nonpositional()) {
+      docs.push_back(describe_option(*option, app.get_help_ptr(), backends));
+    }
+  }
+  return docs;
+}
+
+CliDoc describe_app(CLI::App& app) {
+  CliDoc doc;
+  doc.name = app.get_name();
+  doc.description = app.get_description();
+  for (const auto name : backend_names()) {
+    doc.backends.emplace_back(name);
+  }
+  doc.global_options = describe_options(app, doc.backends);
+  const std::function<bool(CLI::App*)> visible = [](CLI::App* command) {
+    return !command->get_group().empty() && !command->get_disabled();
+  };
+  for (CLI::App* command : app.get_subcommands(visible)) {
+    CommandDoc command_doc;
+    command_doc.name = command->get_name();
+    command_doc.description = command->get_description();
+    command_doc.footer = command->get_footer();
+    command_doc.options = describe_options(*command, doc.backends);
+    for (CLI::Option* option : command->get_options()) {
+      if (is_visible(option) && option->get_positional()) {
+        command_doc.positionals.push_back(describe_positional(*option));
+      }
+    }
+    doc.commands.push_back(std::move(command_doc));
+  }
+  return doc;
+}
+
+std::vector<std::string> lines_of(std::string_view text) {
+  std::vector<std::string> lines = split(text, '\n');
+  while (!lines.empty() && lines.back().empty()) {
+    lines.pop_back();
+  }
+  return lines;
+}
+
+// Roff text: escapes that keep `groff -ww` quiet and copy-paste exact (the
+// minus and quotes as ASCII), and non-ASCII as \[uXXXX] for any input encoding.
+std::string roff(std::string_view text, bool code = false) {
+  std::string out;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const auto byte = static_cast<unsigned char>(text[i]);
+    if (byte >= 0x80) {
+      const int length = byte >= 0xf0 ? 4 : byte >= 0xe0 ? 3 : 2;
+      std::uint32_t point = byte & (length == 4 ? 0x07u : length == 3 ? 0x0fu : 0x1fu);
+      for (int k = 1; k < length && i + 1 < text.size(); ++k) {
+        point = (point << 6) | (static_cast<unsigned char>(text[++i]) & 0x3fu);
+      }
+      char buffer[16];
+      std::snprintf(buffer, sizeof buffer, "\\[u%04X]", point);
+      out += buffer;
+      continue;
+    }
+    switch (text[i]) {
+    case '\\': out += "\\e"; break;
+    case '-': out += "\\-"; break;
+    case '\'': out += code ? "\\(aq" : "'"; break;
+    case '`': out += "\\(ga"; break;
+    default: out += text[i];
+    }
+  }
+  return out;
+}
+
+// One output line of text; a leading . or ' would make it a request.
+std::string roff_line(std::string_view text, bool code = false) {
+  std::string line = roff(text, code);
+  if (!line.empty() && (line.front() == '.' || line.front() == '\'')) {
+    line.insert(0, "\\&");
+  }
+  return line + '\n';
+}
+
+std::string man_option_tag(const OptionDoc& option) {
+  std::vector<std::string> names;
+  for (const auto& name : option.names()) {
+    names.push_back("\\fB" + roff(name) + "\\fR");
+  }
+  std::string tag = join(names, ", ");
+  if (!option.choices.empty()) {
+    std::vector<std::string> choices;
+    for (const auto& choice : option.choices) {
+      choices.push_back("\\fB" + roff(choice) + "\\fR");
+    }
+    tag += " {" + join(choices, "|") + "}";
+  } else if (option.takes_value()) {
+    tag += " \\fI" + roff(option.value_name) + "\\fR";
+  }
+  return tag + (option.repeatable ? " \\&..." : "") + '\n';
+}
+
+void append_description(std::string& out, const std::string& description, const std::vector<std::string>& extras) {
+  const auto lines = lines_of(description);
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    std::string line = lines[i];
+    if (i + 1 == lines.size() && !extras.empty()) {
+      line += " (" + join(extras, "; ") + ")";
+    }
+    out += roff_line(line);
+  }
+}
+
+void append_man_option(std::string& out, const OptionDoc& option) {
+  out += ".TP\n" + man_option_tag(option);
+  std::vector<std::string> extras;
+  if (!option.default_value.empty()) {
+    extras.push_back("default: " + option.default_value);
+  }
+  if (!option.env.empty()) {
+    extras.push_back("environment: " + option.env);
+  }
+  append_description(out, option.description, extras);
+}
+
+void append_man_usage(std::string& out, const CommandDoc& command) {
+  out += ".B zsimem " + roff(command.name) + '\n';
+  const bool has_options = std::any_of(command.options.begin(), command.options.end(),
+                                       [](const OptionDoc& option) { return !option.is_help; });
+  if (has_options) {
+    out += ".RI [ OPTIONS ]\n";
+  }
+  for (const auto& positional : command.positionals) {
+    const std::string dots = positional.repeatable ? " \\&..." : "";
+    out += positional.required ? ".I " + positional.meta() + dots + '\n'
+                               : ".RI [ " + positional.meta() + " ]" + dots + '\n';
+  }
+}
+
+// Footers are prose lines and, indented by two spaces, example commands.
+void append_man_footer(std::string& out, std::string_view footer) {
+  bool in_code = false;
+  bool in_paragraph = false;
+  for (const auto& line : lines_of(footer)) {
+    if (line.empty()) {
+      continue;
+    }
+    if (line.starts_with("  ")) {
+      if (!in_code) {
+        out += ".RS 4\n.nf\n";
+        in_code = true;
+      }
+      out += roff_line(std::string_view(line).substr(2), true);
+      continue;
+    }
+    if (in_code) {
+      out += ".fi\n.RE\n";
+      in_code = false;
+      in_paragraph = false;
+    }
+    if (!in_paragraph) {
+      out += ".PP\n";
+      in_paragraph = true;
+    }
+    out += roff_line(line);
+  }
+  if (in_code) {
+    out += ".fi\n.RE\n";
+  }
+}
+
+std::string man_synopsis(const CliDoc& doc) {
+  std::string out = ".B zsimem\n.RI [ \"GLOBAL OPTIONS\" ]\n.I COMMAND\n.RI [ OPTIONS ]\n.RI [ ARGUMENTS ]\n";
+  for (const auto& command : doc.commands) {
+    out += ".br\n";
+    append_man_usage(out, command);
+  }
+  out += ".br\n.B zsimem\n.BR \\-\\-help \" | \" \\-\\-version\n";
+  return out;
+}
+
+std::string man_global_options(const CliDoc& doc) {
+  std::string out;
+  for (const auto& option : doc.global_options) {
+    append_man_option(out, option);
+  }
+  return out;
+}
+
+std::string man_commands(const CliDoc& doc) {
+  std::string out;
+  for (const auto& command : doc.commands) {
+    out += ".SS " + roff(command.name) + '\n';
+    append_description(out, command.description, {});
+    out += ".PP\n";
+    append_man_usage(out, command);
+    for (const auto& positional : command.positionals) {
+      out += ".TP\n\\fI" + positional.meta() + "\\fR\n";
+      std::vector<std::string> extras;
+      if (!positional.default_value.empty()) {
+        extras.push_back("default: " + positional.default_value);
+      }
+      if (!positional.required && positional.default_value.empty()) {
+        extras.emplace_back("optional");
+      }
+      append_description(out, positional.description, extras);
+    }
+    for (const auto& option : command.options) {
+      if (!option.is_help) {
+        append_man_option(out, option);
+      }
+    }
+    append_man_footer(out, command.footer);
+  }
+  return out;
+}
+
+std::string render_man(const CliDoc& doc, const std::string& man_template) {
+  const std::vector<std::pair<std::string, std::string>> blocks{
+      {"@SYNOPSIS@", man_synopsis(doc)},
+      {"@GLOBAL_OPTIONS@", man_global_options(doc)},
+      {"@COMMANDS@", man_commands(doc)},
+  };
+  std::vector<bool> used(blocks.size(), false);
+  std::string out;
+  for (const auto& line : lines_of(man_template)) {
+    const auto block = std::find_if(blocks.begin(), blocks.end(), [&](const auto& entry) { return entry.first == line; });
+    if (block != blocks.end()) {
+      out += block->second;
+      used[static_cast<std::size_t>(block - blocks.begin())] = true;
+      continue;
+    }
+    out += std::regex_replace(line, std::regex("@VERSION@"), ZSIMEM_VERSION) + '\n';
+  }
+  for (std::size_t i = 0; i < blocks.size(); ++i) {
+    if (!used[i]) {
+      throw Error(ErrorCode::invalid, "the man page template lacks a line " + blocks[i].first, "template");
+    }
+  }
+  std::smatch unknown;
+  if (std::regex_search(out, unknown, std::regex("@[A-Z_]+@"))) {
+    throw Error(ErrorCode::invalid, "the man page template has an unknown placeholder " + unknown.str(), "template");
+  }
+  return out;
+}
+
+// A word in single quotes for bash, zsh and fish alike (fish also needs \ escaped).
+std::string sh_quote(std::string_view text) {
+  std::string out = "'";
+  for (const char c : text) {
+    out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  }
+  return out + "'";
+}
+
+std::string fish_quote(std::string_view text) {
+  std::string out = "'";
+  for (const char c : text) {
+    if (c == '\'' || c == '\\') {
+      out += '\\';
+    }
+    out += c;
+  }
+  return out + "'";
+}
+
+std::string one_line(std::string_view text) {
+  std::string line(text);
+  std::replace(line.begin(), line.end(), '\n', ' ');
+  return line;
+}
+
+std::vector<std::string> option_names(const std::vector<const OptionDoc*>& options, bool values_only) {
+  std::vector<std::string> names;
+  for (const auto* option : options) {
+    if (!values_only || option->takes_value()) {
+      const auto all = option->names();
+      names.insert(names.end(), all.begin(), all.end());
+    }
+  }
+  return names;
+}
+
+// Options whose values pick the store, passed on when asking for user ids.
+std::vector<std::string> store_option_names(const CliDoc& doc) {
+  std::vector<std::string> names;
+  for (const auto& option : doc.global_options) {
+    if (option.takes_value() && !option.env.empty()) {
+      names.insert(names.end(), option.long_names.begin(), option.long_names.end());
+    }
+  }
+  return names;
+}
+
+const char* const k_generated_note = "Generated from the command table by `zsimem __generate-docs {}`;\n"
+                                     "# do not edit: run scripts/generate-docs after changing the CLI.\n";
+
+std::string generated_header(std::string_view shell, std::string_view format) {
+  std::string note = k_generated_note;
+  note.replace(note.find("{}"), 2, format);
+  return "# " + std::string(shell) + " completion for zsimem(1).\n# " + note;
+}
+
+std::string bash_value_action(const OptionDoc& option) {
+  switch (option.kind) {
+  case ValueKind::choices: return "_zsimem_complete_words " + sh_quote(join(option.choices, " "));
+  case ValueKind::users: return "_zsimem_complete_users";
+  case ValueKind::files: return "_zsimem_complete_files";
+  case ValueKind::directories: return "_zsimem_complete_files -d";
+  case ValueKind::input: return "_zsimem_complete_input";
+  case ValueKind::text:
+  case ValueKind::none: break;
+  }
+  return ":";
+}
+
+std::string bash_positional_action(const PositionalDoc& positional) {
+  switch (positional.kind) {
+  case ValueKind::choices: return "_zsimem_complete_words " + sh_quote(join(positional.choices, " "));
+  case ValueKind::users: return "_zsimem_complete_users";
+  case ValueKind::files: return "_zsimem_complete_files";
+  case ValueKind::directories: return "_zsimem_complete_files -d";
+  case ValueKind::input: return "_zsimem_complete_input";
+  case ValueKind::text:
+  case ValueKind::none: break;
+  }
+  return ":";
+}
+
+void append_bash_value_cases(std::string& out, const std::vector<const OptionDoc*>& options, std::string_view indent) {
+  for (const auto* option : options) {
+    if (option->takes_value()) {
+      out += std::string(indent) + join(option->names(), "|") + ") " + bash_value_action(*option) + " ;;\n";
+    }
+  }
+}
+
+std::string render_bash(const CliDoc& doc) {
+  std::string out = generated_header("bash", "bash");
+  std::vector<std::string> command_names;
+  for (const auto& command : doc.commands) {
+    command_names.push_back(command.name);
+  }
+
+  out += "\n# Prints the options valid after command $1 ('' before any command); with -v\n"
+         "# as $2, only those that take a value.\n"
+         "_zsimem_options() {\n"
+         "    case $1${2:+:$2} in\n";
+  out += "    '') echo " + sh_quote(join(option_names(doc.options_after(nullptr), false), " ")) + " ;;\n";
+  out += "    :-v) echo " + sh_quote(join(option_names(doc.options_after(nullptr), true), " ")) + " ;;\n";
+  for (const auto& command : doc.commands) {
+    const auto options = doc.options_after(&command);
+    out += "    " + command.name + ") echo " + sh_quote(join(option_names(options, false), " ")) + " ;;\n";
+    out += "    " + command.name + ":-v) echo " + sh_quote(join(option_names(options, true), " ")) + " ;;\n";
+  }
+  out += "    esac\n}\n";
+
+  out += "\n# Completes the value of option $2 after command $1.\n"
+         "_zsimem_complete_value() {\n"
+         "    case $1 in\n";
+  for (const auto& command : doc.commands) {
+    std::vector<const OptionDoc*> own;
+    for (const auto& option : command.options) {
+      own.push_back(&option);
+    }
+    std::string cases;
+    append_bash_value_cases(cases, own, "        ");
+    if (!cases.empty()) {
+      out += "    " + command.name + ")\n        case $2 in\n" + cases + "        *) false ;;\n        esac && return ;;\n";
+    }
+  }
+  out += "    esac\n    case $2 in\n";
+  append_bash_value_cases(out, doc.options_after(nullptr), "    ");
+  out += "    esac\n}\n";
+
+  out += "\n# Completes positional argument $2 (from 0) of command $1.\n"
+         "_zsimem_complete_positional() {\n"
+         "    case $1:$2 in\n";
+  for (const auto& command : doc.commands) {
+    for (std::size_t i = 0; i < command.positionals.size(); ++i) {
+      const auto& positional = command.positionals[i];
+      const std::string index = positional.repeatable ? "*" : std::to_string(i);
+      if (positional.repeatable && i > 0) {
+        // Any index from i on; bash patterns cannot compare numbers.
+        out += "    " + command.name + ":*) (( $2 >= " + std::to_string(i) + " )) && " +
+               bash_positional_action(positional) + " ;;\n";
+      } else {
+        out += "    " + command.name + ":" + index + ") " + bash_positional_action(positional) + " ;;\n";
+      }
+    }
+  }
+  out += "    esac\n}\n";
+
+  const auto store_options = store_option_names(doc);
+  out += R"(
+_zsimem_complete_words() {
+    local word
+    for word in $1; do
+        [[ $word == "$cur"* ]] && COMPREPLY+=("$word")
+    done
+}
+
+# User ids come from the binary, from the store the command line names.
+_zsimem_complete_users() {
+    local user
+    while IFS= read -r user; do
+        [[ $user == "$cur"* ]] && COMPREPLY+=("$user")
+    done < <(zsimem "${store_args[@]}" users -o text 2>/dev/null)
+}
+
+# Completes file names (-d: directories) after an optional prefix such as @.
+_zsimem_complete_files() {
+    local type=-f prefix entry
+    if [[ $1 == -d ]]; then
+        type=-d
+        shift
+    fi
+    prefix=${1-}
+    local -a entries
+    mapfile -t entries < <(compgen "$type" -- "${cur#"$prefix"}")
+    if [[ -z $prefix ]]; then
+        compopt -o filenames 2>/dev/null
+        COMPREPLY+=("${entries[@]}")
+        return
+    fi
+    for entry in "${entries[@]}"; do
+        if [[ -d $entry ]]; then
+            COMPREPLY+=("$prefix$entry/")
+            compopt -o nospace 2>/dev/null
+        else
+            COMPREPLY+=("$prefix$entry")
+        fi
+    done
+}
+
+# JSON text, @FILE or - for standard input: only @FILE can be completed.
+_zsimem_complete_input() {
+    [[ $cur == @* ]] && _zsimem_complete_files @
+}
+
+_zsimem() {
+    local cur=${COMP_WORDS[COMP_CWORD]} command='' option='' word
+    local -a store_args=()
+    local -i i=1 positional=0
+    COMPREPLY=()
+    # bash splits --option=value into three words: --option, = and value.
+    if [[ $cur == = ]]; then
+        cur=''
+    fi
+    while (( i < COMP_CWORD )); do
+        word=${COMP_WORDS[i]}
+        if [[ $word != -* || $word == - ]]; then
+            if [[ -z $command ]]; then
+                command=$word
+            else
+                positional+=1
+            fi
+            i+=1
+            continue
+        fi
+        if [[ ${COMP_WORDS[i+1]-} == = ]]; then
+            (( i + 1 == COMP_CWORD || i + 2 == COMP_CWORD )) && option=$word
+            _zsimem_store_arg "$word" "${COMP_WORDS[i+2]-}"
+            i+=3
+        elif [[ " $(_zsimem_options "$command" -v) " == *" $word "* ]]; then
+            (( i + 1 == COMP_CWORD )) && option=$word
+            _zsimem_store_arg "$word" "${COMP_WORDS[i+1]-}"
+            i+=2
+        else
+            i+=1
+        fi
+    done
+    if [[ -n $option ]]; then
+        _zsimem_complete_value "$command" "$option"
+    elif [[ $cur == -?* ]]; then
+        _zsimem_complete_words "$(_zsimem_options "$command")"
+    elif [[ -z $command ]]; then
+        _zsimem_complete_words )" +
+         sh_quote(join(command_names, " ")) + R"(
+    else
+        _zsimem_complete_positional "$command" "$positional"
+    fi
+    return 0
+}
+
+# Keeps the options that pick the store, for _zsimem_complete_users.
+_zsimem_store_arg() {
+    case $1 in
+    )" + join(store_options, "|") +
+         R"() store_args+=("$1" "${2/#\~/$HOME}") ;;
+    esac
+}
+
+complete -F _zsimem zsimem
+)";
+  return out;
+}
+
+// Escapes text for the [description] and message parts of an _arguments spec.
+std::string zsh_spec_text(std::string_view text) {
+  std::string out;
+  for (const char c : one_line(text)) {
+    if (c == '[' || c == ']' || c == ':' || c == '\\') {
+      out += '\\';
+    }
+    out += c;
+  }
+  return out;
+}
+
+std::string zsh_action(ValueKind kind, const std::vector<std::string>& choices) {
+  switch (kind) {
+  case ValueKind::choices: {
+    std::string words;
+    for (const auto& choice : choices) {
+      words += (words.empty() ? "" : " ") + zsh_spec_text(choice);
+    }
+    return "(" + words + ")";
+  }
+  case ValueKind::users: return "_zsimem_users";
+  case ValueKind::files: return "_files";
+  case ValueKind::directories: return "_files -/";
+  case ValueKind::input: return "_zsimem_input";
+  case ValueKind::text:
+  case ValueKind::none: break;
+  }
+  return " ";
+}
+
+std::string zsh_option_spec(const OptionDoc& option) {
+  const auto names = option.names();
+  std::string exclusion;
+  if (option.repeatable) {
+    exclusion = "*";
+  } else if (names.size() > 1) {
+    exclusion = "(" + join(names, " ") + ")";
+  }
+  std::vector<std::string> spelled;
+  for (const auto& name : names) {
+    const bool is_long = name.starts_with("--");
+    spelled.push_back(name + (option.takes_value() ? (is_long ? "=" : "+") : ""));
+  }
+  std::string tail = "[" + zsh_spec_text(option.description) + "]";
+  if (option.takes_value()) {
+    tail += ":" + zsh_spec_text(option.label()) + ":" + zsh_action(option.kind, option.choices);
+  }
+  if (spelled.size() == 1) {
+    return sh_quote(exclusion + spelled.front() + tail);
+  }
+  return (exclusion.empty() ? "" : sh_quote(exclusion)) + "{" + join(spelled, ",") + "}" + sh_quote(tail);
+}
+
+std::string zsh_positional_spec(const PositionalDoc& positional, std::size_t index) {
+  const std::string number = positional.repeatable ? "*" : std::to_string(index + 1);
+  const std::string message = zsh_spec_text(positional.description.empty() ? positional.name : positional.description);
+  return sh_quote(number + (positional.required ? ":" : "::") + message + ":" +
+                  zsh_action(positional.kind, positional.choices));
+}
+
+std::string render_zsh(const CliDoc& doc) {
+  std::string out = "#compdef zsimem\n" + generated_header("zsh", "zsh");
+  const auto store_options = store_option_names(doc);
+  out += R"(
+# User ids come from the binary, from the store the command line names.
+(( $+functions[_zsimem_users] )) ||
+_zsimem_users() {
+  local -a store_args users
+  local -i i
+  for (( i = 2; i < $#zsimem_words; i++ )); do
+    case $zsimem_words[i] in
+      ()" + join(store_options, "|") +
+         R"()
+        store_args+=($zsimem_words[i] "${${(Q)zsimem_words[i+1]}/#\~/$HOME}")
+        (( i++ )) ;;
+      ()" + join(store_options, "=*|") + R"(=*)
+        store_args+=("${(Q)zsimem_words[i]}") ;;
+    esac
+  done
+  users=(${(f)"$(zsimem "${store_args[@]}" users -o text 2>/dev/null)"})
+  _wanted users expl 'user id' compadd -a users
+}
+
+# JSON text, @FILE or - for standard input: only @FILE can be completed.
+(( $+functions[_zsimem_input] )) ||
+_zsimem_input() {
+  if compset -P @; then
+    _files
+  else
+    _message 'JSON text, @FILE or - for standard input'
+  fi
+}
+
+(( $+functions[_zsimem_commands] )) ||
+_zsimem_commands() {
+  local -a commands
+  commands=(
+)";
+  for (const auto& command : doc.commands) {
+    out += "    " + sh_quote(command.name + ":" + one_line(command.description)) + "\n";
+  }
+  out += R"(  )
+  _describe -t commands 'zsimem command' commands
+}
+
+_zsimem() {
+  local curcontext=$curcontext state state_descr line ret=1
+  local -a zsimem_words
+  zsimem_words=("${words[@]}")
+  typeset -A opt_args
+  _arguments -C -S \
+)";
+  for (const auto& option : doc.global_options) {
+    out += "    " + zsh_option_spec(option) + " \\\n";
+  }
+  out += R"(    '1: :_zsimem_commands' \
+    '*:: :->command' && ret=0
+  if [[ $state == command ]]; then
+    curcontext=${curcontext%:*:*}:zsimem-$words[1]:
+    case $words[1] in
+)";
+  for (const auto& command : doc.commands) {
+    out += "      (" + command.name + ")\n        _arguments -S \\\n";
+    for (const auto* option : doc.options_after(&command)) {
+      out += "          " + zsh_option_spec(*option) + " \\\n";
+    }
+    for (std::size_t i = 0; i < command.positionals.size(); ++i) {
+      out += "          " + zsh_positional_spec(command.positionals[i], i) + " \\\n";
+    }
+    out += "          && ret=0 ;;\n";
+  }
+  out += R"(    esac
+  fi
+  return ret
+}
+
+_zsimem "$@"
+)";
+  return out;
+}
+
+std::string fish_value_args(ValueKind kind, const std::vector<std::string>& choices) {
+  switch (kind) {
+  case ValueKind::choices: return " -x -a " + fish_quote(join(choices, " "));
+  case ValueKind::users: return " -x -a '(__zsimem_users)'";
+  case ValueKind::files: return " -r -F";
+  case ValueKind::directories: return " -x -a '(__fish_complete_directories (commandline -ct))'";
+  case ValueKind::input: return " -x -a '(__zsimem_at_files)'";
+  case ValueKind::text: return " -x";
+  case ValueKind::none: break;
+  }
+  return "";
+}
+
+std::string fish_option_line(const OptionDoc& option, const std::string& condition) {
+  std::string line = "complete -c zsimem";
+  if (!condition.empty()) {
+    line += " -n " + fish_quote(condition);
+  }
+  for (const auto& name : option.short_names) {
+    line += " -s " + name.substr(1);
+  }
+  for (const auto& name : option.long_names) {
+    line += " -l " + name.substr(2);
+  }
+  return line + fish_value_args(option.kind, option.choices) + " -d " + fish_quote(one_line(option.description)) +
+         '\n';
+}
+
+std::string render_fish(const CliDoc& doc) {
+  std::string out = generated_header("fish", "fish");
+  std::string takes_value;
+  for (const auto& command : doc.commands) {
+    takes_value += "        case " + command.name + "\n            contains -- $argv[2] " +
+                   join(option_names(doc.options_after(&command), true), " ") + "\n";
+  }
+  takes_value += "        case '*'\n            contains -- $argv[2] " +
+                 join(option_names(doc.options_after(nullptr), true), " ") + "\n";
+  out += R"(
+# Succeeds when option $argv[2] takes a value after command $argv[1] ('' before any).
+function __zsimem_takes_value
+    switch "$argv[1]"
+)" + takes_value +
+         R"(    end
+end
+
+# Prints the command and the positional arguments typed so far, not the
+# options and their values.
+function __zsimem_args
+    set -l tokens (commandline -opc)
+    set -e tokens[1]
+    set -l args
+    set -l skip 0
+    for token in $tokens
+        if test $skip -eq 1
+            set skip 0
+        else if string match -q -- '-?*' $token
+            if not string match -q -- '*=*' $token; and __zsimem_takes_value "$args[1]" $token
+                set skip 1
+            end
+        else
+            set -a args $token
+        end
+    end
+    printf '%s\n' $args
+end
+
+function __zsimem_needs_command
+    test (count (__zsimem_args)) -eq 0
+end
+
+# Succeeds when the command typed is one of $argv.
+function __zsimem_using_command
+    set -l args (__zsimem_args)
+    set -q args[1]; and contains -- $args[1] $argv
+end
+
+# Succeeds when completing positional argument $argv[2] (from 1) of command $argv[1].
+function __zsimem_positional
+    set -l args (__zsimem_args)
+    set -q args[1]; and test $args[1] = $argv[1]; and test (count $args) -eq $argv[2]
+end
+
+# User ids come from the binary, from the store the command line names.
+function __zsimem_users
+    set -l tokens (commandline -opc)
+    set -l store_args
+    for i in (seq 2 (count $tokens))
+        switch $tokens[$i]
+            case )" + join(store_options_or_none(doc), " ") +
+         "";
+  return out;
+}
+
+} // namespace
+
+void add_docs_command(CLI::App& app) {}
 
 } // namespace zsimem::cli

@@ -219,6 +219,7 @@ private:
   void ensure_schema();
   int user_version();
   int table_count();
+  Error newer_schema_error(int found) const;
 
   sqlite3* handle() const { return m_db.getHandle(); }
   SQLite::Statement& statement(Sql id);
@@ -257,8 +258,9 @@ SqliteStore::SqliteStore(const std::filesystem::path& dir)
     int persist_wal = 1;
     sqlite3_file_control(handle(), "main", SQLITE_FCNTL_PERSIST_WAL, &persist_wal);
     sqlite3_db_config(handle(), SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, nullptr);
-    // A successful append must survive a power cut.
-    m_db.exec("PRAGMA synchronous = FULL");
+    // A successful append must survive a power cut. The size limit shrinks a
+    // WAL that a large transaction grew, since it is never deleted.
+    m_db.exec("PRAGMA synchronous = FULL; PRAGMA journal_size_limit = 16777216");
     ensure_schema();
   } catch (const SQLite::Exception& e) {
     throw to_error(e);
@@ -293,6 +295,12 @@ int SqliteStore::table_count() {
   return query.getColumn(0).getInt();
 }
 
+Error SqliteStore::newer_schema_error(int found) const {
+  return Error(ErrorCode::unavailable, "SQLite database " + m_path.string() + " has schema version " +
+                                           std::to_string(found) + ", newer than this zsimem supports (" +
+                                           std::to_string(k_schema_version) + "); upgrade zsimem");
+}
+
 void SqliteStore::ensure_schema() {
   // The common case, every CLI command: one header read and nothing else.
   int current = user_version();
@@ -300,10 +308,7 @@ void SqliteStore::ensure_schema() {
     return;
   }
   if (current > k_schema_version) {
-    throw Error(ErrorCode::unavailable,
-                "SQLite database " + m_path.string() + " has schema version " + std::to_string(current) +
-                    ", newer than this zsimem supports (" + std::to_string(k_schema_version) +
-                    "); upgrade zsimem");
+    throw newer_schema_error(current);
   }
   if (current == 0 && table_count() > 0) {
     // Tables without our schema version: another program's database, which
@@ -330,8 +335,7 @@ void SqliteStore::ensure_schema() {
   // Another process may have created or migrated the schema meanwhile.
   current = user_version();
   if (current > k_schema_version) {
-    throw Error(ErrorCode::unavailable, "SQLite database " + m_path.string() + " has schema version " +
-                                            std::to_string(current) + ", newer than this zsimem supports");
+    throw newer_schema_error(current);
   }
   for (const auto& migration : k_migrations) {
     if (migration.to_version > current) {
