@@ -1,0 +1,199 @@
+#include "support/run_process.hpp"
+#include "support/temp_dir.hpp"
+
+#include <zsimem/codec.hpp>
+#include <zsimem/store.hpp>
+
+#include <catch2/catch.hpp>
+#include <sqlite3.h>
+
+#include <filesystem>
+#include <fstream>
+
+using namespace zsimem;
+using zsimem::testing::ProcessResult;
+
+namespace {
+
+// The CLI on a fresh store of one backend.
+struct Cli {
+  testing::TempDir dir;
+  std::string backend;
+
+  explicit Cli(std::string_view name) : backend(name) {}
+
+  std::filesystem::path data_dir() const { return dir.path() / "store"; }
+
+  ProcessResult run(std::vector<std::string> args, const std::string& input = {},
+                    const std::vector<std::string>& env = {}) const {
+    std::vector<std::string> argv{ZSIMEM_BINARY, "--backend", backend, "--data-dir", data_dir().string()};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return testing::run_process(argv, input, env);
+  }
+
+  Json json(std::vector<std::string> args) const {
+    args.insert(args.end(), {"-o", "json"});
+    const auto result = run(args);
+    INFO(result.err);
+    REQUIRE(result.exit_code == 0);
+    return Json::parse(result.out);
+  }
+
+  // Every version of every context: what must not change on a refused input.
+  std::string snapshot() const { return run({"export"}).out; }
+};
+
+void write_file(const std::filesystem::path& path, const std::string& text) {
+  std::ofstream out(path, std::ios::binary);
+  out << text;
+}
+
+} // namespace
+
+TEST_CASE("get, merge and rollback print the spec's UserContext", "[cli]") {
+  Cli cli(GENERATE(from_range(backend_names())));
+  const Json merged = cli.json({"merge", "alice", R"({"diet":{"kcal":1800}})", "--tag", "nutrition"});
+  CHECK(merged["user_id"] == "alice");
+  CHECK(merged["version"] == "1");
+  CHECK(merged["data"] == Json::parse(R"({"diet":{"kcal":1800}})"));
+  CHECK(merged["updated_at"].get<std::string>().ends_with("Z"));
+  cli.json({"merge", "alice", R"({"diet":{"kcal":2000}})"});
+  const Json rolled = cli.json({"rollback", "alice", "1"});
+  CHECK(rolled["version"] == "3");
+  CHECK(rolled["data"] == merged["data"]);
+  const Json got = cli.json({"get", "alice", "--version", "2"});
+  CHECK(got["data"]["diet"]["kcal"] == 2000);
+  CHECK(cli.run({"get", "alice", "--path", "/diet/kcal", "-o", "text"}).out == "1800\n");
+  const Json history = cli.json({"history", "alice"});
+  REQUIRE(history["versions"].size() == 3);
+  CHECK(history["versions"][0]["rollback_of"] == "1");
+  CHECK(history["versions"][2]["tags"] == Json::parse(R"(["nutrition"])"));
+}
+
+TEST_CASE("merge reads the delta from text, a file or standard input", "[cli]") {
+  Cli cli(GENERATE(from_range(backend_names())));
+  write_file(cli.dir.path() / "delta.json", R"({"from":"file"})");
+  CHECK(cli.json({"merge", "u", "@" + (cli.dir.path() / "delta.json").string()})["data"]["from"] == "file");
+  const auto piped = cli.run({"merge", "u", "-", "-o", "json"}, R"({"from":"stdin"})");
+  REQUIRE(piped.exit_code == 0);
+  CHECK(Json::parse(piped.out)["data"]["from"] == "stdin");
+}
+
+TEST_CASE("merge --dry-run shows the change and writes nothing", "[cli]") {
+  Cli cli(GENERATE(from_range(backend_names())));
+  cli.json({"merge", "u", R"({"a":1})"});
+  const std::string before = cli.snapshot();
+  const Json dry = cli.json({"merge", "u", R"({"a":2})", "--dry-run"});
+  CHECK(dry["version"] == "2");
+  CHECK(dry["would_create"] == true);
+  CHECK(dry["patch"] == Json::parse(R"([{"op":"replace","path":"/a","value":2}])"));
+  CHECK(cli.snapshot() == before);
+}
+
+TEST_CASE("exit codes tell conflicts, missing data, bad input and usage apart", "[cli]") {
+  Cli cli(GENERATE(from_range(backend_names())));
+  cli.json({"merge", "u", R"({"a":1})"});
+  cli.json({"merge", "u", R"({"a":2})"});
+  const auto conflict = cli.run({"merge", "u", R"({"a":3})", "--if-version", "1"});
+  CHECK(conflict.exit_code == 4);
+  CHECK_THAT(conflict.err, Catch::Contains("/a") && Catch::Contains("current version: 2"));
+  CHECK(cli.run({"get", "nobody"}).exit_code == 3);
+  CHECK(cli.run({"get", "u", "--version", "99"}).exit_code == 3);
+  CHECK(cli.run({"rollback", "u", "99"}).exit_code == 3);
+  CHECK(cli.run({"diff", "u", "1", "99"}).exit_code == 3);
+  CHECK(cli.run({"get", "u", "--version", "abc"}).exit_code == 5);
+  CHECK(cli.run({"no-such-command"}).exit_code == 2);
+  CHECK(cli.run({"merge", "u"}).exit_code == 2);
+  CHECK(cli.run({"get", "u", "-o", "xml"}).exit_code == 2);
+  CHECK(cli.run({"--help"}).exit_code == 0);
+}
+
+TEST_CASE("bad input is a clear error, a non-zero exit and leaves the store unchanged", "[cli][validation]") {
+  Cli cli(GENERATE(from_range(backend_names())));
+  cli.json({"merge", "u", R"({"a":1})"});
+  const std::string before = cli.snapshot();
+  const auto refused = [&](std::vector<std::string> args, const std::string& message,
+                           const std::vector<std::string>& env = {}, const std::string& input = {}) {
+    const auto result = cli.run(args, input, env);
+    INFO(args[0] << " " << (args.size() > 1 ? args[1].substr(0, 40) : "") << " -> " << result.err);
+    CHECK(result.exit_code == 5);
+    CHECK_THAT(result.err, Catch::Contains(message));
+    CHECK(result.out.empty());
+  };
+  refused({"merge", "u", "{\"a\":"}, "malformed JSON");
+  refused({"merge", "u", "[1,2]"}, "must be a JSON object");
+  refused({"merge", "u", "\"text\""}, "must be a JSON object");
+  refused({"merge", "u", "null"}, "must be a JSON object");
+  refused({"merge", "u", std::string(100, '[') + std::string(100, ']')}, "nested deeper");
+  refused({"merge", "u", R"({"a":")" + std::string(200, 'x') + "\"}"}, "limit", {"ZSIMEM_MAX_DELTA_BYTES=100"});
+  refused({"merge", "u", "-"}, "limit", {"ZSIMEM_MAX_DELTA_BYTES=100"}, R"({"a":")" + std::string(200, 'x') + "\"}");
+  refused({"merge", "u", "@/nonexistent/delta.json"}, "cannot open");
+  for (const std::string& user : std::vector<std::string>{"../escape", "a/b", "", "logs", std::string(129, 'a'), "a\nb", ".x"}) {
+    refused({"merge", user, R"({"a":1})"}, "user_id");
+  }
+  refused({"merge", "u", R"({"a":1})", "-n", "../ns"}, "namespace");
+  refused({"get", "u", "--at", "yesterday"}, "--at");
+  refused({"history", "u", "--since", "2026-13-01"}, "--since");
+  refused({"merge", "u", R"({"a":1})", "--tag", ""}, "tags");
+  CHECK(cli.snapshot() == before);
+}
+
+TEST_CASE("a damaged store file is a clear error naming it", "[cli][damage]") {
+  Cli cli(GENERATE(from_range(backend_names())));
+  cli.json({"merge", "alice", R"({"a":1})"});
+  cli.json({"merge", "bob", R"({"b":1})"});
+  std::filesystem::path damaged;
+  if (cli.backend == "json") {
+    for (const auto& entry : std::filesystem::recursive_directory_iterator(cli.data_dir() / "contexts" / "alice")) {
+      if (entry.is_regular_file()) {
+        damaged = entry.path();
+      }
+    }
+  } else {
+    // Move everything from the WAL into the main file first, so that
+    // truncating the main file loses committed pages.
+    damaged = cli.data_dir() / "zsimem.sqlite3";
+    sqlite3* db = nullptr;
+    REQUIRE(sqlite3_open(damaged.c_str(), &db) == SQLITE_OK);
+    REQUIRE(sqlite3_exec(db, "PRAGMA wal_checkpoint(TRUNCATE)", nullptr, nullptr, nullptr) == SQLITE_OK);
+    sqlite3_close(db);
+  }
+  REQUIRE(std::filesystem::exists(damaged));
+  std::filesystem::resize_file(damaged, std::filesystem::file_size(damaged) / 3);
+  const auto result = cli.run({"get", "alice"});
+  CHECK(result.exit_code == 7);
+  CHECK_THAT(result.err, Catch::Contains(damaged.string()));
+  if (cli.backend == "json") {
+    CHECK(cli.run({"get", "bob"}).exit_code == 0); // every other context stays usable
+    CHECK(cli.run({"verify"}).exit_code == 9);
+  }
+}
+
+TEST_CASE("export and import move every version between backends losslessly", "[cli][export]") {
+  Cli json_cli("json");
+  Cli sqlite_cli("sqlite");
+  json_cli.json({"merge", "alice", R"({"a":1})", "--tag", "t"});
+  json_cli.json({"merge", "alice", R"({"a":2})", "--idempotency-key", "k"});
+  json_cli.json({"merge", "bob", R"({"b":"é"})", "-n", "work"});
+  json_cli.json({"rollback", "alice", "1"});
+  const std::string exported = json_cli.snapshot();
+  const auto imported = sqlite_cli.run({"import", "-", "-o", "json"}, exported);
+  REQUIRE(imported.exit_code == 0);
+  CHECK(Json::parse(imported.out)["written"] == 4);
+  CHECK(sqlite_cli.snapshot() == exported);
+  CHECK(sqlite_cli.run({"verify"}).exit_code == 0);
+  CHECK(Json::parse(sqlite_cli.run({"import", "-", "-o", "json"}, exported).out)["skipped"] == 4);
+}
+
+TEST_CASE("apply reads MemoryUpdates as JSON Lines", "[cli][apply]") {
+  Cli cli(GENERATE(from_range(backend_names())));
+  const auto applied = cli.run({"apply", "-", "-o", "json"},
+                               "{\"user_id\":\"a\",\"delta\":{\"x\":1}}\n\n{\"user_id\":\"b\",\"delta\":{\"y\":2},"
+                               "\"tags\":[\"t\"]}\n");
+  REQUIRE(applied.exit_code == 0);
+  CHECK(Json::parse(applied.out).size() == 2);
+  const auto bad = cli.run({"apply", "-"}, "{\"user_id\":\"a\",\"delta\":{\"x\":2}}\n{\"user_id\":\"b\",\"delta\":[]}\n");
+  CHECK(bad.exit_code == 5);
+  CHECK_THAT(bad.err, Catch::Contains("line 2"));
+  CHECK(cli.json({"get", "a"})["data"]["x"] == 1);
+}
