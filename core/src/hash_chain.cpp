@@ -1,10 +1,7 @@
 #include <zsimem/hash_chain.hpp>
 
-#include <zsimem/error.hpp>
+#include "sha256.hpp"
 
-#include <openssl/evp.h>
-
-#include <array>
 #include <string>
 
 namespace zsimem {
@@ -21,17 +18,12 @@ void add_field(std::string& out, std::string_view value) {
 } // namespace
 
 std::string sha256_hex(std::string_view bytes) {
-  std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
-  unsigned int length = 0;
-  if (EVP_Digest(bytes.data(), bytes.size(), digest.data(), &length, EVP_sha256(), nullptr) != 1) {
-    throw Error(ErrorCode::internal, "SHA-256 failed");
-  }
   static constexpr char k_hex[] = "0123456789abcdef";
   std::string hex;
-  hex.reserve(length * 2);
-  for (unsigned int i = 0; i < length; ++i) {
-    hex += k_hex[digest[i] >> 4];
-    hex += k_hex[digest[i] & 0xf];
+  hex.reserve(64);
+  for (const std::uint8_t byte : sha256(bytes)) {
+    hex += k_hex[byte >> 4];
+    hex += k_hex[byte & 0xf];
   }
   return hex;
 }

@@ -1,0 +1,14 @@
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string_view>
+
+namespace zsimem {
+
+// SHA-256 (FIPS 180-4). Built in because it is the only primitive a plain
+// store needs, and loading libcrypto for it doubled the cost of every
+// one-shot CLI command (bench/cli_vs_sqlite3).
+std::array<std::uint8_t, 32> sha256(std::string_view bytes);
+
+} // namespace zsimem
