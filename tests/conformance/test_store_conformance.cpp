@@ -191,8 +191,8 @@ TEST_CASE("a store returns appended records byte for byte", "[store][conformance
   CHECK_FALSE(store->head(key).has_value());
 
   auto first = make_record("alice", "default", 1, at(0));
-  first.data = R"({"bio":"line one\nline \"two\" \\ end","emoji":"🙂","greeting":"こんにちは","long":")" +
-               std::string(20000, 'x') + R"(","name":"Zoë"})";
+  first.data = R"({"bio":"line one\nline \"two\" \\ end","emoji":"🙂","greeting":"こんにちは",)"
+               R"("long":")" + std::string(20000, 'x') + R"(","name":"Zoë"})";
   first.delta = first.data;
   first.tags = {"onboarding", "größe 🙂", "with space"};
   first.idempotency_key = "idem-2025-11-29-001";

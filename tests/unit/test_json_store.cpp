@@ -9,6 +9,8 @@
 #include <algorithm>
 #include <cstdint>
 #include <fstream>
+#include <csignal>
+#include <cstdlib>
 #include <set>
 
 #include <fcntl.h>
@@ -470,4 +472,45 @@ TEST_CASE("json store keeps versions and audit records consistent across process
   CHECK(seqs.size() == log.size());
   CHECK(merges == static_cast<std::size_t>(k_writers * k_updates));
   CHECK(entries(dir.path() / "tmp") == 0);
+}
+
+TEST_CASE("json store survives a writer killed at any moment", "[store][json]") {
+  TempDir dir;
+  zsimem::store::make_json_store(dir.path());
+  pid_t child = run_in_child([&] {
+    auto store = zsimem::store::make_json_store(dir.path());
+    ContextKey key{"alice", "default"};
+    for (;;) {
+      auto head = store->head(key);
+      VersionRecord next = make_version("alice", "default", head ? head->version + 1 : 1);
+      std::vector<AuditRecord> audit{make_audit("alice", "merge")};
+      store->append(std::span<const VersionRecord>(&next, 1), audit);
+      store->append_audit(make_audit("alice", "get"), false);
+    }
+    return 0;
+  });
+  REQUIRE(child > 0);
+  // Let it write a few versions, then kill it wherever it is.
+  for (int i = 0; i < 2000 && !fs::exists(version_path(dir.path(), "alice", "default", 5)); ++i) {
+    ::usleep(1000);
+  }
+  ::usleep(static_cast<useconds_t>(std::rand() % 5000));
+  REQUIRE(::kill(child, SIGKILL) == 0);
+  int status = 0;
+  REQUIRE(::waitpid(child, &status, 0) == child);
+  CHECK(WIFSIGNALED(status));
+
+  auto store = zsimem::store::make_json_store(dir.path());
+  auto head = store->head({"alice", "default"});
+  REQUIRE(head);
+  CHECK(head->version >= 5);
+  HistoryQuery all;
+  all.limit = 100'000;
+  auto history = store->history({"alice", "default"}, all);
+  REQUIRE(history.size() == head->version);
+  AuditQuery audit_query;
+  audit_query.limit = 100'000;
+  CHECK(store->audit_log(audit_query).size() >= 5);
+  REQUIRE(append_one(*store, make_version("alice", "default", head->version + 1)));
+  CHECK(store->head({"alice", "default"})->version == head->version + 1);
 }

@@ -9,12 +9,14 @@
 
 #include <algorithm>
 #include <array>
+#include <chrono>
 #include <cstdint>
 #include <limits>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <system_error>
+#include <thread>
 #include <utility>
 
 namespace zsimem::store {
@@ -22,6 +24,9 @@ namespace {
 
 constexpr const char* k_file_name = "zsimem.sqlite3";
 constexpr int k_busy_timeout_ms = 10'000;
+// Frames in the WAL (about 4 KiB each) after which a commit checkpoints:
+// every process that opens the database first re-reads the whole WAL.
+constexpr int k_checkpoint_frames = 128;
 constexpr std::int64_t k_int_max = std::numeric_limits<std::int64_t>::max();
 constexpr std::int64_t k_int_min = std::numeric_limits<std::int64_t>::min();
 
@@ -151,6 +156,20 @@ std::string encode_tags(const std::vector<std::string>& tags) {
   }
 }
 
+// Replaces SQLite's auto-checkpoint: each process's first open re-reads the
+// whole WAL and forgets what was checkpointed, so with one-shot processes only
+// truncating the WAL keeps it, and every open, small.
+int checkpoint_long_wal(void*, sqlite3* db, const char* name, int frames) {
+  if (frames >= k_checkpoint_frames) {
+    // Waiting for readers here would hold up a commit that already succeeded;
+    // when one is active this degrades to copying pages back.
+    sqlite3_busy_timeout(db, 0);
+    sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_TRUNCATE, nullptr, nullptr);
+    sqlite3_busy_timeout(db, k_busy_timeout_ms);
+  }
+  return SQLITE_OK;
+}
+
 // Resets a statement when a use of it ends, so that it holds no read
 // snapshot or lock and can be bound afresh.
 class StatementUse {
@@ -219,6 +238,7 @@ private:
   void ensure_schema();
   int user_version();
   int table_count();
+  void switch_to_wal();
   Error newer_schema_error(int found) const;
 
   sqlite3* handle() const { return m_db.getHandle(); }
@@ -254,12 +274,13 @@ SqliteStore::SqliteStore(const std::filesystem::path& dir)
   try {
     // A one-shot CLI process opens and closes the database per command:
     // keeping the WAL at close spares each command a checkpoint and fsync;
-    // checkpoints during commits still bound the WAL's size.
+    // checkpoints during commits bound the WAL's size.
     int persist_wal = 1;
     sqlite3_file_control(handle(), "main", SQLITE_FCNTL_PERSIST_WAL, &persist_wal);
     sqlite3_db_config(handle(), SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, nullptr);
+    sqlite3_wal_hook(handle(), &checkpoint_long_wal, nullptr);
     // A successful append must survive a power cut. The size limit shrinks a
-    // WAL that a large transaction grew, since it is never deleted.
+    // WAL that a large transaction grew when it restarts.
     m_db.exec("PRAGMA synchronous = FULL; PRAGMA journal_size_limit = 16777216");
     ensure_schema();
   } catch (const SQLite::Exception& e) {
@@ -301,6 +322,29 @@ Error SqliteStore::newer_schema_error(int found) const {
                                            std::to_string(k_schema_version) + "); upgrade zsimem");
 }
 
+void SqliteStore::switch_to_wal() {
+  // SQLite reports a concurrent switch as busy without calling the busy
+  // handler, so wait here; the mode persists in the file and cannot change
+  // inside a transaction.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(k_busy_timeout_ms);
+  for (;;) {
+    try {
+      SQLite::Statement mode(m_db, "PRAGMA journal_mode = WAL");
+      if (!mode.executeStep() || mode.getColumn(0).getString() != "wal") {
+        throw Error(ErrorCode::unavailable,
+                    "SQLite database " + m_path.string() +
+                        ": cannot switch to WAL mode (is it on a network file system?)");
+      }
+      return;
+    } catch (const SQLite::Exception& e) {
+      if ((e.getErrorCode() & 0xff) != SQLITE_BUSY || std::chrono::steady_clock::now() >= deadline) {
+        throw;
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+}
+
 void SqliteStore::ensure_schema() {
   // The common case, every CLI command: one header read and nothing else.
   int current = user_version();
@@ -318,18 +362,14 @@ void SqliteStore::ensure_schema() {
       return;
     }
     if (current == 0) {
-      throw Error(ErrorCode::unavailable, "SQLite database " + m_path.string() +
-                                              " is not a zsimem database (it has tables but no zsimem "
-                                              "schema version); move it away or choose another data directory");
+      throw Error(ErrorCode::unavailable,
+                  "SQLite database " + m_path.string() +
+                      " is not a zsimem database (it has tables but no zsimem schema version);"
+                      " move it away or choose another data directory");
     }
   }
   if (current == 0) {
-    // The journal mode persists in the file; it cannot change inside a transaction.
-    SQLite::Statement mode(m_db, "PRAGMA journal_mode = WAL");
-    if (!mode.executeStep() || mode.getColumn(0).getString() != "wal") {
-      throw Error(ErrorCode::unavailable, "SQLite database " + m_path.string() +
-                                              ": cannot switch to WAL mode (is it on a network file system?)");
-    }
+    switch_to_wal();
   }
   WriteTransaction transaction(*this);
   // Another process may have created or migrated the schema meanwhile.
@@ -381,7 +421,8 @@ VersionRecord SqliteStore::read_version(const SQLite::Statement& row) const {
   const std::string tags = row.getColumn(8).getString();
   if (tags != "[]") {
     const Json parsed = Json::parse(tags, nullptr, false);
-    if (!parsed.is_array() || !std::all_of(parsed.begin(), parsed.end(), [](const Json& tag) { return tag.is_string(); })) {
+    const auto is_string = [](const Json& tag) { return tag.is_string(); };
+    if (!parsed.is_array() || !std::all_of(parsed.begin(), parsed.end(), is_string)) {
       throw Error(ErrorCode::unavailable, "SQLite database " + m_path.string() + ": damaged tags in " +
                                               record.user_id + "/" + record.ns + " version " +
                                               std::to_string(record.version));
