@@ -7,14 +7,13 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <cstdio>
 #include <fstream>
 #include <functional>
 #include <iostream>
 #include <iterator>
 #include <memory>
-#include <regex>
-#include <sstream>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -66,9 +65,9 @@ struct OptionDoc {
     return all;
   }
   bool takes_value() const { return kind != ValueKind::none; }
-  bool has_name(const std::string& name) const {
+  bool has_name(const std::string& wanted) const {
     const auto all = names();
-    return std::find(all.begin(), all.end(), name) != all.end();
+    return std::find(all.begin(), all.end(), wanted) != all.end();
   }
   // A short label for messages: the first long name without dashes.
   std::string label() const {
@@ -103,63 +102,43 @@ struct CommandDoc {
   std::vector<OptionDoc> options;
   std::vector<PositionalDoc> positionals;
 
-  const OptionDoc* find_option(const std::string& name) const {
-    for (const auto& option : options) {
-      if (option.has_name(name)) {
-        return &option;
-      }
-    }
-    return nullptr;
+  // Whether this command has an option of any of `other`'s names.
+  bool shadows(const OptionDoc& other) const {
+    const auto names = other.names();
+    return std::any_of(options.begin(), options.end(), [&](const OptionDoc& option) {
+      return std::any_of(names.begin(), names.end(),
+                         [&](const std::string& other_name) { return option.has_name(other_name); });
+    });
   }
 };
 
 struct CliDoc {
-  std::string name;
-  std::string description;
   std::vector<OptionDoc> global_options;
   std::vector<CommandDoc> commands;
   std::vector<std::string> backends;
 
-  // The global options still usable after `command`: those it does not
-  // shadow with an option of the same name.
-  std::vector<const OptionDoc*> inherited_options(const CommandDoc& command) const {
-    std::vector<const OptionDoc*> result;
-    for (const auto& option : global_options) {
-      const auto names = option.names();
-      const bool shadowed = std::any_of(names.begin(), names.end(),
-                                        [&](const std::string& name) { return command.find_option(name); });
-      if (!shadowed) {
-        result.push_back(&option);
-      }
-    }
-    return result;
-  }
-
-  // Every option valid after `command` (nullptr: before any command).
+  // Every option valid after `command` (nullptr: before any command): its
+  // own, then the global ones it does not shadow.
   std::vector<const OptionDoc*> options_after(const CommandDoc* command) const {
-    if (command == nullptr) {
-      std::vector<const OptionDoc*> result;
-      for (const auto& option : global_options) {
+    std::vector<const OptionDoc*> result;
+    if (command != nullptr) {
+      for (const auto& option : command->options) {
         result.push_back(&option);
       }
-      return result;
     }
-    std::vector<const OptionDoc*> result;
-    for (const auto& option : command->options) {
-      result.push_back(&option);
+    for (const auto& option : global_options) {
+      if (command == nullptr || !command->shadows(option)) {
+        result.push_back(&option);
+      }
     }
-    const auto inherited = inherited_options(*command);
-    result.insert(result.end(), inherited.begin(), inherited.end());
     return result;
   }
 
-  // The commands that shadow a global option, so completions offer theirs.
+  // The commands with an option of the same name as a global one.
   std::vector<std::string> commands_shadowing(const OptionDoc& option) const {
     std::vector<std::string> result;
     for (const auto& command : commands) {
-      const auto names = option.names();
-      if (std::any_of(names.begin(), names.end(),
-                      [&](const std::string& name) { return command.find_option(name); })) {
+      if (command.shadows(option)) {
         result.push_back(command.name);
       }
     }
@@ -182,25 +161,47 @@ std::vector<std::string> split(std::string_view text, char separator) {
 
 std::string join(const std::vector<std::string>& parts, std::string_view separator) {
   std::string text;
-  for (const auto& part : parts) {
-    text += (text.empty() ? "" : std::string(separator)) + part;
+  for (std::size_t i = 0; i < parts.size(); ++i) {
+    text += (i == 0 ? "" : std::string(separator)) + parts[i];
   }
   return text;
 }
 
-// IsMember describes itself as {a,b,c}; that is the only way CLI11 2.1
-// exposes the set.
-std::vector<std::string> choices_of(CLI::Option& option) {
-  for (int index = 0;; ++index) {
-    const CLI::Validator* validator = option.get_validator(index);
-    if (validator == nullptr) {
-      return {};
+// IsMember describes itself as {a,b,c} in the type name (TEXT:{a,b,c}), the
+// only way CLI11 2.1 exposes the set; a Transformer's {a->b} is no choice.
+std::vector<std::string> choices_of(const CLI::Option& option) {
+  const std::string type = option.get_type_name();
+  const auto start = type.find(":{");
+  const auto end = type.find('}', start);
+  if (start == std::string::npos || end == std::string::npos) {
+    return {};
+  }
+  const std::string set = type.substr(start + 2, end - start - 2);
+  if (set.empty() || set.find("->") != std::string::npos) {
+    return {};
+  }
+  return split(set, ',');
+}
+
+// Whether a footer line is a heading such as "Example:".
+bool is_heading(std::string_view line) {
+  return line.size() > 1 && line.back() == ':' && std::isupper(static_cast<unsigned char>(line.front())) != 0 &&
+         std::all_of(line.begin() + 1, line.end() - 1,
+                     [](char c) { return std::islower(static_cast<unsigned char>(c)) != 0; });
+}
+
+// The first @NAME@ placeholder left in `text`, or "".
+std::string find_placeholder(std::string_view text) {
+  for (auto start = text.find('@'); start != std::string_view::npos; start = text.find('@', start + 1)) {
+    auto end = start + 1;
+    while (end < text.size() && (std::isupper(static_cast<unsigned char>(text[end])) != 0 || text[end] == '_')) {
+      ++end;
     }
-    const std::string text = validator->get_description();
-    if (text.size() > 2 && text.front() == '{' && text.back() == '}' && text.find("->") == std::string::npos) {
-      return split(std::string_view(text).substr(1, text.size() - 2), ',');
+    if (end > start + 1 && end < text.size() && text[end] == '@') {
+      return std::string(text.substr(start, end - start + 1));
     }
   }
+  return {};
 }
 
 ValueKind table_kind(const std::string& name, ValueKind fallback) {
@@ -224,7 +225,7 @@ OptionDoc describe_option(CLI::Option& option, const CLI::Option* help, const st
   doc.default_value = option.get_default_str();
   doc.env = option.get_envname();
   doc.is_help = &option == help;
-  if (option.get_type_size_max() == 0) {
+  if (option.get_expected_max() == 0) { // a flag
     return doc;
   }
   const std::string type = option.get_type_name();
@@ -267,8 +268,6 @@ std::vector<OptionDoc> describe_options(CLI::App& app, const std::vector<std::st
 
 CliDoc describe_app(CLI::App& app) {
   CliDoc doc;
-  doc.name = app.get_name();
-  doc.description = app.get_description();
   for (const auto name : backend_names()) {
     doc.backends.emplace_back(name);
   }
@@ -387,8 +386,8 @@ void append_man_usage(std::string& out, const CommandDoc& command) {
   }
   for (const auto& positional : command.positionals) {
     const std::string dots = positional.repeatable ? " \\&..." : "";
-    out += positional.required ? ".I " + positional.meta() + dots + '\n'
-                               : ".RI [ " + positional.meta() + " ]" + dots + '\n';
+    const std::string meta = roff(positional.meta());
+    out += positional.required ? ".I " + meta + dots + '\n' : ".RI [ " + meta + " ]" + dots + '\n';
   }
 }
 
@@ -413,7 +412,8 @@ void append_man_footer(std::string& out, std::string_view footer) {
       in_code = false;
       in_paragraph = false;
     }
-    if (!in_paragraph) {
+    // A heading such as "Example:" starts a paragraph; other lines may continue one.
+    if (!in_paragraph || is_heading(line)) {
       out += ".PP\n";
       in_paragraph = true;
     }
@@ -450,13 +450,10 @@ std::string man_commands(const CliDoc& doc) {
     out += ".PP\n";
     append_man_usage(out, command);
     for (const auto& positional : command.positionals) {
-      out += ".TP\n\\fI" + positional.meta() + "\\fR\n";
+      out += ".TP\n\\fI" + roff(positional.meta()) + "\\fR\n";
       std::vector<std::string> extras;
       if (!positional.default_value.empty()) {
         extras.push_back("default: " + positional.default_value);
-      }
-      if (!positional.required && positional.default_value.empty()) {
-        extras.emplace_back("optional");
       }
       append_description(out, positional.description, extras);
     }
@@ -477,29 +474,42 @@ std::string render_man(const CliDoc& doc, const std::string& man_template) {
       {"@COMMANDS@", man_commands(doc)},
   };
   std::vector<bool> used(blocks.size(), false);
-  std::string out;
+  std::string out = ".\\\" Generated from man/zsimem.1.in by `zsimem __generate-docs man`; do not edit:\n"
+                    ".\\\" run scripts/generate-docs after changing the template or the CLI.\n";
+  bool in_header = true; // the template's leading comments are about the template
   for (const auto& line : lines_of(man_template)) {
-    const auto block = std::find_if(blocks.begin(), blocks.end(), [&](const auto& entry) { return entry.first == line; });
+    in_header = in_header && line.starts_with(".\\\"");
+    if (in_header) {
+      continue;
+    }
+    const auto block =
+        std::find_if(blocks.begin(), blocks.end(), [&](const auto& entry) { return entry.first == line; });
     if (block != blocks.end()) {
       out += block->second;
       used[static_cast<std::size_t>(block - blocks.begin())] = true;
       continue;
     }
-    out += std::regex_replace(line, std::regex("@VERSION@"), ZSIMEM_VERSION) + '\n';
+    const std::string_view version_placeholder = "@VERSION@";
+    const std::string_view version = ZSIMEM_VERSION;
+    std::string text = line;
+    for (auto at = text.find(version_placeholder); at != std::string::npos;
+         at = text.find(version_placeholder, at + version.size())) {
+      text.replace(at, version_placeholder.size(), version);
+    }
+    if (const auto unknown = find_placeholder(text); !unknown.empty()) {
+      throw Error(ErrorCode::invalid, "the man page template has an unknown placeholder " + unknown, "template");
+    }
+    out += text + '\n';
   }
   for (std::size_t i = 0; i < blocks.size(); ++i) {
     if (!used[i]) {
       throw Error(ErrorCode::invalid, "the man page template lacks a line " + blocks[i].first, "template");
     }
   }
-  std::smatch unknown;
-  if (std::regex_search(out, unknown, std::regex("@[A-Z_]+@"))) {
-    throw Error(ErrorCode::invalid, "the man page template has an unknown placeholder " + unknown.str(), "template");
-  }
   return out;
 }
 
-// A word in single quotes for bash, zsh and fish alike (fish also needs \ escaped).
+// A word in single quotes for bash and zsh.
 std::string sh_quote(std::string_view text) {
   std::string out = "'";
   for (const char c : text) {
@@ -547,31 +557,16 @@ std::vector<std::string> store_option_names(const CliDoc& doc) {
   return names;
 }
 
-const char* const k_generated_note = "Generated from the command table by `zsimem __generate-docs {}`;\n"
-                                     "# do not edit: run scripts/generate-docs after changing the CLI.\n";
-
-std::string generated_header(std::string_view shell, std::string_view format) {
-  std::string note = k_generated_note;
-  note.replace(note.find("{}"), 2, format);
-  return "# " + std::string(shell) + " completion for zsimem(1).\n# " + note;
+// The first lines of a completion script.
+std::string generated_header(const std::string& shell) {
+  return "# " + shell + " completion for zsimem(1).\n# Generated from the command table by `zsimem __generate-docs " +
+         shell + "`;\n# do not edit: run scripts/generate-docs after changing the CLI.\n";
 }
 
-std::string bash_value_action(const OptionDoc& option) {
-  switch (option.kind) {
-  case ValueKind::choices: return "_zsimem_complete_words " + sh_quote(join(option.choices, " "));
-  case ValueKind::users: return "_zsimem_complete_users";
-  case ValueKind::files: return "_zsimem_complete_files";
-  case ValueKind::directories: return "_zsimem_complete_files -d";
-  case ValueKind::input: return "_zsimem_complete_input";
-  case ValueKind::text:
-  case ValueKind::none: break;
-  }
-  return ":";
-}
-
-std::string bash_positional_action(const PositionalDoc& positional) {
-  switch (positional.kind) {
-  case ValueKind::choices: return "_zsimem_complete_words " + sh_quote(join(positional.choices, " "));
+// The bash function call that completes a value of this kind.
+std::string bash_action(ValueKind kind, const std::vector<std::string>& choices) {
+  switch (kind) {
+  case ValueKind::choices: return "_zsimem_complete_words " + sh_quote(join(choices, " "));
   case ValueKind::users: return "_zsimem_complete_users";
   case ValueKind::files: return "_zsimem_complete_files";
   case ValueKind::directories: return "_zsimem_complete_files -d";
@@ -585,13 +580,14 @@ std::string bash_positional_action(const PositionalDoc& positional) {
 void append_bash_value_cases(std::string& out, const std::vector<const OptionDoc*>& options, std::string_view indent) {
   for (const auto* option : options) {
     if (option->takes_value()) {
-      out += std::string(indent) + join(option->names(), "|") + ") " + bash_value_action(*option) + " ;;\n";
+      out += std::string(indent) + join(option->names(), "|") + ") " + bash_action(option->kind, option->choices) +
+             " ;;\n";
     }
   }
 }
 
 std::string render_bash(const CliDoc& doc) {
-  std::string out = generated_header("bash", "bash");
+  std::string out = generated_header("bash");
   std::vector<std::string> command_names;
   for (const auto& command : doc.commands) {
     command_names.push_back(command.name);
@@ -621,7 +617,8 @@ std::string render_bash(const CliDoc& doc) {
     std::string cases;
     append_bash_value_cases(cases, own, "        ");
     if (!cases.empty()) {
-      out += "    " + command.name + ")\n        case $2 in\n" + cases + "        *) false ;;\n        esac && return ;;\n";
+      out += "    " + command.name + ")\n        case $2 in\n" + cases +
+             "        *) false ;;\n        esac && return ;;\n";
     }
   }
   out += "    esac\n    case $2 in\n";
@@ -638,19 +635,21 @@ std::string render_bash(const CliDoc& doc) {
       if (positional.repeatable && i > 0) {
         // Any index from i on; bash patterns cannot compare numbers.
         out += "    " + command.name + ":*) (( $2 >= " + std::to_string(i) + " )) && " +
-               bash_positional_action(positional) + " ;;\n";
+               bash_action(positional.kind, positional.choices) + " ;;\n";
       } else {
-        out += "    " + command.name + ":" + index + ") " + bash_positional_action(positional) + " ;;\n";
+        out += "    " + command.name + ":" + index + ") " + bash_action(positional.kind, positional.choices) + " ;;\n";
       }
     }
   }
   out += "    esac\n}\n";
 
   const auto store_options = store_option_names(doc);
-  out += R"(
+  out += R"sh(
 _zsimem_complete_words() {
     local word
-    for word in $1; do
+    local -a words
+    read -r -a words <<<"$1"
+    for word in "${words[@]}"; do
         [[ $word == "$cur"* ]] && COMPREPLY+=("$word")
     done
 }
@@ -722,6 +721,7 @@ _zsimem() {
             _zsimem_store_arg "$word" "${COMP_WORDS[i+1]-}"
             i+=2
         else
+            [[ $word == *=* ]] && _zsimem_store_arg "${word%%=*}" "${word#*=}"
             i+=1
         fi
     done
@@ -730,8 +730,8 @@ _zsimem() {
     elif [[ $cur == -?* ]]; then
         _zsimem_complete_words "$(_zsimem_options "$command")"
     elif [[ -z $command ]]; then
-        _zsimem_complete_words )" +
-         sh_quote(join(command_names, " ")) + R"(
+        _zsimem_complete_words )sh" +
+         sh_quote(join(command_names, " ")) + R"sh(
     else
         _zsimem_complete_positional "$command" "$positional"
     fi
@@ -741,21 +741,34 @@ _zsimem() {
 # Keeps the options that pick the store, for _zsimem_complete_users.
 _zsimem_store_arg() {
     case $1 in
-    )" + join(store_options, "|") +
-         R"() store_args+=("$1" "${2/#\~/$HOME}") ;;
+    )sh" +
+         join(store_options, "|") +
+         R"sh() store_args+=("$1" "${2/#\~/$HOME}") ;;
     esac
 }
 
 complete -F _zsimem zsimem
-)";
+)sh";
   return out;
 }
 
-// Escapes text for the [description] and message parts of an _arguments spec.
-std::string zsh_spec_text(std::string_view text) {
+// Escapes text for the [description] of an _arguments spec.
+std::string zsh_description(std::string_view text) {
   std::string out;
   for (const char c : one_line(text)) {
-    if (c == '[' || c == ']' || c == ':' || c == '\\') {
+    if (c == '[' || c == ']' || c == '\\') {
+      out += '\\';
+    }
+    out += c;
+  }
+  return out;
+}
+
+// Escapes text for the message and action parts of an _arguments spec.
+std::string zsh_message(std::string_view text) {
+  std::string out;
+  for (const char c : one_line(text)) {
+    if (c == ':' || c == '\\') {
       out += '\\';
     }
     out += c;
@@ -768,7 +781,7 @@ std::string zsh_action(ValueKind kind, const std::vector<std::string>& choices) 
   case ValueKind::choices: {
     std::string words;
     for (const auto& choice : choices) {
-      words += (words.empty() ? "" : " ") + zsh_spec_text(choice);
+      words += (words.empty() ? "" : " ") + zsh_message(choice);
     }
     return "(" + words + ")";
   }
@@ -795,9 +808,9 @@ std::string zsh_option_spec(const OptionDoc& option) {
     const bool is_long = name.starts_with("--");
     spelled.push_back(name + (option.takes_value() ? (is_long ? "=" : "+") : ""));
   }
-  std::string tail = "[" + zsh_spec_text(option.description) + "]";
+  std::string tail = "[" + zsh_description(option.description) + "]";
   if (option.takes_value()) {
-    tail += ":" + zsh_spec_text(option.label()) + ":" + zsh_action(option.kind, option.choices);
+    tail += ":" + zsh_message(option.label()) + ":" + zsh_action(option.kind, option.choices);
   }
   if (spelled.size() == 1) {
     return sh_quote(exclusion + spelled.front() + tail);
@@ -807,15 +820,15 @@ std::string zsh_option_spec(const OptionDoc& option) {
 
 std::string zsh_positional_spec(const PositionalDoc& positional, std::size_t index) {
   const std::string number = positional.repeatable ? "*" : std::to_string(index + 1);
-  const std::string message = zsh_spec_text(positional.description.empty() ? positional.name : positional.description);
+  const std::string message = zsh_message(positional.description.empty() ? positional.name : positional.description);
   return sh_quote(number + (positional.required ? ":" : "::") + message + ":" +
                   zsh_action(positional.kind, positional.choices));
 }
 
 std::string render_zsh(const CliDoc& doc) {
-  std::string out = "#compdef zsimem\n" + generated_header("zsh", "zsh");
+  std::string out = "#compdef zsimem\n" + generated_header("zsh");
   const auto store_options = store_option_names(doc);
-  out += R"(
+  out += R"sh(
 # User ids come from the binary, from the store the command line names.
 (( $+functions[_zsimem_users] )) ||
 _zsimem_users() {
@@ -823,11 +836,13 @@ _zsimem_users() {
   local -i i
   for (( i = 2; i < $#zsimem_words; i++ )); do
     case $zsimem_words[i] in
-      ()" + join(store_options, "|") +
-         R"()
+      ()sh" +
+         join(store_options, "|") +
+         R"sh()
         store_args+=($zsimem_words[i] "${${(Q)zsimem_words[i+1]}/#\~/$HOME}")
         (( i++ )) ;;
-      ()" + join(store_options, "=*|") + R"(=*)
+      ()sh" +
+         join(store_options, "=*|") + R"sh(=*)
         store_args+=("${(Q)zsimem_words[i]}") ;;
     esac
   done
@@ -849,11 +864,11 @@ _zsimem_input() {
 _zsimem_commands() {
   local -a commands
   commands=(
-)";
+)sh";
   for (const auto& command : doc.commands) {
     out += "    " + sh_quote(command.name + ":" + one_line(command.description)) + "\n";
   }
-  out += R"(  )
+  out += R"sh(  )
   _describe -t commands 'zsimem command' commands
 }
 
@@ -863,16 +878,16 @@ _zsimem() {
   zsimem_words=("${words[@]}")
   typeset -A opt_args
   _arguments -C -S \
-)";
+)sh";
   for (const auto& option : doc.global_options) {
     out += "    " + zsh_option_spec(option) + " \\\n";
   }
-  out += R"(    '1: :_zsimem_commands' \
+  out += R"sh(    '1: :_zsimem_commands' \
     '*:: :->command' && ret=0
   if [[ $state == command ]]; then
     curcontext=${curcontext%:*:*}:zsimem-$words[1]:
     case $words[1] in
-)";
+)sh";
   for (const auto& command : doc.commands) {
     out += "      (" + command.name + ")\n        _arguments -S \\\n";
     for (const auto* option : doc.options_after(&command)) {
@@ -883,13 +898,13 @@ _zsimem() {
     }
     out += "          && ret=0 ;;\n";
   }
-  out += R"(    esac
+  out += R"sh(    esac
   fi
   return ret
 }
 
 _zsimem "$@"
-)";
+)sh";
   return out;
 }
 
@@ -917,12 +932,25 @@ std::string fish_option_line(const OptionDoc& option, const std::string& conditi
   for (const auto& name : option.long_names) {
     line += " -l " + name.substr(2);
   }
-  return line + fish_value_args(option.kind, option.choices) + " -d " + fish_quote(one_line(option.description)) +
-         '\n';
+  return line + fish_value_args(option.kind, option.choices) + " -d " + fish_quote(one_line(option.description)) + '\n';
+}
+
+std::string fish_positional_line(const CommandDoc& command, const PositionalDoc& positional, std::size_t index) {
+  std::string args;
+  switch (positional.kind) {
+  case ValueKind::files: args = " -F"; break;
+  case ValueKind::text:
+  case ValueKind::none: return {}; // nothing to offer
+  default: args = " -f" + fish_value_args(positional.kind, positional.choices).substr(3);
+  }
+  const std::string condition =
+      "__zsimem_positional " + command.name + " " + std::to_string(index + 1) + (positional.repeatable ? " +" : "");
+  return "complete -c zsimem -n " + fish_quote(condition) + args + " -d " +
+         fish_quote(one_line(positional.description)) + '\n';
 }
 
 std::string render_fish(const CliDoc& doc) {
-  std::string out = generated_header("fish", "fish");
+  std::string out = generated_header("fish");
   std::string takes_value;
   for (const auto& command : doc.commands) {
     takes_value += "        case " + command.name + "\n            contains -- $argv[2] " +
@@ -930,12 +958,17 @@ std::string render_fish(const CliDoc& doc) {
   }
   takes_value += "        case '*'\n            contains -- $argv[2] " +
                  join(option_names(doc.options_after(nullptr), true), " ") + "\n";
-  out += R"(
+  const auto store_options = store_option_names(doc);
+  std::vector<std::string> store_patterns;
+  for (const auto& name : store_options) {
+    store_patterns.push_back(fish_quote(name + "=*"));
+  }
+  out += R"sh(
 # Succeeds when option $argv[2] takes a value after command $argv[1] ('' before any).
 function __zsimem_takes_value
     switch "$argv[1]"
-)" + takes_value +
-         R"(    end
+)sh" + takes_value +
+         R"sh(    end
 end
 
 # Prints the command and the positional arguments typed so far, not the
@@ -956,7 +989,7 @@ function __zsimem_args
             set -a args $token
         end
     end
-    printf '%s\n' $args
+    set -q args[1]; and printf '%s\n' $args
 end
 
 function __zsimem_needs_command
@@ -969,25 +1002,130 @@ function __zsimem_using_command
     set -q args[1]; and contains -- $args[1] $argv
 end
 
-# Succeeds when completing positional argument $argv[2] (from 1) of command $argv[1].
+# Succeeds when completing positional argument $argv[2] (from 1) of command
+# $argv[1], or any after it with a third argument.
 function __zsimem_positional
     set -l args (__zsimem_args)
-    set -q args[1]; and test $args[1] = $argv[1]; and test (count $args) -eq $argv[2]
+    set -q args[1]; and test $args[1] = $argv[1]; or return
+    if set -q argv[3]
+        test (count $args) -ge $argv[2]
+    else
+        test (count $args) -eq $argv[2]
+    end
 end
 
 # User ids come from the binary, from the store the command line names.
 function __zsimem_users
     set -l tokens (commandline -opc)
     set -l store_args
-    for i in (seq 2 (count $tokens))
+    set -l i 2
+    while test $i -le (count $tokens)
         switch $tokens[$i]
-            case )" + join(store_options_or_none(doc), " ") +
-         "";
+            case )sh" +
+         join(store_options, " ") +
+         R"sh(
+                set -a store_args $tokens[$i]
+                set i (math $i + 1)
+                set -q tokens[$i]; and set -a store_args (string replace -r '^~' $HOME -- $tokens[$i])
+            case )sh" +
+         join(store_patterns, " ") +
+         R"sh(
+                set -a store_args $tokens[$i]
+        end
+        set i (math $i + 1)
+    end
+    zsimem $store_args users -o text 2>/dev/null
+end
+
+# JSON text, @FILE or - for standard input: only @FILE can be completed.
+function __zsimem_at_files
+    set -l token (commandline -ct)
+    string match -q -- '@*' $token; or return
+    set -l prefix (string sub -s 2 -- $token)
+    for path in $prefix*
+        if test -d $path
+            echo @$path/
+        else
+            echo @$path
+        end
+    end
+end
+
+complete -c zsimem -f
+
+# Commands, until one is typed.
+)sh";
+  for (const auto& command : doc.commands) {
+    out += "complete -c zsimem -n __zsimem_needs_command -a " + command.name + " -d " +
+           fish_quote(one_line(command.description)) + '\n';
+  }
+  out += "\n# Global options, anywhere unless a command has its own of the same name.\n";
+  for (const auto& option : doc.global_options) {
+    const auto shadowing = doc.commands_shadowing(option);
+    std::string condition;
+    if (shadowing.size() == doc.commands.size()) {
+      condition = "__zsimem_needs_command";
+    } else if (!shadowing.empty()) {
+      condition = "not __zsimem_using_command " + join(shadowing, " ");
+    }
+    out += fish_option_line(option, condition);
+  }
+  for (const auto& command : doc.commands) {
+    out += "\n# " + command.name + "\n";
+    for (const auto& option : command.options) {
+      out += fish_option_line(option, "__zsimem_using_command " + command.name);
+    }
+    for (std::size_t i = 0; i < command.positionals.size(); ++i) {
+      out += fish_positional_line(command, command.positionals[i], i);
+    }
+  }
   return out;
+}
+
+std::string read_template(const std::string& path) {
+  if (path.empty()) {
+    throw Error(ErrorCode::invalid, "man needs --template FILE (man/zsimem.1.in, or - for standard input)", "template");
+  }
+  std::ifstream file;
+  std::istream* in = &std::cin;
+  if (path != "-") {
+    file.open(path, std::ios::binary);
+    if (!file) {
+      throw Error(ErrorCode::invalid, "cannot open the man page template '" + path + "'", "template");
+    }
+    in = &file;
+  }
+  return {std::istreambuf_iterator<char>(*in), std::istreambuf_iterator<char>()};
 }
 
 } // namespace
 
-void add_docs_command(CLI::App& app) {}
+void add_docs_command(CLI::App& app) {
+  struct Args {
+    std::string format;
+    std::string template_path;
+  };
+  auto args = std::make_shared<Args>();
+  auto* command = app.add_subcommand("__generate-docs", "Print the man page or a shell completion script");
+  command->group(""); // hidden: for scripts/generate-docs and the tests only
+  command->add_option("format", args->format, "What to print")
+      ->required()
+      ->check(CLI::IsMember({"man", "bash", "zsh", "fish"}));
+  command->add_option("--template", args->template_path, "The man page template, or - for standard input");
+  command->footer("Example:\n  zsimem __generate-docs man --template man/zsimem.1.in > man/zsimem.1");
+  command->callback([&app, args] {
+    const CliDoc doc = describe_app(app);
+    if (args->format == "man") {
+      std::cout << render_man(doc, read_template(args->template_path));
+    } else if (args->format == "bash") {
+      std::cout << render_bash(doc);
+    } else if (args->format == "zsh") {
+      std::cout << render_zsh(doc);
+    } else {
+      std::cout << render_fish(doc);
+    }
+    std::cout.flush();
+  });
+}
 
 } // namespace zsimem::cli

@@ -270,7 +270,8 @@ ProcessResult run_process(const std::vector<std::string>& argv, const std::strin
       in.write.reset();
     }
     while (in.write.is_open() || out.read.is_open() || err.read.is_open()) {
-      std::array<pollfd, 3> fds{{{in.write.get(), POLLOUT, 0}, {out.read.get(), POLLIN, 0}, {err.read.get(), POLLIN, 0}}};
+      std::array<pollfd, 3> fds{
+          {{in.write.get(), POLLOUT, 0}, {out.read.get(), POLLIN, 0}, {err.read.get(), POLLIN, 0}}};
       const int ready = ::poll(fds.data(), fds.size(), remaining_ms(deadline));
       if (ready < 0 && errno != EINTR) {
         throw_errno("run_process: poll");

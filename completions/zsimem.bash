@@ -1,0 +1,233 @@
+# bash completion for zsimem(1).
+# Generated from the command table by `zsimem __generate-docs bash`;
+# do not edit: run scripts/generate-docs after changing the CLI.
+
+# Prints the options valid after command $1 ('' before any command); with -v
+# as $2, only those that take a value.
+_zsimem_options() {
+    case $1${2:+:$2} in
+    '') echo '-h --help --version --backend --data-dir -o --output --request-id' ;;
+    :-v) echo '--backend --data-dir -o --output --request-id' ;;
+    get) echo '-h --help -n --namespace --version --at -p --path --backend --data-dir -o --output --request-id' ;;
+    get:-v) echo '-n --namespace --version --at -p --path --backend --data-dir -o --output --request-id' ;;
+    merge) echo '-h --help -n --namespace -t --tag --if-version --strict --idempotency-key --dry-run --version --backend --data-dir -o --output --request-id' ;;
+    merge:-v) echo '-n --namespace -t --tag --if-version --idempotency-key --backend --data-dir -o --output --request-id' ;;
+    history) echo '-h --help -n --namespace --limit --since --until --cursor --version --backend --data-dir -o --output --request-id' ;;
+    history:-v) echo '-n --namespace --limit --since --until --cursor --backend --data-dir -o --output --request-id' ;;
+    rollback) echo '-h --help -n --namespace --if-version -t --tag --version --backend --data-dir -o --output --request-id' ;;
+    rollback:-v) echo '-n --namespace --if-version -t --tag --backend --data-dir -o --output --request-id' ;;
+    diff) echo '-h --help -n --namespace --version --backend --data-dir -o --output --request-id' ;;
+    diff:-v) echo '-n --namespace --backend --data-dir -o --output --request-id' ;;
+    blame) echo '-h --help -n --namespace --version --backend --data-dir -o --output --request-id' ;;
+    blame:-v) echo '-n --namespace --backend --data-dir -o --output --request-id' ;;
+    delete) echo '-h --help -n --namespace -y --yes --version --backend --data-dir -o --output --request-id' ;;
+    delete:-v) echo '-n --namespace --backend --data-dir -o --output --request-id' ;;
+    namespaces) echo '-h --help --version --backend --data-dir -o --output --request-id' ;;
+    namespaces:-v) echo '--backend --data-dir -o --output --request-id' ;;
+    users) echo '-h --help --version --backend --data-dir -o --output --request-id' ;;
+    users:-v) echo '--backend --data-dir -o --output --request-id' ;;
+    log) echo '-h --help --user -n --namespace --since --until --limit --cursor --version --backend --data-dir -o --output --request-id' ;;
+    log:-v) echo '--user -n --namespace --since --until --limit --cursor --backend --data-dir -o --output --request-id' ;;
+    verify) echo '-h --help --version --backend --data-dir -o --output --request-id' ;;
+    verify:-v) echo '--backend --data-dir -o --output --request-id' ;;
+    export) echo '-h --help --version --backend --data-dir -o --output --request-id' ;;
+    export:-v) echo '--backend --data-dir -o --output --request-id' ;;
+    import) echo '-h --help --version --backend --data-dir -o --output --request-id' ;;
+    import:-v) echo '--backend --data-dir -o --output --request-id' ;;
+    apply) echo '-h --help --version --backend --data-dir -o --output --request-id' ;;
+    apply:-v) echo '--backend --data-dir -o --output --request-id' ;;
+    esac
+}
+
+# Completes the value of option $2 after command $1.
+_zsimem_complete_value() {
+    case $1 in
+    get)
+        case $2 in
+        -n|--namespace) : ;;
+        --version) : ;;
+        --at) : ;;
+        -p|--path) : ;;
+        *) false ;;
+        esac && return ;;
+    merge)
+        case $2 in
+        -n|--namespace) : ;;
+        -t|--tag) : ;;
+        --if-version) : ;;
+        --idempotency-key) : ;;
+        *) false ;;
+        esac && return ;;
+    history)
+        case $2 in
+        -n|--namespace) : ;;
+        --limit) : ;;
+        --since) : ;;
+        --until) : ;;
+        --cursor) : ;;
+        *) false ;;
+        esac && return ;;
+    rollback)
+        case $2 in
+        -n|--namespace) : ;;
+        --if-version) : ;;
+        -t|--tag) : ;;
+        *) false ;;
+        esac && return ;;
+    diff)
+        case $2 in
+        -n|--namespace) : ;;
+        *) false ;;
+        esac && return ;;
+    blame)
+        case $2 in
+        -n|--namespace) : ;;
+        *) false ;;
+        esac && return ;;
+    delete)
+        case $2 in
+        -n|--namespace) : ;;
+        *) false ;;
+        esac && return ;;
+    log)
+        case $2 in
+        --user) _zsimem_complete_users ;;
+        -n|--namespace) : ;;
+        --since) : ;;
+        --until) : ;;
+        --limit) : ;;
+        --cursor) : ;;
+        *) false ;;
+        esac && return ;;
+    esac
+    case $2 in
+    --backend) _zsimem_complete_words 'json sqlite' ;;
+    --data-dir) _zsimem_complete_files -d ;;
+    -o|--output) _zsimem_complete_words 'auto text json' ;;
+    --request-id) : ;;
+    esac
+}
+
+# Completes positional argument $2 (from 0) of command $1.
+_zsimem_complete_positional() {
+    case $1:$2 in
+    get:0) _zsimem_complete_users ;;
+    merge:0) _zsimem_complete_users ;;
+    merge:1) _zsimem_complete_input ;;
+    history:0) _zsimem_complete_users ;;
+    rollback:0) _zsimem_complete_users ;;
+    rollback:1) : ;;
+    diff:0) _zsimem_complete_users ;;
+    diff:1) : ;;
+    diff:2) : ;;
+    blame:0) _zsimem_complete_users ;;
+    blame:1) : ;;
+    delete:0) _zsimem_complete_users ;;
+    namespaces:0) _zsimem_complete_users ;;
+    verify:0) _zsimem_complete_users ;;
+    export:0) _zsimem_complete_users ;;
+    import:0) _zsimem_complete_files ;;
+    apply:0) _zsimem_complete_files ;;
+    esac
+}
+
+_zsimem_complete_words() {
+    local word
+    local -a words
+    read -r -a words <<<"$1"
+    for word in "${words[@]}"; do
+        [[ $word == "$cur"* ]] && COMPREPLY+=("$word")
+    done
+}
+
+# User ids come from the binary, from the store the command line names.
+_zsimem_complete_users() {
+    local user
+    while IFS= read -r user; do
+        [[ $user == "$cur"* ]] && COMPREPLY+=("$user")
+    done < <(zsimem "${store_args[@]}" users -o text 2>/dev/null)
+}
+
+# Completes file names (-d: directories) after an optional prefix such as @.
+_zsimem_complete_files() {
+    local type=-f prefix entry
+    if [[ $1 == -d ]]; then
+        type=-d
+        shift
+    fi
+    prefix=${1-}
+    local -a entries
+    mapfile -t entries < <(compgen "$type" -- "${cur#"$prefix"}")
+    if [[ -z $prefix ]]; then
+        compopt -o filenames 2>/dev/null
+        COMPREPLY+=("${entries[@]}")
+        return
+    fi
+    for entry in "${entries[@]}"; do
+        if [[ -d $entry ]]; then
+            COMPREPLY+=("$prefix$entry/")
+            compopt -o nospace 2>/dev/null
+        else
+            COMPREPLY+=("$prefix$entry")
+        fi
+    done
+}
+
+# JSON text, @FILE or - for standard input: only @FILE can be completed.
+_zsimem_complete_input() {
+    [[ $cur == @* ]] && _zsimem_complete_files @
+}
+
+_zsimem() {
+    local cur=${COMP_WORDS[COMP_CWORD]} command='' option='' word
+    local -a store_args=()
+    local -i i=1 positional=0
+    COMPREPLY=()
+    # bash splits --option=value into three words: --option, = and value.
+    if [[ $cur == = ]]; then
+        cur=''
+    fi
+    while (( i < COMP_CWORD )); do
+        word=${COMP_WORDS[i]}
+        if [[ $word != -* || $word == - ]]; then
+            if [[ -z $command ]]; then
+                command=$word
+            else
+                positional+=1
+            fi
+            i+=1
+            continue
+        fi
+        if [[ ${COMP_WORDS[i+1]-} == = ]]; then
+            (( i + 1 == COMP_CWORD || i + 2 == COMP_CWORD )) && option=$word
+            _zsimem_store_arg "$word" "${COMP_WORDS[i+2]-}"
+            i+=3
+        elif [[ " $(_zsimem_options "$command" -v) " == *" $word "* ]]; then
+            (( i + 1 == COMP_CWORD )) && option=$word
+            _zsimem_store_arg "$word" "${COMP_WORDS[i+1]-}"
+            i+=2
+        else
+            [[ $word == *=* ]] && _zsimem_store_arg "${word%%=*}" "${word#*=}"
+            i+=1
+        fi
+    done
+    if [[ -n $option ]]; then
+        _zsimem_complete_value "$command" "$option"
+    elif [[ $cur == -?* ]]; then
+        _zsimem_complete_words "$(_zsimem_options "$command")"
+    elif [[ -z $command ]]; then
+        _zsimem_complete_words 'get merge history rollback diff blame delete namespaces users log verify export import apply'
+    else
+        _zsimem_complete_positional "$command" "$positional"
+    fi
+    return 0
+}
+
+# Keeps the options that pick the store, for _zsimem_complete_users.
+_zsimem_store_arg() {
+    case $1 in
+    --backend|--data-dir|--request-id) store_args+=("$1" "${2/#\~/$HOME}") ;;
+    esac
+}
+
+complete -F _zsimem zsimem

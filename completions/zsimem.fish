@@ -1,0 +1,224 @@
+# fish completion for zsimem(1).
+# Generated from the command table by `zsimem __generate-docs fish`;
+# do not edit: run scripts/generate-docs after changing the CLI.
+
+# Succeeds when option $argv[2] takes a value after command $argv[1] ('' before any).
+function __zsimem_takes_value
+    switch "$argv[1]"
+        case get
+            contains -- $argv[2] -n --namespace --version --at -p --path --backend --data-dir -o --output --request-id
+        case merge
+            contains -- $argv[2] -n --namespace -t --tag --if-version --idempotency-key --backend --data-dir -o --output --request-id
+        case history
+            contains -- $argv[2] -n --namespace --limit --since --until --cursor --backend --data-dir -o --output --request-id
+        case rollback
+            contains -- $argv[2] -n --namespace --if-version -t --tag --backend --data-dir -o --output --request-id
+        case diff
+            contains -- $argv[2] -n --namespace --backend --data-dir -o --output --request-id
+        case blame
+            contains -- $argv[2] -n --namespace --backend --data-dir -o --output --request-id
+        case delete
+            contains -- $argv[2] -n --namespace --backend --data-dir -o --output --request-id
+        case namespaces
+            contains -- $argv[2] --backend --data-dir -o --output --request-id
+        case users
+            contains -- $argv[2] --backend --data-dir -o --output --request-id
+        case log
+            contains -- $argv[2] --user -n --namespace --since --until --limit --cursor --backend --data-dir -o --output --request-id
+        case verify
+            contains -- $argv[2] --backend --data-dir -o --output --request-id
+        case export
+            contains -- $argv[2] --backend --data-dir -o --output --request-id
+        case import
+            contains -- $argv[2] --backend --data-dir -o --output --request-id
+        case apply
+            contains -- $argv[2] --backend --data-dir -o --output --request-id
+        case '*'
+            contains -- $argv[2] --backend --data-dir -o --output --request-id
+    end
+end
+
+# Prints the command and the positional arguments typed so far, not the
+# options and their values.
+function __zsimem_args
+    set -l tokens (commandline -opc)
+    set -e tokens[1]
+    set -l args
+    set -l skip 0
+    for token in $tokens
+        if test $skip -eq 1
+            set skip 0
+        else if string match -q -- '-?*' $token
+            if not string match -q -- '*=*' $token; and __zsimem_takes_value "$args[1]" $token
+                set skip 1
+            end
+        else
+            set -a args $token
+        end
+    end
+    set -q args[1]; and printf '%s\n' $args
+end
+
+function __zsimem_needs_command
+    test (count (__zsimem_args)) -eq 0
+end
+
+# Succeeds when the command typed is one of $argv.
+function __zsimem_using_command
+    set -l args (__zsimem_args)
+    set -q args[1]; and contains -- $args[1] $argv
+end
+
+# Succeeds when completing positional argument $argv[2] (from 1) of command
+# $argv[1], or any after it with a third argument.
+function __zsimem_positional
+    set -l args (__zsimem_args)
+    set -q args[1]; and test $args[1] = $argv[1]; or return
+    if set -q argv[3]
+        test (count $args) -ge $argv[2]
+    else
+        test (count $args) -eq $argv[2]
+    end
+end
+
+# User ids come from the binary, from the store the command line names.
+function __zsimem_users
+    set -l tokens (commandline -opc)
+    set -l store_args
+    set -l i 2
+    while test $i -le (count $tokens)
+        switch $tokens[$i]
+            case --backend --data-dir --request-id
+                set -a store_args $tokens[$i]
+                set i (math $i + 1)
+                set -q tokens[$i]; and set -a store_args (string replace -r '^~' $HOME -- $tokens[$i])
+            case '--backend=*' '--data-dir=*' '--request-id=*'
+                set -a store_args $tokens[$i]
+        end
+        set i (math $i + 1)
+    end
+    zsimem $store_args users -o text 2>/dev/null
+end
+
+# JSON text, @FILE or - for standard input: only @FILE can be completed.
+function __zsimem_at_files
+    set -l token (commandline -ct)
+    string match -q -- '@*' $token; or return
+    set -l prefix (string sub -s 2 -- $token)
+    for path in $prefix*
+        if test -d $path
+            echo @$path/
+        else
+            echo @$path
+        end
+    end
+end
+
+complete -c zsimem -f
+
+# Commands, until one is typed.
+complete -c zsimem -n __zsimem_needs_command -a get -d 'Print a context: its head, one version, or as of a time'
+complete -c zsimem -n __zsimem_needs_command -a merge -d 'Merge a delta (a JSON merge patch) into a context'
+complete -c zsimem -n __zsimem_needs_command -a history -d 'List the versions of a context, newest first'
+complete -c zsimem -n __zsimem_needs_command -a rollback -d 'Restore an old version\'s data as a new version'
+complete -c zsimem -n __zsimem_needs_command -a diff -d 'Show what changed between two versions'
+complete -c zsimem -n __zsimem_needs_command -a blame -d 'Show which version, time and actor last set each field'
+complete -c zsimem -n __zsimem_needs_command -a delete -d 'Erase every version of a user, or of one namespace of it'
+complete -c zsimem -n __zsimem_needs_command -a namespaces -d 'List the namespaces of a user'
+complete -c zsimem -n __zsimem_needs_command -a users -d 'List the user ids that have a context'
+complete -c zsimem -n __zsimem_needs_command -a log -d 'Show the audit log, newest first'
+complete -c zsimem -n __zsimem_needs_command -a verify -d 'Check the hash chains of every context (or one user\'s)'
+complete -c zsimem -n __zsimem_needs_command -a export -d 'Write every version, with its metadata, as JSON Lines'
+complete -c zsimem -n __zsimem_needs_command -a import -d 'Read versions written by export (lossless, any backend)'
+complete -c zsimem -n __zsimem_needs_command -a apply -d 'Merge many MemoryUpdates from JSON Lines, in one transaction where the backend allows'
+
+# Global options, anywhere unless a command has its own of the same name.
+complete -c zsimem -n '__zsimem_needs_command' -s h -l help -d 'Print this help message and exit'
+complete -c zsimem -n 'not __zsimem_using_command get' -l version -d 'Display program version information and exit'
+complete -c zsimem -l backend -x -a 'json sqlite' -d 'Storage backend: json, sqlite (default json)'
+complete -c zsimem -l data-dir -x -a '(__fish_complete_directories (commandline -ct))' -d 'Directory of the embedded stores (default $XDG_DATA_HOME/zsimem)'
+complete -c zsimem -s o -l output -x -a 'auto text json' -d 'Output format: auto (text on a terminal), text or json'
+complete -c zsimem -l request-id -x -d 'Request id recorded in the audit log (default: a new UUID)'
+
+# get
+complete -c zsimem -n '__zsimem_using_command get' -s h -l help -d 'Print this help message and exit'
+complete -c zsimem -n '__zsimem_using_command get' -s n -l namespace -x -d 'Namespace of the context'
+complete -c zsimem -n '__zsimem_using_command get' -l version -x -d 'Print this version'
+complete -c zsimem -n '__zsimem_using_command get' -l at -x -d 'Print the version current at TIME (RFC 3339 or YYYY-MM-DD)'
+complete -c zsimem -n '__zsimem_using_command get' -s p -l path -x -d 'Print only the value at this JSON pointer (e.g. /prefs/lang)'
+complete -c zsimem -n '__zsimem_positional get 1' -f -a '(__zsimem_users)' -d 'User id'
+
+# merge
+complete -c zsimem -n '__zsimem_using_command merge' -s h -l help -d 'Print this help message and exit'
+complete -c zsimem -n '__zsimem_using_command merge' -s n -l namespace -x -d 'Namespace of the context'
+complete -c zsimem -n '__zsimem_using_command merge' -s t -l tag -x -d 'Tag the new version (repeatable)'
+complete -c zsimem -n '__zsimem_using_command merge' -l if-version -x -d 'Expect this head version (0: the context must be new); rebased when the paths it touches did not change since'
+complete -c zsimem -n '__zsimem_using_command merge' -l strict -d 'With --if-version: fail on any moved head, never rebase'
+complete -c zsimem -n '__zsimem_using_command merge' -l idempotency-key -x -d 'Replaying the same key returns the version it first made'
+complete -c zsimem -n '__zsimem_using_command merge' -l dry-run -d 'Print the change and the version it would make; write nothing'
+complete -c zsimem -n '__zsimem_positional merge 1' -f -a '(__zsimem_users)' -d 'User id'
+complete -c zsimem -n '__zsimem_positional merge 2' -f -a '(__zsimem_at_files)' -d 'The delta: JSON text, @FILE, or - for standard input'
+
+# history
+complete -c zsimem -n '__zsimem_using_command history' -s h -l help -d 'Print this help message and exit'
+complete -c zsimem -n '__zsimem_using_command history' -s n -l namespace -x -d 'Namespace of the context'
+complete -c zsimem -n '__zsimem_using_command history' -l limit -x -d 'At most this many versions (1-1000)'
+complete -c zsimem -n '__zsimem_using_command history' -l since -x -d 'Only versions at or after TIME'
+complete -c zsimem -n '__zsimem_using_command history' -l until -x -d 'Only versions at or before TIME'
+complete -c zsimem -n '__zsimem_using_command history' -l cursor -x -d 'Continue below this version (the next_cursor printed before)'
+complete -c zsimem -n '__zsimem_positional history 1' -f -a '(__zsimem_users)' -d 'User id'
+
+# rollback
+complete -c zsimem -n '__zsimem_using_command rollback' -s h -l help -d 'Print this help message and exit'
+complete -c zsimem -n '__zsimem_using_command rollback' -s n -l namespace -x -d 'Namespace of the context'
+complete -c zsimem -n '__zsimem_using_command rollback' -l if-version -x -d 'Fail unless the head is this version'
+complete -c zsimem -n '__zsimem_using_command rollback' -s t -l tag -x -d 'Tag the new version (repeatable)'
+complete -c zsimem -n '__zsimem_positional rollback 1' -f -a '(__zsimem_users)' -d 'User id'
+
+# diff
+complete -c zsimem -n '__zsimem_using_command diff' -s h -l help -d 'Print this help message and exit'
+complete -c zsimem -n '__zsimem_using_command diff' -s n -l namespace -x -d 'Namespace of the context'
+complete -c zsimem -n '__zsimem_positional diff 1' -f -a '(__zsimem_users)' -d 'User id'
+
+# blame
+complete -c zsimem -n '__zsimem_using_command blame' -s h -l help -d 'Print this help message and exit'
+complete -c zsimem -n '__zsimem_using_command blame' -s n -l namespace -x -d 'Namespace of the context'
+complete -c zsimem -n '__zsimem_positional blame 1' -f -a '(__zsimem_users)' -d 'User id'
+
+# delete
+complete -c zsimem -n '__zsimem_using_command delete' -s h -l help -d 'Print this help message and exit'
+complete -c zsimem -n '__zsimem_using_command delete' -s n -l namespace -x -d 'Erase only this namespace (default: all of the user\'s)'
+complete -c zsimem -n '__zsimem_using_command delete' -s y -l yes -d 'Do not ask for confirmation on a terminal'
+complete -c zsimem -n '__zsimem_positional delete 1' -f -a '(__zsimem_users)' -d 'User id'
+
+# namespaces
+complete -c zsimem -n '__zsimem_using_command namespaces' -s h -l help -d 'Print this help message and exit'
+complete -c zsimem -n '__zsimem_positional namespaces 1' -f -a '(__zsimem_users)' -d 'User id'
+
+# users
+complete -c zsimem -n '__zsimem_using_command users' -s h -l help -d 'Print this help message and exit'
+
+# log
+complete -c zsimem -n '__zsimem_using_command log' -s h -l help -d 'Print this help message and exit'
+complete -c zsimem -n '__zsimem_using_command log' -l user -x -a '(__zsimem_users)' -d 'Only records about this user'
+complete -c zsimem -n '__zsimem_using_command log' -s n -l namespace -x -d 'Only records about this namespace'
+complete -c zsimem -n '__zsimem_using_command log' -l since -x -d 'Only records at or after TIME'
+complete -c zsimem -n '__zsimem_using_command log' -l until -x -d 'Only records at or before TIME'
+complete -c zsimem -n '__zsimem_using_command log' -l limit -x -d 'At most this many records (1-1000)'
+complete -c zsimem -n '__zsimem_using_command log' -l cursor -x -d 'Continue below this record (the next_cursor printed before)'
+
+# verify
+complete -c zsimem -n '__zsimem_using_command verify' -s h -l help -d 'Print this help message and exit'
+complete -c zsimem -n '__zsimem_positional verify 1' -f -a '(__zsimem_users)' -d 'Only this user\'s contexts'
+
+# export
+complete -c zsimem -n '__zsimem_using_command export' -s h -l help -d 'Print this help message and exit'
+complete -c zsimem -n '__zsimem_positional export 1' -f -a '(__zsimem_users)' -d 'Only this user\'s contexts'
+
+# import
+complete -c zsimem -n '__zsimem_using_command import' -s h -l help -d 'Print this help message and exit'
+complete -c zsimem -n '__zsimem_positional import 1' -F -d 'JSON Lines file, or - for standard input'
+
+# apply
+complete -c zsimem -n '__zsimem_using_command apply' -s h -l help -d 'Print this help message and exit'
+complete -c zsimem -n '__zsimem_positional apply 1' -F -d 'JSON Lines of MemoryUpdate objects, or - for standard input'
