@@ -23,7 +23,7 @@ struct ContextArgs {
 
 void add_context_args(CLI::App& command, ContextArgs& args) {
   command.add_option("user", args.user, "User id")->required();
-  command.add_option("-n,--namespace", args.ns, "Namespace of the context")->capture_default_str();
+  command.add_option("-n,--namespace", args.ns, "Namespace of the context")->type_name("NS")->capture_default_str();
 }
 
 std::optional<std::uint64_t> optional_version(const std::string& text, const std::string& field) {
@@ -51,14 +51,11 @@ void print_merge_result(Session& session, const MergeResult& result) {
     std::cout << (result.record.rollback_of ? "rolled back: " : "merged: ") << context_heading(result.record)
               << (result.rebased ? " (rebased onto a newer head)" : "") << '\n';
     break;
-  case MergeResult::Outcome::unchanged:
-    std::cout << "unchanged: " << context_heading(result.record) << '\n';
-    break;
+  case MergeResult::Outcome::unchanged: std::cout << "unchanged: " << context_heading(result.record) << '\n'; break;
   case MergeResult::Outcome::replayed:
     std::cout << "already applied (idempotency key): " << context_heading(result.record) << '\n';
     break;
-  case MergeResult::Outcome::dry_run:
-    break;
+  case MergeResult::Outcome::dry_run: break;
   }
 }
 
@@ -71,10 +68,12 @@ void add_get(CLI::App& app, Session& session) {
   auto args = std::make_shared<Args>();
   auto* command = app.add_subcommand("get", "Print a context: its head, one version, or as of a time");
   add_context_args(*command, *args);
-  auto* version = command->add_option("--version", args->version, "Print this version");
+  auto* version = command->add_option("--version", args->version, "Print this version")->type_name("VERSION");
   command->add_option("--at", args->at, "Print the version current at TIME (RFC 3339 or YYYY-MM-DD)")
+      ->type_name("TIME")
       ->excludes(version);
-  command->add_option("-p,--path", args->path, "Print only the value at this JSON pointer (e.g. /prefs/lang)");
+  command->add_option("-p,--path", args->path, "Print only the value at this JSON pointer (e.g. /prefs/lang)")
+      ->type_name("POINTER");
   command->footer("Example:\n  zsimem get alice -n prefs --at 2026-11-01");
   command->callback([&session, args] {
     ReadSelector selector;
@@ -90,8 +89,8 @@ void add_get(CLI::App& app, Session& session) {
       const Json data = Json::parse(record.data);
       const Json::json_pointer pointer(args->path);
       if (!data.contains(pointer)) {
-        throw Error(ErrorCode::not_found, "path '" + args->path + "' does not exist in version " +
-                                              version_string(record.version));
+        throw Error(ErrorCode::not_found,
+                    "path '" + args->path + "' does not exist in version " + version_string(record.version));
       }
       const Json& value = data.at(pointer);
       // Strings print bare in text mode, for shell variables.
@@ -123,14 +122,18 @@ void add_merge(CLI::App& app, Session& session) {
   auto* command = app.add_subcommand("merge", "Merge a delta (a JSON merge patch) into a context");
   command->add_option("user", args->user, "User id")->required();
   command->add_option("delta", args->delta, "The delta: JSON text, @FILE, or - for standard input")->required();
-  command->add_option("-n,--namespace", args->ns, "Namespace of the context")->capture_default_str();
-  command->add_option("-t,--tag", args->tags, "Tag the new version (repeatable)");
-  command->add_option("--if-version", args->if_version,
-                      "Expect this head version (0: the context must be new); rebased when the paths it "
-                      "touches did not change since");
+  command->add_option("-n,--namespace", args->ns, "Namespace of the context")->type_name("NS")->capture_default_str();
+  command->add_option("-t,--tag", args->tags, "Tag the new version (repeatable)")->type_name("TAG");
+  command
+      ->add_option("--if-version", args->if_version,
+                   "Expect this head version (0: the context must be new); rebased when the paths it "
+                   "touches did not change since")
+      ->type_name("VERSION");
   command->add_flag("--strict", args->strict, "With --if-version: fail on any moved head, never rebase");
-  command->add_option("--idempotency-key", args->idempotency_key,
-                      "Replaying the same key returns the version it first made");
+  command
+      ->add_option("--idempotency-key", args->idempotency_key,
+                   "Replaying the same key returns the version it first made")
+      ->type_name("KEY");
   command->add_flag("--dry-run", args->dry_run, "Print the change and the version it would make; write nothing");
   command->footer("Examples:\n  zsimem merge alice '{\"diet\": {\"kcal\": 1800}}' --tag nutrition\n"
                   "  echo '{\"steps\": 9000}' | zsimem merge alice - --if-version 4");
@@ -161,8 +164,8 @@ void add_merge(CLI::App& app, Session& session) {
       return;
     }
     if (changes) {
-      std::cout << "would create version " << version_string(result.record.version) << " of "
-                << result.record.user_id << " · " << result.record.ns << '\n';
+      std::cout << "would create version " << version_string(result.record.version) << " of " << result.record.user_id
+                << " · " << result.record.ns << '\n';
     } else {
       std::cout << "would change nothing: " << context_heading(result.record) << '\n';
     }
@@ -180,10 +183,13 @@ void add_history(CLI::App& app, Session& session) {
   auto args = std::make_shared<Args>();
   auto* command = app.add_subcommand("history", "List the versions of a context, newest first");
   add_context_args(*command, *args);
-  command->add_option("--limit", args->limit, "At most this many versions (1-1000)")->capture_default_str();
-  command->add_option("--since", args->since, "Only versions at or after TIME");
-  command->add_option("--until", args->until, "Only versions at or before TIME");
-  command->add_option("--cursor", args->cursor, "Continue below this version (the next_cursor printed before)");
+  command->add_option("--limit", args->limit, "At most this many versions (1-1000)")
+      ->type_name("N")
+      ->capture_default_str();
+  command->add_option("--since", args->since, "Only versions at or after TIME")->type_name("TIME");
+  command->add_option("--until", args->until, "Only versions at or before TIME")->type_name("TIME");
+  command->add_option("--cursor", args->cursor, "Continue below this version (the next_cursor printed before)")
+      ->type_name("VERSION");
   command->footer("Example:\n  zsimem history alice --since 2026-11-01 --limit 5");
   command->callback([&session, args] {
     HistoryQuery query;
@@ -231,9 +237,9 @@ void add_rollback(CLI::App& app, Session& session) {
   auto* command = app.add_subcommand("rollback", "Restore an old version's data as a new version");
   command->add_option("user", args->user, "User id")->required();
   command->add_option("version", args->version, "The version to restore")->required();
-  command->add_option("-n,--namespace", args->ns, "Namespace of the context")->capture_default_str();
-  command->add_option("--if-version", args->if_version, "Fail unless the head is this version");
-  command->add_option("-t,--tag", args->tags, "Tag the new version (repeatable)");
+  command->add_option("-n,--namespace", args->ns, "Namespace of the context")->type_name("NS")->capture_default_str();
+  command->add_option("--if-version", args->if_version, "Fail unless the head is this version")->type_name("VERSION");
+  command->add_option("-t,--tag", args->tags, "Tag the new version (repeatable)")->type_name("TAG");
   command->footer("Example:\n  zsimem rollback alice 3 --if-version 7");
   command->callback([&session, args] {
     const MergeResult result =
@@ -253,7 +259,7 @@ void add_diff(CLI::App& app, Session& session) {
   command->add_option("user", args->user, "User id")->required();
   command->add_option("from", args->from, "The older version")->required();
   command->add_option("to", args->to, "The newer version (default: the head)");
-  command->add_option("-n,--namespace", args->ns, "Namespace of the context")->capture_default_str();
+  command->add_option("-n,--namespace", args->ns, "Namespace of the context")->type_name("NS")->capture_default_str();
   command->footer("Example:\n  zsimem diff alice 3 5");
   command->callback([&session, args] {
     const DiffResult diff = session.service().diff(session.caller(), args->key(), parse_version(args->from, "from"),
@@ -280,7 +286,7 @@ void add_blame(CLI::App& app, Session& session) {
   auto* command = app.add_subcommand("blame", "Show which version, time and actor last set each field");
   command->add_option("user", args->user, "User id")->required();
   command->add_option("path", args->path, "Only fields under this JSON pointer (e.g. /diet)");
-  command->add_option("-n,--namespace", args->ns, "Namespace of the context")->capture_default_str();
+  command->add_option("-n,--namespace", args->ns, "Namespace of the context")->type_name("NS")->capture_default_str();
   command->footer("Example:\n  zsimem blame alice /diet");
   command->callback([&session, args] {
     const auto entries = session.service().blame(session.caller(), args->key(), args->path);
@@ -313,7 +319,8 @@ void add_delete(CLI::App& app, Session& session) {
   auto args = std::make_shared<Args>();
   auto* command = app.add_subcommand("delete", "Erase every version of a user, or of one namespace of it");
   command->add_option("user", args->user, "User id")->required();
-  command->add_option("-n,--namespace", args->ns, "Erase only this namespace (default: all of the user's)");
+  command->add_option("-n,--namespace", args->ns, "Erase only this namespace (default: all of the user's)")
+      ->type_name("NS");
   command->add_flag("-y,--yes", args->yes, "Do not ask for confirmation on a terminal");
   command->footer("Example:\n  zsimem delete alice -n scratch --yes");
   command->callback([&session, args] {
@@ -331,9 +338,8 @@ void add_delete(CLI::App& app, Session& session) {
     }
     const std::size_t removed = session.service().erase(session.caller(), args->user, ns);
     if (session.json_output()) {
-      print_json(Json{{"user_id", args->user},
-                      {"namespace", ns ? Json(args->ns) : Json(nullptr)},
-                      {"removed_versions", removed}});
+      print_json(Json{
+          {"user_id", args->user}, {"namespace", ns ? Json(args->ns) : Json(nullptr)}, {"removed_versions", removed}});
     } else {
       std::cout << "erased " << removed << " versions\n";
     }

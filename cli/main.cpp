@@ -19,15 +19,18 @@ void build_app(CLI::App& app, Session& session) {
     backends += (backends.empty() ? "" : ", ") + std::string(name);
   }
   app.add_option("--backend", session.options.backend, "Storage backend: " + backends + " (default json)")
+      ->type_name("NAME")
       ->envname("MEMORY_BACKEND");
   app.add_option("--data-dir", session.options.data_dir,
                  "Directory of the embedded stores (default $XDG_DATA_HOME/zsimem)")
+      ->type_name("DIR")
       ->envname("ZSIMEM_DATA_DIR");
   app.add_option("-o,--output", session.options.output, "Output format: auto (text on a terminal), text or json")
       ->check(CLI::IsMember({"auto", "text", "json"}))
       ->capture_default_str();
   app.add_option("--request-id", session.options.request_id,
                  "Request id recorded in the audit log (default: a new UUID)")
+      ->type_name("ID")
       ->envname("ZSIMEM_REQUEST_ID");
   app.require_subcommand(1);
   app.fallthrough();

@@ -15,8 +15,7 @@ namespace zsimem::cli {
 namespace {
 
 // Calls `visit(line, number)` for each non-blank line of JSON Lines text.
-template <typename Visit>
-void for_each_line(const std::string& text, Visit&& visit) {
+template <typename Visit> void for_each_line(const std::string& text, Visit&& visit) {
   std::size_t start = 0;
   std::size_t number = 0;
   while (start < text.size()) {
@@ -63,12 +62,15 @@ void add_log(CLI::App& app, Session& session) {
   };
   auto args = std::make_shared<Args>();
   auto* command = app.add_subcommand("log", "Show the audit log, newest first");
-  command->add_option("--user", args->user, "Only records about this user");
-  command->add_option("-n,--namespace", args->ns, "Only records about this namespace");
-  command->add_option("--since", args->since, "Only records at or after TIME");
-  command->add_option("--until", args->until, "Only records at or before TIME");
-  command->add_option("--limit", args->limit, "At most this many records (1-1000)")->capture_default_str();
-  command->add_option("--cursor", args->cursor, "Continue below this record (the next_cursor printed before)");
+  command->add_option("--user", args->user, "Only records about this user")->type_name("USER");
+  command->add_option("-n,--namespace", args->ns, "Only records about this namespace")->type_name("NS");
+  command->add_option("--since", args->since, "Only records at or after TIME")->type_name("TIME");
+  command->add_option("--until", args->until, "Only records at or before TIME")->type_name("TIME");
+  command->add_option("--limit", args->limit, "At most this many records (1-1000)")
+      ->type_name("N")
+      ->capture_default_str();
+  command->add_option("--cursor", args->cursor, "Continue below this record (the next_cursor printed before)")
+      ->type_name("SEQ");
   command->footer("Example:\n  zsimem log --user alice --since 2026-11-29T00:00:00Z");
   command->callback([&session, args] {
     AuditQuery query;
@@ -94,8 +96,8 @@ void add_log(CLI::App& app, Session& session) {
       for (const auto& record : page.records) {
         records.push_back(audit_json(record));
       }
-      print_json(Json{{"records", records},
-                      {"next_cursor", page.next_cursor ? Json(*page.next_cursor) : Json(nullptr)}});
+      print_json(
+          Json{{"records", records}, {"next_cursor", page.next_cursor ? Json(*page.next_cursor) : Json(nullptr)}});
       return;
     }
     std::vector<std::vector<std::string>> rows{
@@ -117,8 +119,8 @@ void add_verify(CLI::App& app, Session& session) {
   command->add_option("user", *user, "Only this user's contexts");
   command->footer("Exits with status 9 when a chain is broken.\nExample:\n  zsimem verify alice");
   command->callback([&session, user] {
-    const auto report = session.service().verify(
-        session.caller(), user->empty() ? std::nullopt : std::optional<std::string_view>(*user));
+    const auto report = session.service().verify(session.caller(),
+                                                 user->empty() ? std::nullopt : std::optional<std::string_view>(*user));
     if (session.json_output()) {
       Json problems = Json::array();
       for (const auto& problem : report.problems) {
@@ -127,14 +129,12 @@ void add_verify(CLI::App& app, Session& session) {
                                 {"version", version_string(problem.version)},
                                 {"problem", problem.problem}});
       }
-      print_json(Json{{"ok", report.ok()},
-                      {"contexts", report.contexts},
-                      {"versions", report.versions},
-                      {"problems", problems}});
+      print_json(Json{
+          {"ok", report.ok()}, {"contexts", report.contexts}, {"versions", report.versions}, {"problems", problems}});
     } else {
       for (const auto& problem : report.problems) {
-        std::cout << "BROKEN " << problem.key.user_id << " · " << problem.key.ns << " · version "
-                  << problem.version << ": " << problem.problem << '\n';
+        std::cout << "BROKEN " << problem.key.user_id << " · " << problem.key.ns << " · version " << problem.version
+                  << ": " << problem.problem << '\n';
       }
       std::cout << (report.ok() ? "ok: " : "FAILED: ") << report.contexts << " contexts, " << report.versions
                 << " versions checked, " << report.problems.size() << " broken\n";
@@ -151,11 +151,9 @@ void add_export(CLI::App& app, Session& session) {
   command->add_option("user", *user, "Only this user's contexts");
   command->footer("Example:\n  zsimem export > backup.jsonl && zsimem --backend sqlite import < backup.jsonl");
   command->callback([&session, user] {
-    session.service().export_versions(session.caller(),
-                                      user->empty() ? std::nullopt : std::optional<std::string_view>(*user),
-                                      [](const VersionRecord& record) {
-                                        std::cout << version_json(record).dump() << '\n';
-                                      });
+    session.service().export_versions(
+        session.caller(), user->empty() ? std::nullopt : std::optional<std::string_view>(*user),
+        [](const VersionRecord& record) { std::cout << version_json(record).dump() << '\n'; });
     std::cout.flush();
   });
 }

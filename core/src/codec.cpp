@@ -1,5 +1,4 @@
 #include <zsimem/codec.hpp>
-
 #include <zsimem/error.hpp>
 #include <zsimem/validate.hpp>
 
@@ -42,8 +41,7 @@ std::string optional_string_member(const Json& object, std::string_view name) {
 
 // Versions are strings in JSON (the spec's `version: str`); integers are
 // accepted on input for convenience.
-std::optional<std::uint64_t> optional_version_member(const Json& object, std::string_view name,
-                                                     bool allow_zero) {
+std::optional<std::uint64_t> optional_version_member(const Json& object, std::string_view name, bool allow_zero) {
   const auto it = object.find(name);
   if (it == object.end() || it->is_null()) {
     return std::nullopt;
@@ -94,8 +92,7 @@ Json parse_json(std::string_view text, std::string_view field) {
     if ((event == Json::parse_event_t::object_start || event == Json::parse_event_t::array_start) &&
         static_cast<std::size_t>(depth) >= k_max_json_depth) {
       throw Error(ErrorCode::too_large,
-                  std::string(field) + ": JSON nested deeper than " + std::to_string(k_max_json_depth) +
-                      " levels",
+                  std::string(field) + ": JSON nested deeper than " + std::to_string(k_max_json_depth) + " levels",
                   std::string(field));
     }
     return true;

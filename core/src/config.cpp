@@ -1,5 +1,4 @@
 #include <zsimem/config.hpp>
-
 #include <zsimem/error.hpp>
 
 #include <charconv>

@@ -21,8 +21,7 @@ std::string_view to_string(ErrorCode code) {
 Error::Error(ErrorCode code, const std::string& message, std::string field)
     : std::runtime_error(message), m_code(code), m_field(std::move(field)) {}
 
-Error Error::conflict(const std::string& message, std::string current_version,
-                      std::vector<std::string> paths) {
+Error Error::conflict(const std::string& message, std::string current_version, std::vector<std::string> paths) {
   Error error(ErrorCode::conflict, message);
   error.m_current_version = std::move(current_version);
   error.m_paths = std::move(paths);

@@ -3,18 +3,17 @@
 #include <zsimem/error.hpp>
 
 #include <atomic>
-#include <chrono>
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
-#include <system_error>
-#include <utility>
-
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <system_error>
 #include <unistd.h>
+#include <utility>
 
 namespace zsimem::file_io {
 namespace {
@@ -207,8 +206,7 @@ void write_all(int fd, std::string_view data, const fs::path& path) {
   }
 }
 
-bool write_file_atomic(const fs::path& path, std::string_view contents, const fs::path& temp_dir,
-                       WriteMode mode) {
+bool write_file_atomic(const fs::path& path, std::string_view contents, const fs::path& temp_dir, WriteMode mode) {
   fs::path temp;
   UniqueFd fd;
   for (int attempt = 0; !fd; ++attempt) {

@@ -1,6 +1,6 @@
-#include <zsimem/hash_chain.hpp>
-
 #include "sha256.hpp"
+
+#include <zsimem/hash_chain.hpp>
 
 #include <string>
 

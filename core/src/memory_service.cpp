@@ -1,8 +1,7 @@
-#include <zsimem/memory_service.hpp>
-
 #include <zsimem/codec.hpp>
 #include <zsimem/error.hpp>
 #include <zsimem/hash_chain.hpp>
+#include <zsimem/memory_service.hpp>
 #include <zsimem/merge_patch.hpp>
 #include <zsimem/validate.hpp>
 
@@ -82,8 +81,7 @@ Json parse_delta(const std::string& text, std::size_t max_bytes, std::string_vie
   }
   Json delta = parse_json(text, field);
   if (!delta.is_object()) {
-    throw Error(ErrorCode::invalid, std::string(field) + ": must be a JSON object (a merge patch)",
-                std::string(field));
+    throw Error(ErrorCode::invalid, std::string(field) + ": must be a JSON object (a merge patch)", std::string(field));
   }
   return delta;
 }
@@ -91,8 +89,8 @@ Json parse_delta(const std::string& text, std::size_t max_bytes, std::string_vie
 VersionRecord require_version(MemoryStore& store, const ContextKey& key, std::uint64_t version) {
   auto record = store.version(key, version);
   if (!record) {
-    throw Error(ErrorCode::not_found, "version " + version_string(version) + " of " + describe(key) +
-                                          " does not exist");
+    throw Error(ErrorCode::not_found,
+                "version " + version_string(version) + " of " + describe(key) + " does not exist");
   }
   return std::move(*record);
 }
@@ -211,8 +209,7 @@ void validate_update(const MemoryUpdate& update) {
 }
 
 // Visits every version of a context, oldest first, page by page.
-template <typename Visit>
-void for_each_version(MemoryStore& store, const ContextKey& key, Visit&& visit) {
+template <typename Visit> void for_each_version(MemoryStore& store, const ContextKey& key, Visit&& visit) {
   HistoryQuery query;
   query.oldest_first = true;
   query.limit = k_scan_page;
@@ -307,8 +304,7 @@ VersionRecord MemoryService::get(const Caller& caller, const ContextKey& key, co
 
 MergeResult MemoryService::merge(const Caller& caller, const MemoryUpdate& update, bool dry_run) {
   const ContextKey key{update.user_id, update.ns};
-  return audited(*m_store, caller, dry_run ? "merge_dry_run" : "merge", key.user_id, key.ns,
-                 [&](AuditTrail& trail) {
+  return audited(*m_store, caller, dry_run ? "merge_dry_run" : "merge", key.user_id, key.ns, [&](AuditTrail& trail) {
     validate_update(update);
     const Json delta = parse_delta(update.delta, m_options.max_delta_bytes, "delta");
     for (int attempt = 0; attempt < m_options.max_attempts; ++attempt) {
@@ -519,8 +515,7 @@ std::vector<BlameEntry> MemoryService::blame(const Caller& caller, const Context
   return audited(*m_store, caller, "blame", key.user_id, key.ns, [&](AuditTrail& trail) {
     validate_key(key);
     if (!path.empty() && path.front() != '/') {
-      throw Error(ErrorCode::invalid, "path: '" + std::string(path) + "' is not a JSON pointer (such as /a/b)",
-                  "path");
+      throw Error(ErrorCode::invalid, "path: '" + std::string(path) + "' is not a JSON pointer (such as /a/b)", "path");
     }
     std::map<std::string, BlameEntry> last_set;
     Json previous = Json::object();
@@ -535,9 +530,9 @@ std::vector<BlameEntry> MemoryService::blame(const Caller& caller, const Context
         std::vector<std::string> leaves;
         if (data.contains(pointer)) {
           collect_leaves(data.at(pointer), changed, leaves);
-        } else if (const auto parent = parent_path(changed);
-                   !parent.empty() && data.contains(Json::json_pointer(parent)) &&
-                   data.at(Json::json_pointer(parent)).empty()) {
+        } else if (const auto parent = parent_path(changed); !parent.empty() &&
+                                                             data.contains(Json::json_pointer(parent)) &&
+                                                             data.at(Json::json_pointer(parent)).empty()) {
           leaves.push_back(parent); // removing the last member left an empty object
         }
         for (auto& leaf : leaves) {
@@ -562,8 +557,7 @@ std::vector<BlameEntry> MemoryService::blame(const Caller& caller, const Context
       }
     }
     if (!path.empty() && entries.empty()) {
-      throw Error(ErrorCode::not_found, "path '" + std::string(path) + "' does not exist in " + describe(key),
-                  "path");
+      throw Error(ErrorCode::not_found, "path '" + std::string(path) + "' does not exist in " + describe(key), "path");
     }
     return entries;
   });
@@ -631,8 +625,8 @@ VerifyReport MemoryService::verify(const Caller& caller, std::optional<std::stri
         report.problems.push_back(std::move(*problem));
       }
     }
-    trail.record.detail = std::to_string(report.versions) + " versions, " +
-                          std::to_string(report.problems.size()) + " problems";
+    trail.record.detail =
+        std::to_string(report.versions) + " versions, " + std::to_string(report.problems.size()) + " problems";
     if (!report.ok()) {
       trail.record.outcome = "problems";
     }
@@ -722,8 +716,7 @@ ImportResult MemoryService::import_versions(const Caller& caller, std::span<cons
 }
 
 AuditPage MemoryService::audit_log(const Caller& caller, const AuditQuery& query) {
-  return audited(*m_store, caller, "audit_log", query.user_id.value_or(""), query.ns.value_or(""),
-                 [&](AuditTrail&) {
+  return audited(*m_store, caller, "audit_log", query.user_id.value_or(""), query.ns.value_or(""), [&](AuditTrail&) {
     if (query.limit == 0 || query.limit > k_max_page) {
       throw Error(ErrorCode::invalid, "limit: must be between 1 and " + std::to_string(k_max_page), "limit");
     }

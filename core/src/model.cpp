@@ -1,6 +1,5 @@
-#include <zsimem/model.hpp>
-
 #include <zsimem/error.hpp>
+#include <zsimem/model.hpp>
 
 #include <charconv>
 #include <string>

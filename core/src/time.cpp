@@ -1,6 +1,5 @@
-#include <zsimem/time.hpp>
-
 #include <zsimem/error.hpp>
+#include <zsimem/time.hpp>
 
 #include <array>
 #include <cstdio>
@@ -53,11 +52,10 @@ std::string format_rfc3339(Timestamp t) {
   const year_month_day ymd{day};
   const hh_mm_ss<microseconds> hms{t - day};
   std::array<char, 40> buffer{};
-  std::snprintf(buffer.data(), buffer.size(), "%04d-%02u-%02uT%02ld:%02ld:%02ld.%06ldZ",
-                static_cast<int>(ymd.year()), static_cast<unsigned>(ymd.month()),
-                static_cast<unsigned>(ymd.day()), static_cast<long>(hms.hours().count()),
-                static_cast<long>(hms.minutes().count()), static_cast<long>(hms.seconds().count()),
-                static_cast<long>(hms.subseconds().count()));
+  std::snprintf(buffer.data(), buffer.size(), "%04d-%02u-%02uT%02ld:%02ld:%02ld.%06ldZ", static_cast<int>(ymd.year()),
+                static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()),
+                static_cast<long>(hms.hours().count()), static_cast<long>(hms.minutes().count()),
+                static_cast<long>(hms.seconds().count()), static_cast<long>(hms.subseconds().count()));
   return buffer.data();
 }
 
@@ -87,8 +85,7 @@ Timestamp parse_time(std::string_view text, std::string_view field) {
   int minute = 0;
   int second = 0;
   if (!read_digits(text, pos, 2, hour) || !expect(text, pos, ':') || !read_digits(text, pos, 2, minute) ||
-      !expect(text, pos, ':') || !read_digits(text, pos, 2, second) || hour > 23 || minute > 59 ||
-      second > 60) {
+      !expect(text, pos, ':') || !read_digits(text, pos, 2, second) || hour > 23 || minute > 59 || second > 60) {
     bad_time(text, field);
   }
   std::int64_t micros = 0;

@@ -1,6 +1,5 @@
-#include <zsimem/validate.hpp>
-
 #include <zsimem/error.hpp>
+#include <zsimem/validate.hpp>
 
 #include <algorithm>
 #include <string>
@@ -9,8 +8,8 @@ namespace zsimem {
 namespace {
 
 bool is_name_char(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
-         c == '-' || c == '.' || c == '@' || c == '+' || c == '=' || c == ':' || c == '~';
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-' ||
+         c == '.' || c == '@' || c == '+' || c == '=' || c == ':' || c == '~';
 }
 
 bool is_alnum(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'); }
@@ -35,16 +34,15 @@ void validate_name(std::string_view name, std::string_view field) {
     reject(field, "must not be empty");
   }
   if (name.size() > k_max_name_bytes) {
-    reject(field, "is " + std::to_string(name.size()) + " bytes long; the limit is " +
-                      std::to_string(k_max_name_bytes));
+    reject(field,
+           "is " + std::to_string(name.size()) + " bytes long; the limit is " + std::to_string(k_max_name_bytes));
   }
   if (!is_alnum(name.front())) {
     reject(field, "must start with a letter or a digit");
   }
   for (const char c : name) {
     if (!is_name_char(c)) {
-      reject(field, "contains " + describe_char(c) +
-                        "; allowed are letters, digits and _ - . @ + = : ~");
+      reject(field, "contains " + describe_char(c) + "; allowed are letters, digits and _ - . @ + = : ~");
     }
   }
   if (name.find("..") != std::string_view::npos) {

@@ -128,7 +128,8 @@ TEST_CASE("bad input is a clear error, a non-zero exit and leaves the store unch
   refused({"merge", "u", R"({"a":")" + std::string(200, 'x') + "\"}"}, "limit", {"ZSIMEM_MAX_DELTA_BYTES=100"});
   refused({"merge", "u", "-"}, "limit", {"ZSIMEM_MAX_DELTA_BYTES=100"}, R"({"a":")" + std::string(200, 'x') + "\"}");
   refused({"merge", "u", "@/nonexistent/delta.json"}, "cannot open");
-  for (const std::string& user : std::vector<std::string>{"../escape", "a/b", "", "logs", std::string(129, 'a'), "a\nb", ".x"}) {
+  for (const std::string& user :
+       std::vector<std::string>{"../escape", "a/b", "", "logs", std::string(129, 'a'), "a\nb", ".x"}) {
     refused({"merge", user, R"({"a":1})"}, "user_id");
   }
   refused({"merge", "u", R"({"a":1})", "-n", "../ns"}, "namespace");
@@ -192,7 +193,8 @@ TEST_CASE("apply reads MemoryUpdates as JSON Lines", "[cli][apply]") {
                                "\"tags\":[\"t\"]}\n");
   REQUIRE(applied.exit_code == 0);
   CHECK(Json::parse(applied.out).size() == 2);
-  const auto bad = cli.run({"apply", "-"}, "{\"user_id\":\"a\",\"delta\":{\"x\":2}}\n{\"user_id\":\"b\",\"delta\":[]}\n");
+  const auto bad =
+      cli.run({"apply", "-"}, "{\"user_id\":\"a\",\"delta\":{\"x\":2}}\n{\"user_id\":\"b\",\"delta\":[]}\n");
   CHECK(bad.exit_code == 5);
   CHECK_THAT(bad.err, Catch::Contains("line 2"));
   CHECK(cli.json({"get", "a"})["data"]["x"] == 1);

@@ -71,14 +71,15 @@ TEST_CASE("a writer killed at random moments never loses an acknowledged version
     // A sizeable delta so that writes take long enough to be interrupted.
     const std::string delta = R"({"round":)" + std::to_string(round) + R"(,"payload":")" +
                               std::string(20000 + static_cast<std::size_t>(round), 'x') + "\"}";
-    const pid_t pid = spawn({ZSIMEM_BINARY, "--backend", backend, "--data-dir", data_dir.string(), "merge", "crash",
-                             delta, "-o", "json"},
-                            out);
+    const pid_t pid = spawn(
+        {ZSIMEM_BINARY, "--backend", backend, "--data-dir", data_dir.string(), "merge", "crash", delta, "-o", "json"},
+        out);
     const auto started = std::chrono::steady_clock::now();
     int status = 0;
     if (round < 3) {
       waitpid(pid, &status, 0); // calibration rounds run to completion
-      const auto took = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started);
+      const auto took =
+          std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started);
       max_delay_us = std::max(max_delay_us, static_cast<int>(took.count() * 3 / 2));
     } else {
       std::this_thread::sleep_for(
@@ -113,7 +114,6 @@ TEST_CASE("a writer killed at random moments never loses an acknowledged version
   }
   // Versions have no gaps.
   std::uint64_t expected = 0;
-  service.export_versions(caller, std::string_view("crash"), [&](const VersionRecord& record) {
-    CHECK(record.version == ++expected);
-  });
+  service.export_versions(caller, std::string_view("crash"),
+                          [&](const VersionRecord& record) { CHECK(record.version == ++expected); });
 }

@@ -27,9 +27,7 @@ using testing::TempDir;
 // 2025-11-29T01:44:01.123456Z: realistic microsecond timestamps.
 constexpr std::int64_t k_t0 = 1'764'380'641'123'456;
 
-Timestamp at(std::int64_t micros_after_t0) {
-  return Timestamp{std::chrono::microseconds{k_t0 + micros_after_t0}};
-}
+Timestamp at(std::int64_t micros_after_t0) { return Timestamp{std::chrono::microseconds{k_t0 + micros_after_t0}}; }
 
 std::int64_t micros(Timestamp t) { return t.time_since_epoch().count(); }
 
@@ -52,8 +50,7 @@ std::string fake_hash(const std::string& user, const std::string& ns, std::uint6
   return out;
 }
 
-VersionRecord make_record(const std::string& user, const std::string& ns, std::uint64_t version,
-                          Timestamp updated_at) {
+VersionRecord make_record(const std::string& user, const std::string& ns, std::uint64_t version, Timestamp updated_at) {
   VersionRecord record;
   record.user_id = user;
   record.ns = ns;
@@ -70,8 +67,8 @@ VersionRecord make_record(const std::string& user, const std::string& ns, std::u
   return record;
 }
 
-AuditRecord make_audit(const std::string& user, const std::string& ns, const std::string& operation,
-                       Timestamp time, const std::string& version = "") {
+AuditRecord make_audit(const std::string& user, const std::string& ns, const std::string& operation, Timestamp time,
+                       const std::string& version = "") {
   AuditRecord record;
   record.time = time;
   record.request_id = "req-" + operation + "-" + std::to_string(micros(time));
@@ -91,8 +88,7 @@ bool append_one(MemoryStore& store, const VersionRecord& record) {
 }
 
 // Appends versions 1..count of a context, one per millisecond after t0.
-void append_versions(MemoryStore& store, const std::string& user, const std::string& ns,
-                     std::uint64_t count) {
+void append_versions(MemoryStore& store, const std::string& user, const std::string& ns, std::uint64_t count) {
   for (std::uint64_t v = 1; v <= count; ++v) {
     REQUIRE(append_one(store, make_record(user, ns, v, at(static_cast<std::int64_t>(v) * 1000))));
   }
@@ -192,7 +188,8 @@ TEST_CASE("a store returns appended records byte for byte", "[store][conformance
 
   auto first = make_record("alice", "default", 1, at(0));
   first.data = R"({"bio":"line one\nline \"two\" \\ end","emoji":"🙂","greeting":"こんにちは",)"
-               R"("long":")" + std::string(20000, 'x') + R"(","name":"Zoë"})";
+               R"("long":")" +
+               std::string(20000, 'x') + R"(","name":"Zoë"})";
   first.delta = first.data;
   first.tags = {"onboarding", "größe 🙂", "with space"};
   first.idempotency_key = "idem-2025-11-29-001";
@@ -369,9 +366,7 @@ TEST_CASE("appending an existing version fails and writes nothing", "[store][con
   rival.request_id = "req-rival";
   rival.hash = fake_hash("rival", "default", 2);
 
-  SECTION("one record") {
-    CHECK_FALSE(append_one(*store, rival));
-  }
+  SECTION("one record") { CHECK_FALSE(append_one(*store, rival)); }
   SECTION("the first record of a batch") {
     const auto newcomer = make_record("bob", "work", 1, at(9000));
     const std::vector<VersionRecord> batch{rival, newcomer};
@@ -493,9 +488,8 @@ TEST_CASE("a store lists its contexts sorted", "[store][conformance]") {
   auto store = open(backend, dir);
   CHECK(store->contexts().empty());
 
-  std::vector<ContextKey> keys{{"bob", "default"},   {"alice", "work"},     {"alice", "default"},
-                               {"Carol", "default"}, {"alice2", "a"},       {"alice", "work-2"},
-                               {"alice", "Work"},    {"user_42", "agent.x"}};
+  std::vector<ContextKey> keys{{"bob", "default"}, {"alice", "work"},   {"alice", "default"}, {"Carol", "default"},
+                               {"alice2", "a"},    {"alice", "work-2"}, {"alice", "Work"},    {"user_42", "agent.x"}};
   std::uint64_t count = 1;
   for (const auto& key : keys) {
     append_versions(*store, key.user_id, key.ns, count % 3 + 1);
@@ -519,12 +513,9 @@ TEST_CASE("a store keeps and queries audit records", "[store][conformance]") {
   CHECK(store->audit_log({}).empty());
 
   std::vector<AuditRecord> written{
-      make_audit("alice", "default", "get", at(1000), "1"),
-      make_audit("bob", "work", "merge", at(2000), "3"),
-      make_audit("alice", "work", "history", at(3000)),
-      make_audit("", "", "retention", at(4000)),
-      make_audit("alice", "default", "rollback", at(5000), "2"),
-      make_audit("bob", "default", "get", at(6000)),
+      make_audit("alice", "default", "get", at(1000), "1"),      make_audit("bob", "work", "merge", at(2000), "3"),
+      make_audit("alice", "work", "history", at(3000)),          make_audit("", "", "retention", at(4000)),
+      make_audit("alice", "default", "rollback", at(5000), "2"), make_audit("bob", "default", "get", at(6000)),
   };
   written[3].detail = "kept 10 of 12 versions — “quotes” too";
   written[5].outcome = "not_found";

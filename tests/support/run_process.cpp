@@ -5,16 +5,15 @@
 #include <cerrno>
 #include <csignal>
 #include <ctime>
-#include <stdexcept>
-#include <system_error>
-#include <utility>
-
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdexcept>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <system_error>
 #include <unistd.h>
+#include <utility>
 
 namespace zsimem::testing {
 namespace {

@@ -84,8 +84,9 @@ TEST_CASE("MemoryUpdate parsing applies the spec's defaults and names bad fields
         "tags");
   CHECK(error_of([] { memory_update_from_json(Json::parse(R"({"user_id":"../x","delta":{}})")); }).field() ==
         "user_id");
-  CHECK(error_of([] { memory_update_from_json(Json::parse(R"({"user_id":"b","delta":{},"expected_version":"x"})")); })
-            .field() == "expected_version");
+  CHECK(error_of([] {
+          memory_update_from_json(Json::parse(R"({"user_id":"b","delta":{},"expected_version":"x"})"));
+        }).field() == "expected_version");
 }
 
 TEST_CASE("malformed and over-deep JSON are clear errors", "[codec]") {

@@ -1,13 +1,12 @@
-#include <catch2/catch.hpp>
-
 #include "file_io.hpp"
 #include "support/temp_dir.hpp"
 
 #include <zsimem/error.hpp>
 
+#include <catch2/catch.hpp>
+
 #include <fstream>
 #include <set>
-
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -28,8 +27,7 @@ std::size_t entries(const fs::path& dir) { return file_io::list_dir(dir).value_o
 
 // Runs `child` in a forked process and returns its exit status; the child
 // never returns into the test runner.
-template <typename Child>
-int run_in_child(Child child) {
+template <typename Child> int run_in_child(Child child) {
   pid_t pid = ::fork();
   if (pid == 0) {
     int status = 99;

@@ -1,19 +1,18 @@
-#include <catch2/catch.hpp>
-
 #include "file_io.hpp"
 #include "store/backends.hpp"
 #include "support/temp_dir.hpp"
 
 #include <zsimem/error.hpp>
 
-#include <algorithm>
-#include <cstdint>
-#include <fstream>
-#include <csignal>
-#include <cstdlib>
-#include <set>
+#include <catch2/catch.hpp>
 
+#include <algorithm>
+#include <csignal>
+#include <cstdint>
+#include <cstdlib>
 #include <fcntl.h>
+#include <fstream>
+#include <set>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -81,8 +80,7 @@ std::size_t entries(const fs::path& dir) {
 }
 
 // Checks that `call` fails with Error{unavailable} naming `path`.
-template <typename Call>
-void check_damaged(Call call, const fs::path& path) {
+template <typename Call> void check_damaged(Call call, const fs::path& path) {
   try {
     call();
     FAIL("no error for " << path);
@@ -95,8 +93,7 @@ void check_damaged(Call call, const fs::path& path) {
 
 // Runs `child` in a forked process and returns its exit status; the child
 // never returns into the test runner.
-template <typename Child>
-int run_in_child(Child child) {
+template <typename Child> int run_in_child(Child child) {
   pid_t pid = ::fork();
   if (pid == 0) {
     int status = 99;
@@ -157,8 +154,7 @@ TEST_CASE("json store refuses to replace an existing version", "[store][json]") 
   CHECK(entries(dir.path() / "tmp") == 0);
 }
 
-TEST_CASE("json store reports a damaged version file by name and keeps other contexts usable",
-          "[store][json]") {
+TEST_CASE("json store reports a damaged version file by name and keeps other contexts usable", "[store][json]") {
   TempDir dir;
   auto store = zsimem::store::make_json_store(dir.path());
   REQUIRE(append_one(*store, make_version("alice", "default", 1)));

@@ -20,8 +20,7 @@ struct Fixture {
   MemoryService service;
   Caller caller{"tester", "req-1"};
 
-  explicit Fixture(std::string_view name)
-      : backend(std::move(name)), service(open_store({backend, dir.path()})) {}
+  explicit Fixture(std::string_view name) : backend(std::move(name)), service(open_store({backend, dir.path()})) {}
 
   MergeResult merge(const std::string& user, const std::string& delta,
                     std::optional<std::uint64_t> expected = std::nullopt, bool strict = false,
@@ -65,7 +64,8 @@ TEST_CASE("merges create numbered versions with metadata and a hash chain", "[se
   CHECK(second.record.hash == version_hash(second.record));
   CHECK(second.record.updated_at >= first.record.updated_at);
   CHECK(f.data("alice") == Json::parse(R"({"diet":{"carbs":200},"steps":5000})"));
-  CHECK(Json::parse(second.patch) == Json::parse(R"([{"op":"remove","path":"/diet/kcal"},{"op":"add","path":"/diet/carbs","value":200}])"));
+  CHECK(Json::parse(second.patch) ==
+        Json::parse(R"([{"op":"remove","path":"/diet/kcal"},{"op":"add","path":"/diet/carbs","value":200}])"));
 }
 
 TEST_CASE("a delta that changes nothing makes no new version", "[service]") {
@@ -92,8 +92,8 @@ TEST_CASE("an idempotency key replays the version it first made", "[service][ide
 
 TEST_CASE("optimistic locking rebases disjoint changes and refuses clashing ones", "[service][locking]") {
   Fixture f(GENERATE(from_range(backend_names())));
-  f.merge("alice", R"({"a":{"x":1},"b":1})");  // v1
-  f.merge("alice", R"({"b":2})");              // v2, touches /b
+  f.merge("alice", R"({"a":{"x":1},"b":1})"); // v1
+  f.merge("alice", R"({"b":2})");             // v2, touches /b
 
   SECTION("a disjoint update based on v1 is rebased onto v2") {
     const auto result = f.merge("alice", R"({"a":{"y":2}})", 1);
@@ -136,9 +136,12 @@ TEST_CASE("reads by version and by time", "[service]") {
   CHECK(f.service.get(f.caller, {"alice"}, {1, std::nullopt}).data == R"({"a":1})");
   CHECK(f.service.get(f.caller, {"alice"}, {std::nullopt, v1.record.updated_at}).version == 1);
   CHECK(f.service.get(f.caller, {"alice"}, {std::nullopt, v2.record.updated_at}).version == 2);
-  CHECK(f.service.get(f.caller, {"alice"}, {std::nullopt, v2.record.updated_at - std::chrono::microseconds{1}}).version == 1);
-  CHECK(error_of([&] { f.service.get(f.caller, {"alice"}, {std::nullopt, v1.record.updated_at - std::chrono::hours{1}}); })
-            .code() == ErrorCode::not_found);
+  CHECK(
+      f.service.get(f.caller, {"alice"}, {std::nullopt, v2.record.updated_at - std::chrono::microseconds{1}}).version ==
+      1);
+  CHECK(error_of([&] {
+          f.service.get(f.caller, {"alice"}, {std::nullopt, v1.record.updated_at - std::chrono::hours{1}});
+        }).code() == ErrorCode::not_found);
   CHECK(error_of([&] { f.service.get(f.caller, {"alice"}, {9, std::nullopt}); }).code() == ErrorCode::not_found);
   CHECK(error_of([&] { f.service.get(f.caller, {"nobody"}); }).code() == ErrorCode::not_found);
   CHECK(error_of([&] { f.service.get(f.caller, {"alice", "other"}); }).code() == ErrorCode::not_found);

@@ -47,9 +47,7 @@ VersionRecord make_record(const std::string& user, const std::string& ns, std::u
   return record;
 }
 
-void append(MemoryStore& store, const VersionRecord& record) {
-  REQUIRE(store.append({&record, 1}, {}));
-}
+void append(MemoryStore& store, const VersionRecord& record) { REQUIRE(store.append({&record, 1}, {})); }
 
 // Runs SQL on the database with a plain connection, as an operator's sqlite3 would.
 std::string raw_query(const fs::path& path, const std::string& sql) {

@@ -37,8 +37,7 @@ public:
   const std::string& current_version() const noexcept { return m_current_version; }
   const std::vector<std::string>& conflicting_paths() const noexcept { return m_paths; }
 
-  static Error conflict(const std::string& message, std::string current_version,
-                        std::vector<std::string> paths = {});
+  static Error conflict(const std::string& message, std::string current_version, std::vector<std::string> paths = {});
 
 private:
   ErrorCode m_code;

@@ -39,14 +39,14 @@ struct MergeResult {
   };
   VersionRecord record; // the resulting head (or would-be head)
   Outcome outcome = Outcome::created;
-  bool rebased = false;   // the expected version was behind and the update was rebased
+  bool rebased = false;     // the expected version was behind and the update was rebased
   std::string patch = "[]"; // RFC 6902 JSON Patch from the previous head to `record`
 };
 
 std::string_view to_string(MergeResult::Outcome outcome);
 
 struct HistoryPage {
-  std::vector<VersionRecord> versions; // newest first
+  std::vector<VersionRecord> versions;      // newest first
   std::optional<std::uint64_t> next_cursor; // pass as before_version for the next page
 };
 
@@ -85,7 +85,7 @@ struct ImportResult {
 };
 
 struct AuditPage {
-  std::vector<AuditRecord> records; // newest first
+  std::vector<AuditRecord> records;         // newest first
   std::optional<std::uint64_t> next_cursor; // pass as before_seq for the next page
 };
 
@@ -133,8 +133,7 @@ public:
 
   // Removes every version of the user (or of one namespace). Idempotent:
   // erasing what is gone removes 0 versions.
-  std::size_t erase(const Caller& caller, std::string_view user_id,
-                    std::optional<std::string_view> ns = std::nullopt);
+  std::size_t erase(const Caller& caller, std::string_view user_id, std::optional<std::string_view> ns = std::nullopt);
 
   // Walks the hash chains of every context (of one user when given).
   VerifyReport verify(const Caller& caller, std::optional<std::string_view> user_id = std::nullopt);

@@ -25,8 +25,7 @@ std::vector<std::string> touched_paths(const Json& patch);
 bool paths_overlap(std::string_view a, std::string_view b);
 
 // Pointers that appear in both lists or contain one another, sorted.
-std::vector<std::string> overlapping_paths(const std::vector<std::string>& a,
-                                           const std::vector<std::string>& b);
+std::vector<std::string> overlapping_paths(const std::vector<std::string>& a, const std::vector<std::string>& b);
 
 // Nesting depth of a value: 0 for a scalar, 1 for a flat object or array.
 std::size_t json_depth(const Json& value);

@@ -19,7 +19,7 @@ struct HistoryQuery {
   std::optional<Timestamp> since;              // updated_at >= since
   std::optional<Timestamp> until;              // updated_at <= until
   std::size_t limit = 100;
-  bool oldest_first = false; // then before_version is ignored and after_version pages
+  bool oldest_first = false;                  // then before_version is ignored and after_version pages
   std::optional<std::uint64_t> after_version; // with oldest_first: only versions > this
 };
 
@@ -86,7 +86,7 @@ public:
 
 // Where and how to open a store.
 struct StoreConfig {
-  std::string backend{"json"}; // MEMORY_BACKEND
+  std::string backend{"json"};    // MEMORY_BACKEND
   std::filesystem::path data_dir; // ZSIMEM_DATA_DIR
 };
 

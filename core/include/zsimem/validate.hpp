@@ -1,8 +1,8 @@
 #pragma once
 
+#include <string>
 #include <string_view>
 #include <vector>
-#include <string>
 
 // Validation of names and inputs. Every check throws Error{invalid} (or
 // too_large) with a message naming the field and the problem.

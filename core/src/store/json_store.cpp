@@ -1,6 +1,5 @@
-#include "store/backends.hpp"
-
 #include "file_io.hpp"
+#include "store/backends.hpp"
 
 #include <zsimem/codec.hpp>
 #include <zsimem/error.hpp>
@@ -10,11 +9,10 @@
 #include <charconv>
 #include <cstdio>
 #include <ctime>
-#include <system_error>
-#include <utility>
-
 #include <sys/stat.h>
+#include <system_error>
 #include <unistd.h>
+#include <utility>
 
 // The `json` backend: plain files a person can read and back up.
 //
@@ -50,9 +48,7 @@ bool is_safe_name(std::string_view name) {
   if (name.empty() || name.size() > k_max_name_bytes || name.find("..") != std::string_view::npos) {
     return false;
   }
-  auto is_alnum = [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-  };
+  auto is_alnum = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'); };
   if (!is_alnum(name.front())) {
     return false;
   }
@@ -111,8 +107,7 @@ VersionRecord decode_version(const std::string& text, const fs::path& path, cons
     throw damaged(path, e.what());
   }
   if (record.version != version) {
-    throw damaged(path, "it holds version " + std::to_string(record.version) + ", not " +
-                            std::to_string(version));
+    throw damaged(path, "it holds version " + std::to_string(record.version) + ", not " + std::to_string(version));
   }
   if (record.user_id != key.user_id || record.ns != key.ns) {
     throw damaged(path, "it belongs to " + describe(record.key()) + ", not " + describe(key));
@@ -246,8 +241,8 @@ public:
     if (query.oldest_first) {
       std::size_t begin = 0;
       if (query.after_version) {
-        begin = static_cast<std::size_t>(
-            std::upper_bound(versions.begin(), versions.end(), *query.after_version) - versions.begin());
+        begin = static_cast<std::size_t>(std::upper_bound(versions.begin(), versions.end(), *query.after_version) -
+                                         versions.begin());
       }
       if (query.since) {
         auto first = partition_point(key, versions, begin, versions.size(),
@@ -268,8 +263,8 @@ public:
     }
     std::size_t end = versions.size();
     if (query.before_version) {
-      end = static_cast<std::size_t>(
-          std::lower_bound(versions.begin(), versions.end(), *query.before_version) - versions.begin());
+      end = static_cast<std::size_t>(std::lower_bound(versions.begin(), versions.end(), *query.before_version) -
+                                     versions.begin());
     }
     if (query.until) {
       auto last = partition_point(key, versions, 0, end,
@@ -289,8 +284,7 @@ public:
     return out;
   }
 
-  std::optional<VersionRecord> find_idempotency_key(const ContextKey& key,
-                                                    std::string_view idempotency_key) override {
+  std::optional<VersionRecord> find_idempotency_key(const ContextKey& key, std::string_view idempotency_key) override {
     if (idempotency_key.empty()) {
       return std::nullopt;
     }
@@ -446,8 +440,7 @@ private:
     auto format = file_io::read_file_if_exists(m_format);
     if (!format) {
       file_io::create_directories(m_tmp);
-      if (file_io::write_file_atomic(m_format, std::string(k_format) + "\n", m_tmp,
-                                     file_io::WriteMode::create_new)) {
+      if (file_io::write_file_atomic(m_format, std::string(k_format) + "\n", m_tmp, file_io::WriteMode::create_new)) {
         return;
       }
       // Another process created it first.

@@ -33,8 +33,7 @@ std::unique_ptr<MemoryStore> open_store(const StoreConfig& config) {
   for (const auto& backend : k_backends) {
     if (backend.name == config.backend) {
       if (config.data_dir.empty()) {
-        throw Error(ErrorCode::invalid, "no data directory given (set ZSIMEM_DATA_DIR or --data-dir)",
-                    "data_dir");
+        throw Error(ErrorCode::invalid, "no data directory given (set ZSIMEM_DATA_DIR or --data-dir)", "data_dir");
       }
       return backend.make(config.data_dir);
     }
@@ -44,8 +43,8 @@ std::unique_ptr<MemoryStore> open_store(const StoreConfig& config) {
     known += known.empty() ? "" : ", ";
     known += backend.name;
   }
-  throw Error(ErrorCode::invalid,
-              "unknown backend '" + config.backend + "' (known backends: " + known + ")", "backend");
+  throw Error(ErrorCode::invalid, "unknown backend '" + config.backend + "' (known backends: " + known + ")",
+              "backend");
 }
 
 } // namespace zsimem

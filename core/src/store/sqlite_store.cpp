@@ -77,11 +77,10 @@ CREATE INDEX audit_by_user ON audit (user_id, seq);
 
 constexpr int k_schema_version = k_migrations.back().to_version;
 
-#define ZSIMEM_VERSION_COLUMNS                                                                     \
-  "user_id, ns, version, updated_at, data, delta, actor, request_id, tags, derived_from, "       \
+#define ZSIMEM_VERSION_COLUMNS                                                                                         \
+  "user_id, ns, version, updated_at, data, delta, actor, request_id, tags, derived_from, "                             \
   "rollback_of, idempotency_key, prev_hash, hash"
-#define ZSIMEM_AUDIT_COLUMNS                                                                       \
-  "seq, time, request_id, actor, operation, user_id, ns, version, outcome, detail"
+#define ZSIMEM_AUDIT_COLUMNS "seq, time, request_id, actor, operation, user_id, ns, version, outcome, detail"
 
 // The statements the store prepares on first use and keeps.
 enum class Sql : std::size_t {
@@ -196,8 +195,7 @@ public:
   std::optional<VersionRecord> version(const ContextKey& key, std::uint64_t version) override;
   std::optional<VersionRecord> version_at(const ContextKey& key, Timestamp at) override;
   std::vector<VersionRecord> history(const ContextKey& key, const HistoryQuery& query) override;
-  std::optional<VersionRecord> find_idempotency_key(const ContextKey& key,
-                                                    std::string_view idempotency_key) override;
+  std::optional<VersionRecord> find_idempotency_key(const ContextKey& key, std::string_view idempotency_key) override;
 
   bool append(std::span<const VersionRecord> records, std::span<const AuditRecord> audit) override;
   bool supports_atomic_batches() const override { return true; }
@@ -233,8 +231,7 @@ private:
     bool m_committed = false;
   };
 
-  static SQLite::Database open_database(const std::filesystem::path& dir,
-                                        const std::filesystem::path& path);
+  static SQLite::Database open_database(const std::filesystem::path& dir, const std::filesystem::path& path);
   void ensure_schema();
   int user_version();
   int table_count();
@@ -246,8 +243,7 @@ private:
   Error to_error(const SQLite::Exception& e) const;
 
   // Runs `fn` under the store's lock, turning SQLite failures into Error.
-  template <typename Fn>
-  decltype(auto) run(Fn&& fn) {
+  template <typename Fn> decltype(auto) run(Fn&& fn) {
     std::lock_guard lock(m_mutex);
     try {
       return std::forward<Fn>(fn)();
@@ -288,13 +284,11 @@ SqliteStore::SqliteStore(const std::filesystem::path& dir)
   }
 }
 
-SQLite::Database SqliteStore::open_database(const std::filesystem::path& dir,
-                                            const std::filesystem::path& path) {
+SQLite::Database SqliteStore::open_database(const std::filesystem::path& dir, const std::filesystem::path& path) {
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   if (ec) {
-    throw Error(ErrorCode::unavailable,
-                "cannot create data directory " + dir.string() + ": " + ec.message());
+    throw Error(ErrorCode::unavailable, "cannot create data directory " + dir.string() + ": " + ec.message());
   }
   try {
     return SQLite::Database(path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE | SQLite::OPEN_NOMUTEX,
@@ -331,9 +325,8 @@ void SqliteStore::switch_to_wal() {
     try {
       SQLite::Statement mode(m_db, "PRAGMA journal_mode = WAL");
       if (!mode.executeStep() || mode.getColumn(0).getString() != "wal") {
-        throw Error(ErrorCode::unavailable,
-                    "SQLite database " + m_path.string() +
-                        ": cannot switch to WAL mode (is it on a network file system?)");
+        throw Error(ErrorCode::unavailable, "SQLite database " + m_path.string() +
+                                                ": cannot switch to WAL mode (is it on a network file system?)");
       }
       return;
     } catch (const SQLite::Exception& e) {
@@ -362,10 +355,9 @@ void SqliteStore::ensure_schema() {
       return;
     }
     if (current == 0) {
-      throw Error(ErrorCode::unavailable,
-                  "SQLite database " + m_path.string() +
-                      " is not a zsimem database (it has tables but no zsimem schema version);"
-                      " move it away or choose another data directory");
+      throw Error(ErrorCode::unavailable, "SQLite database " + m_path.string() +
+                                              " is not a zsimem database (it has tables but no zsimem schema version);"
+                                              " move it away or choose another data directory");
     }
   }
   if (current == 0) {
@@ -423,9 +415,8 @@ VersionRecord SqliteStore::read_version(const SQLite::Statement& row) const {
     const Json parsed = Json::parse(tags, nullptr, false);
     const auto is_string = [](const Json& tag) { return tag.is_string(); };
     if (!parsed.is_array() || !std::all_of(parsed.begin(), parsed.end(), is_string)) {
-      throw Error(ErrorCode::unavailable, "SQLite database " + m_path.string() + ": damaged tags in " +
-                                              record.user_id + "/" + record.ns + " version " +
-                                              std::to_string(record.version));
+      throw Error(ErrorCode::unavailable, "SQLite database " + m_path.string() + ": damaged tags in " + record.user_id +
+                                              "/" + record.ns + " version " + std::to_string(record.version));
     }
     for (const auto& tag : parsed) {
       record.tags.push_back(tag.get<std::string>());
