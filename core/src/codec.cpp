@@ -63,6 +63,15 @@ std::optional<std::uint64_t> optional_version_member(const Json& object, std::st
   bad_field(name, "must be a version string such as \"3\"");
 }
 
+// A member that must be a JSON object, in canonical text.
+std::string object_member(const Json& object, std::string_view name, std::string_view problem) {
+  const Json& value = member(object, name);
+  if (!value.is_object()) {
+    bad_field(name, std::string(problem));
+  }
+  return canonical_json(value);
+}
+
 std::vector<std::string> tags_member(const Json& object, std::string_view name) {
   std::vector<std::string> tags;
   const auto it = object.find(name);
@@ -153,16 +162,8 @@ VersionRecord version_from_json(const Json& json) {
   validate_namespace(record.ns);
   record.version = parse_version(string_member(json, "version"));
   record.updated_at = parse_time(string_member(json, "updated_at"), "updated_at");
-  const Json& data = member(json, "data");
-  if (!data.is_object()) {
-    bad_field("data", "must be a JSON object");
-  }
-  record.data = canonical_json(data);
-  const Json& delta = member(json, "delta");
-  if (!delta.is_object()) {
-    bad_field("delta", "must be a JSON object");
-  }
-  record.delta = canonical_json(delta);
+  record.data = object_member(json, "data", "must be a JSON object");
+  record.delta = object_member(json, "delta", "must be a JSON object");
   record.actor = optional_string_member(json, "actor");
   record.request_id = optional_string_member(json, "request_id");
   record.tags = tags_member(json, "tags");
@@ -185,11 +186,7 @@ MemoryUpdate memory_update_from_json(const Json& json) {
     update.ns = ns;
   }
   validate_namespace(update.ns);
-  const Json& delta = member(json, "delta");
-  if (!delta.is_object()) {
-    bad_field("delta", "must be a JSON object (a merge patch)");
-  }
-  update.delta = canonical_json(delta);
+  update.delta = object_member(json, "delta", "must be a JSON object (a merge patch)");
   update.tags = tags_member(json, "tags");
   validate_tags(update.tags);
   update.expected_version = optional_version_member(json, "expected_version", true);

@@ -178,6 +178,34 @@ Plan plan_update(MemoryStore& store, const ContextKey& key, const std::optional<
   return plan;
 }
 
+std::string json_patch_text(const std::string& from, const std::string& to) {
+  return Json::diff(Json::parse(from), Json::parse(to)).dump();
+}
+
+// The version an update makes from a head, hashed into the chain.
+VersionRecord update_version(const std::optional<VersionRecord>& head, const ContextKey& key, const Plan& plan,
+                             const Json& delta, const MemoryUpdate& update, const Caller& caller,
+                             const ServiceOptions& options) {
+  VersionRecord record = next_version(head, key, plan.data, delta, caller, options);
+  record.tags = update.tags;
+  record.idempotency_key = update.idempotency_key;
+  if (update.expected_version) {
+    record.derived_from = *update.expected_version;
+  }
+  seal(record);
+  return record;
+}
+
+MergeResult created(const std::optional<VersionRecord>& head, const VersionRecord& record, bool rebased) {
+  return MergeResult{record, MergeResult::Outcome::created, rebased,
+                     json_patch_text(head ? head->data : "{}", record.data)};
+}
+
+Error too_much_contention(const std::string& what, int attempts) {
+  return Error(ErrorCode::timeout,
+               "gave up after " + std::to_string(attempts) + " attempts: " + what + " changing too fast");
+}
+
 MergeResult replay(const VersionRecord& existing, const Json& delta, std::string_view key) {
   if (existing.delta != canonical_json(delta)) {
     throw Error(ErrorCode::invalid,
@@ -186,10 +214,6 @@ MergeResult replay(const VersionRecord& existing, const Json& delta, std::string
                 "idempotency_key");
   }
   return MergeResult{existing, MergeResult::Outcome::replayed, false, "[]"};
-}
-
-std::string json_patch_text(const std::string& from, const std::string& to) {
-  return Json::diff(Json::parse(from), Json::parse(to)).dump();
 }
 
 void validate_update(const MemoryUpdate& update) {
@@ -323,15 +347,8 @@ MergeResult MemoryService::merge(const Caller& caller, const MemoryUpdate& updat
         return MergeResult{*head, dry_run ? MergeResult::Outcome::dry_run : MergeResult::Outcome::unchanged,
                            plan.rebased, "[]"};
       }
-      VersionRecord record = next_version(head, key, plan.data, delta, caller, m_options);
-      record.tags = update.tags;
-      record.idempotency_key = update.idempotency_key;
-      if (update.expected_version) {
-        record.derived_from = *update.expected_version;
-      }
-      seal(record);
-      MergeResult result{record, MergeResult::Outcome::created, plan.rebased,
-                         json_patch_text(head ? head->data : "{}", record.data)};
+      const VersionRecord record = update_version(head, key, plan, delta, update, caller, m_options);
+      MergeResult result = created(head, record, plan.rebased);
       trail.record.version = version_string(record.version);
       if (dry_run) {
         result.outcome = MergeResult::Outcome::dry_run;
@@ -344,8 +361,7 @@ MergeResult MemoryService::merge(const Caller& caller, const MemoryUpdate& updat
       }
       // Another writer appended first: recompute against the new head.
     }
-    throw Error(ErrorCode::timeout, "gave up after " + std::to_string(m_options.max_attempts) +
-                                        " attempts: " + describe(key) + " is changing too fast");
+    throw too_much_contention(describe(key) + " is", m_options.max_attempts);
   });
 }
 
@@ -403,15 +419,8 @@ std::vector<MergeResult> MemoryService::apply(const Caller& caller, std::span<co
             results.push_back(MergeResult{*head, MergeResult::Outcome::unchanged, plan.rebased, "[]"});
             continue;
           }
-          VersionRecord record = next_version(head, key, plan.data, deltas[i], caller, m_options);
-          record.tags = update.tags;
-          record.idempotency_key = update.idempotency_key;
-          if (update.expected_version) {
-            record.derived_from = *update.expected_version;
-          }
-          seal(record);
-          results.push_back(MergeResult{record, MergeResult::Outcome::created, plan.rebased,
-                                        json_patch_text(head ? head->data : "{}", record.data)});
+          VersionRecord record = update_version(head, key, plan, deltas[i], update, caller, m_options);
+          results.push_back(created(head, record, plan.rebased));
           AuditRecord audit = trail.record;
           audit.operation = "merge";
           audit.user_id = key.user_id;
@@ -434,8 +443,7 @@ std::vector<MergeResult> MemoryService::apply(const Caller& caller, std::span<co
         return results;
       }
     }
-    throw Error(ErrorCode::timeout, "gave up after " + std::to_string(m_options.max_attempts) +
-                                        " attempts: the contexts are changing too fast");
+    throw too_much_contention("the contexts are", m_options.max_attempts);
   });
 }
 
@@ -465,7 +473,7 @@ MergeResult MemoryService::rollback(const Caller& caller, const ContextKey& key,
       record.tags = tags;
       record.rollback_of = target;
       seal(record);
-      MergeResult result{record, MergeResult::Outcome::created, false, json_patch_text(head->data, record.data)};
+      MergeResult result = created(head, record, false);
       trail.record.version = version_string(record.version);
       trail.record.detail = "rollback to version " + version_string(target);
       const AuditRecord audit = trail.record;
@@ -474,8 +482,7 @@ MergeResult MemoryService::rollback(const Caller& caller, const ContextKey& key,
         return result;
       }
     }
-    throw Error(ErrorCode::timeout, "gave up after " + std::to_string(m_options.max_attempts) +
-                                        " attempts: " + describe(key) + " is changing too fast");
+    throw too_much_contention(describe(key) + " is", m_options.max_attempts);
   });
 }
 

@@ -1,3 +1,5 @@
+#include "support/error_of.hpp"
+
 #include <zsimem/codec.hpp>
 #include <zsimem/error.hpp>
 #include <zsimem/hash_chain.hpp>
@@ -6,6 +8,7 @@
 #include <catch2/catch.hpp>
 
 using namespace zsimem;
+using zsimem::testing::error_of;
 
 namespace {
 
@@ -27,16 +30,6 @@ VersionRecord sample() {
   record.prev_hash = "00";
   record.hash = version_hash(record);
   return record;
-}
-
-Error error_of(const std::function<void()>& body) {
-  try {
-    body();
-  } catch (const Error& error) {
-    return error;
-  }
-  FAIL("no error");
-  return Error(ErrorCode::internal, "");
 }
 
 } // namespace

@@ -1,3 +1,4 @@
+#include "support/error_of.hpp"
 #include "support/temp_dir.hpp"
 
 #include <zsimem/codec.hpp>
@@ -10,6 +11,7 @@
 #include <thread>
 
 using namespace zsimem;
+using zsimem::testing::error_of;
 
 namespace {
 
@@ -36,16 +38,6 @@ struct Fixture {
 
   Json data(const std::string& user) { return Json::parse(service.get(caller, {user}).data); }
 };
-
-Error error_of(const std::function<void()>& body) {
-  try {
-    body();
-  } catch (const Error& error) {
-    return error;
-  }
-  FAIL("no error");
-  return Error(ErrorCode::internal, "");
-}
 
 } // namespace
 

@@ -1,3 +1,4 @@
+#include "support/error_of.hpp"
 // What the sqlite backend promises beyond the conformance suite: clear
 // errors on damaged files, WAL mode, and a WAL kept across one-shot opens.
 
@@ -23,6 +24,7 @@ namespace zsimem {
 namespace {
 
 namespace fs = std::filesystem;
+using testing::error_of;
 using testing::TempDir;
 
 constexpr std::int64_t k_t0 = 1'764'380'641'123'456;
@@ -77,15 +79,6 @@ std::string raw_query(const fs::path& path, const std::string& sql) {
 }
 
 // The error `use` throws, failing the test when it throws none.
-Error error_of(const std::function<void()>& use) {
-  try {
-    use();
-  } catch (const Error& e) {
-    return e;
-  }
-  FAIL("no zsimem::Error was thrown");
-  throw std::logic_error("unreachable");
-}
 
 // Opens the store and reads every context in it.
 void read_everything(const TempDir& dir) {
