@@ -36,6 +36,7 @@ void build_app(CLI::App& app, Session& session) {
   app.fallthrough();
   add_context_commands(app, session);
   add_store_commands(app, session);
+  add_serve_command(app, session);
   add_docs_command(app);
 }
 
@@ -44,6 +45,7 @@ void build_app(CLI::App& app, Session& session) {
 int main(int argc, char** argv) {
   using namespace zsimem::cli;
   Session session;
+  session.argv.assign(argv, argv + argc);
   CLI::App app{"zsimem", "zsimem"};
   build_app(app, session);
   try {

@@ -5,6 +5,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace zsimem::cli {
 
@@ -25,6 +26,7 @@ struct GlobalOptions {
 class Session {
 public:
   GlobalOptions options;
+  std::vector<std::string> argv; // as the process got it, for handing over to zsimemd
 
   MemoryService& service();
   const Caller& caller();

@@ -36,6 +36,8 @@ _zsimem_options() {
     import:-v) echo '--backend --data-dir -o --output --request-id' ;;
     apply) echo '-h --help --version --backend --data-dir -o --output --request-id' ;;
     apply:-v) echo '--backend --data-dir -o --output --request-id' ;;
+    serve) echo '-h --help --listen --api-prefix --threads --log-format --version --backend --data-dir -o --output --request-id' ;;
+    serve:-v) echo '--listen --api-prefix --threads --log-format --backend --data-dir -o --output --request-id' ;;
     esac
 }
 
@@ -97,6 +99,14 @@ _zsimem_complete_value() {
         --until) : ;;
         --limit) : ;;
         --cursor) : ;;
+        *) false ;;
+        esac && return ;;
+    serve)
+        case $2 in
+        --listen) : ;;
+        --api-prefix) : ;;
+        --threads) : ;;
+        --log-format) _zsimem_complete_words 'text json' ;;
         *) false ;;
         esac && return ;;
     esac
@@ -216,7 +226,7 @@ _zsimem() {
     elif [[ $cur == -?* ]]; then
         _zsimem_complete_words "$(_zsimem_options "$command")"
     elif [[ -z $command ]]; then
-        _zsimem_complete_words 'get merge history rollback diff blame delete namespaces users log verify export import apply'
+        _zsimem_complete_words 'get merge history rollback diff blame delete namespaces users log verify export import apply serve'
     else
         _zsimem_complete_positional "$command" "$positional"
     fi

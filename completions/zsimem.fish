@@ -33,6 +33,8 @@ function __zsimem_takes_value
             contains -- $argv[2] --backend --data-dir -o --output --request-id
         case apply
             contains -- $argv[2] --backend --data-dir -o --output --request-id
+        case serve
+            contains -- $argv[2] --listen --api-prefix --threads --log-format --backend --data-dir -o --output --request-id
         case '*'
             contains -- $argv[2] --backend --data-dir -o --output --request-id
     end
@@ -131,6 +133,7 @@ complete -c zsimem -n __zsimem_needs_command -a verify -d 'Check the hash chains
 complete -c zsimem -n __zsimem_needs_command -a export -d 'Write every version, with its metadata, as JSON Lines'
 complete -c zsimem -n __zsimem_needs_command -a import -d 'Read versions written by export (lossless, any backend)'
 complete -c zsimem -n __zsimem_needs_command -a apply -d 'Merge many MemoryUpdates from JSON Lines, in one transaction where the backend allows'
+complete -c zsimem -n __zsimem_needs_command -a serve -d 'Serve the HTTP API on the configured store'
 
 # Global options, anywhere unless a command has its own of the same name.
 complete -c zsimem -n '__zsimem_needs_command' -s h -l help -d 'Print this help message and exit'
@@ -222,3 +225,10 @@ complete -c zsimem -n '__zsimem_positional import 1' -F -d 'JSON Lines file, or 
 # apply
 complete -c zsimem -n '__zsimem_using_command apply' -s h -l help -d 'Print this help message and exit'
 complete -c zsimem -n '__zsimem_positional apply 1' -F -d 'JSON Lines of MemoryUpdate objects, or - for standard input'
+
+# serve
+complete -c zsimem -n '__zsimem_using_command serve' -s h -l help -d 'Print this help message and exit'
+complete -c zsimem -n '__zsimem_using_command serve' -l listen -x -d 'Address to listen on, HOST:PORT (port 0: any free port)'
+complete -c zsimem -n '__zsimem_using_command serve' -l api-prefix -x -d 'Base path of the memory endpoints'
+complete -c zsimem -n '__zsimem_using_command serve' -l threads -x -d 'Worker threads'
+complete -c zsimem -n '__zsimem_using_command serve' -l log-format -x -a 'text json' -d 'Access log format on standard error'

@@ -1,0 +1,49 @@
+#pragma once
+
+#include <zsimem/memory_service.hpp>
+
+#include <cstddef>
+#include <memory>
+#include <string>
+
+// The HTTP daemon behind `zsimem serve`: the spec's endpoints over the same
+// MemoryService the CLI uses. This header stays free of cpp-httplib.
+namespace zsimem::daemon {
+
+struct ServerOptions {
+  std::string host = "127.0.0.1";
+  int port = 8080; // 0: any free port (see HttpServer::bind)
+  std::string api_prefix = "/api/v1";
+  std::size_t threads = 16;
+  std::size_t max_body_bytes = 2 * 1024 * 1024;
+  int read_timeout_seconds = 10; // a stalled client frees its worker after this
+  bool json_logs = false;
+};
+
+// One server: bind, then run until stop() (or SIGTERM/SIGINT with
+// run_until_signalled). In-flight requests finish before run returns.
+class HttpServer {
+public:
+  HttpServer(MemoryService& service, ServerOptions options);
+  ~HttpServer();
+  HttpServer(const HttpServer&) = delete;
+  HttpServer& operator=(const HttpServer&) = delete;
+
+  // Binds the listening socket; returns the port (useful with port 0).
+  // Error{unavailable} when the address cannot be bound.
+  int bind();
+  // Serves until stop() is called.
+  void run();
+  // Stops accepting, lets in-flight requests finish; safe from any thread.
+  void stop();
+
+private:
+  struct Impl;
+  std::unique_ptr<Impl> m_impl;
+};
+
+// Binds, prints the address, serves until SIGTERM or SIGINT, then exits
+// cleanly. Returns the process exit status.
+int serve_until_signalled(MemoryService& service, const ServerOptions& options);
+
+} // namespace zsimem::daemon

@@ -1,0 +1,385 @@
+#include "routes.hpp"
+
+#include "http_errors.hpp"
+
+#include <zsimem/codec.hpp>
+#include <zsimem/error.hpp>
+#include <zsimem/validate.hpp>
+
+#include <httplib.h>
+
+#include <algorithm>
+#include <charconv>
+#include <functional>
+
+namespace zsimem::daemon {
+namespace {
+
+// An error together with where its input came from.
+struct SourcedError {
+  Error error;
+  InputSource source;
+};
+
+// Runs `parse` and tags any Error it throws with the input's source.
+template <typename Parse> auto from(InputSource source, Parse&& parse) {
+  try {
+    return parse();
+  } catch (const Error& error) {
+    throw SourcedError{error, source};
+  }
+}
+
+void send_json(httplib::Response& res, int status, const Json& body) {
+  res.status = status;
+  res.set_content(body.dump(), "application/json");
+}
+
+std::string query(const httplib::Request& req, const std::string& name) {
+  return req.has_param(name.c_str()) ? req.get_param_value(name.c_str()) : std::string{};
+}
+
+std::string namespace_param(const httplib::Request& req) {
+  auto ns = query(req, "namespace");
+  if (ns.empty()) {
+    return std::string(k_default_namespace);
+  }
+  from(InputSource::query, [&] {
+    validate_namespace(ns, "namespace");
+    return 0;
+  });
+  return ns;
+}
+
+ContextKey path_key(const httplib::Request& req) {
+  std::string user = req.matches[1];
+  from(InputSource::path, [&] {
+    validate_user_id(user, "user_id");
+    return 0;
+  });
+  return {user, namespace_param(req)};
+}
+
+std::optional<std::uint64_t> version_param(const httplib::Request& req, const std::string& name) {
+  const auto text = query(req, name);
+  if (text.empty()) {
+    return std::nullopt;
+  }
+  return from(InputSource::query, [&] { return parse_version(text, name); });
+}
+
+std::optional<Timestamp> time_param(const httplib::Request& req, const std::string& name) {
+  const auto text = query(req, name);
+  if (text.empty()) {
+    return std::nullopt;
+  }
+  return from(InputSource::query, [&] { return parse_time(text, name); });
+}
+
+std::size_t limit_param(const httplib::Request& req, std::size_t fallback) {
+  const auto text = query(req, "limit");
+  if (text.empty()) {
+    return fallback;
+  }
+  std::size_t value = 0;
+  const auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc{} || ptr != text.data() + text.size()) {
+    throw SourcedError{Error(ErrorCode::invalid, "limit: must be an integer between 1 and 1000", "limit"),
+                       InputSource::query};
+  }
+  return value;
+}
+
+bool flag_param(const httplib::Request& req, const std::string& name) {
+  const auto text = query(req, name);
+  return text == "true" || text == "1";
+}
+
+// A JSON body; malformed JSON is a 400 the way FastAPI answers it.
+Json json_body(const httplib::Request& req) {
+  try {
+    return parse_json(req.body, "body");
+  } catch (const Error& error) {
+    if (error.code() == ErrorCode::invalid) {
+      throw SourcedError{Error(ErrorCode::invalid, error.what(), "__malformed__"), InputSource::body};
+    }
+    throw SourcedError{error, InputSource::body};
+  }
+}
+
+// A version in a JSON body: "3" (the spec's string) or 3.
+std::uint64_t version_member(const Json& value, const std::string& name) {
+  if (value.is_number_unsigned()) {
+    return parse_version(std::to_string(value.get<std::uint64_t>()), name);
+  }
+  return parse_version(value.is_string() ? value.get<std::string>() : value.dump(), name);
+}
+
+// If-Match: "3" (or 3): the write must apply to exactly that head.
+std::optional<std::uint64_t> if_match(const httplib::Request& req) {
+  std::string text = req.get_header_value("If-Match");
+  if (text.empty() || text == "*") {
+    return std::nullopt;
+  }
+  if (text.size() >= 2 && text.front() == '"' && text.back() == '"') {
+    text = text.substr(1, text.size() - 2);
+  }
+  if (text == "0") {
+    return 0;
+  }
+  return from(InputSource::header, [&] { return parse_version(text, "If-Match"); });
+}
+
+void set_etag(httplib::Response& res, const VersionRecord& record) {
+  res.set_header("ETag", "\"" + version_string(record.version) + "\"");
+}
+
+void send_context(httplib::Response& res, const MergeResult& result) {
+  set_etag(res, result.record);
+  res.set_header("X-Zsimem-Outcome", std::string(to_string(result.outcome)));
+  send_json(res, 200, user_context_json(result.record));
+}
+
+using Body = std::function<void(const httplib::Request&, httplib::Response&, const Caller&)>;
+
+// Every handler: a request id and caller, and errors become responses here,
+// in one place.
+httplib::Server::Handler handle(Body body) {
+  return [body = std::move(body)](const httplib::Request& req, httplib::Response& res) {
+    // The pre-routing handler (http_server.cpp) chose the request id.
+    const Caller caller{"http:" + req.remote_addr, res.get_header_value("X-Request-ID")};
+    try {
+      body(req, res, caller);
+    } catch (const SourcedError& sourced) {
+      if (sourced.error.field() == "__malformed__") {
+        send_json(res, 400, detail_body(sourced.error.what()));
+      } else if (sourced.error.code() == ErrorCode::conflict && sourced.source == InputSource::header) {
+        send_json(res, 412, error_body(sourced.error, sourced.source)); // If-Match failed
+      } else {
+        send_json(res, http_status(sourced.error.code()), error_body(sourced.error, sourced.source));
+      }
+    } catch (const Error& error) {
+      send_json(res, http_status(error.code()), error_body(error, InputSource::body));
+    } catch (const std::exception& error) {
+      send_json(res, 500, detail_body(std::string("internal error: ") + error.what()));
+    }
+  };
+}
+
+void method_not_allowed(const httplib::Request&, httplib::Response& res) {
+  send_json(res, 405, detail_body("Method Not Allowed"));
+}
+
+// Registers `handlers` for a route and a 405 for every other method.
+struct Route {
+  std::string pattern;
+  httplib::Server::Handler get;
+  httplib::Server::Handler post;
+  httplib::Server::Handler del;
+};
+
+void add(httplib::Server& server, const Route& route) {
+  server.Get(route.pattern, route.get ? route.get : method_not_allowed);
+  server.Post(route.pattern, route.post ? route.post : method_not_allowed);
+  server.Delete(route.pattern, route.del ? route.del : method_not_allowed);
+  server.Put(route.pattern, method_not_allowed);
+  server.Patch(route.pattern, method_not_allowed);
+}
+
+MergeResult merge_body(MemoryService& service, const httplib::Request& req, const Caller& caller) {
+  const ContextKey key = path_key(req);
+  const Json body = json_body(req);
+  MemoryUpdate update = from(InputSource::body, [&] {
+    Json patched = body;
+    // The namespace and idempotency key may come from the query or a header.
+    if (patched.is_object() && !patched.contains("namespace") && req.has_param("namespace")) {
+      patched["namespace"] = key.ns;
+    }
+    return memory_update_from_json(patched);
+  });
+  if (update.user_id != key.user_id) {
+    throw SourcedError{Error(ErrorCode::invalid,
+                             "user_id: '" + update.user_id + "' does not match the path's '" + key.user_id + "'",
+                             "user_id"),
+                       InputSource::body};
+  }
+  if (update.idempotency_key.empty()) {
+    update.idempotency_key = req.get_header_value("Idempotency-Key");
+    from(InputSource::header, [&] {
+      validate_idempotency_key(update.idempotency_key, "Idempotency-Key");
+      return 0;
+    });
+  }
+  const auto expected = if_match(req);
+  if (expected) {
+    update.expected_version = expected;
+    update.strict = true;
+    return from(InputSource::header, [&] { return service.merge(caller, update, flag_param(req, "dry_run")); });
+  }
+  return service.merge(caller, update, flag_param(req, "dry_run"));
+}
+
+} // namespace
+
+void add_routes(httplib::Server& server, MemoryService& service, const ServerOptions& options) {
+  const std::string memory = options.api_prefix + "/memory";
+  const std::string user = memory + "/([^/]+)";
+
+  server.Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
+    send_json(res, 200, Json{{"status", "ok"}});
+  });
+
+  // Registered before the user routes: `logs` is a reserved user id.
+  add(server,
+      {memory + "/logs", handle([&service](const auto& req, auto& res, const Caller& caller) {
+         AuditQuery q;
+         if (const auto user_id = query(req, "user_id"); !user_id.empty()) {
+           q.user_id = user_id;
+         }
+         if (const auto ns = query(req, "namespace"); !ns.empty()) {
+           q.ns = ns;
+         }
+         q.since = time_param(req, "since");
+         q.until = time_param(req, "until");
+         q.limit = limit_param(req, 100);
+         if (const auto cursor = version_param(req, "cursor")) {
+           q.before_seq = *cursor;
+         }
+         const auto page = from(InputSource::query, [&] { return service.audit_log(caller, q); });
+         Json records = Json::array();
+         for (const auto& record : page.records) {
+           records.push_back(audit_json(record));
+         }
+         send_json(res, 200,
+                   Json{{"records", records},
+                        {"next_cursor", page.next_cursor ? Json(std::to_string(*page.next_cursor)) : Json(nullptr)}});
+       }),
+       nullptr, nullptr});
+
+  add(server,
+      {user + "/history", handle([&service](const auto& req, auto& res, const Caller& caller) {
+         const ContextKey key = path_key(req);
+         HistoryQuery q;
+         q.limit = limit_param(req, 100);
+         q.before_version = version_param(req, "cursor");
+         q.since = time_param(req, "since");
+         q.until = time_param(req, "until");
+         const auto page = from(InputSource::query, [&] { return service.history(caller, key, q); });
+         Json versions = Json::array();
+         for (const auto& record : page.versions) {
+           versions.push_back(version_json(record));
+         }
+         send_json(res, 200,
+                   Json{{"versions", versions},
+                        {"next_cursor", page.next_cursor ? Json(version_string(*page.next_cursor)) : Json(nullptr)}});
+       }),
+       nullptr, nullptr});
+
+  add(server,
+      {user + "/rollback", nullptr, handle([&service](const auto& req, auto& res, const Caller& caller) {
+         const ContextKey key = path_key(req);
+         const Json body = json_body(req);
+         const auto [target, expected, tags] = from(InputSource::body, [&] {
+           if (!body.is_object() || !body.contains("version")) {
+             throw Error(ErrorCode::invalid, "version: field required", "version");
+           }
+           const std::uint64_t parsed = version_member(body["version"], "version");
+           std::optional<std::uint64_t> expected_version;
+           if (const auto it = body.find("expected_version"); it != body.end() && !it->is_null()) {
+             expected_version = version_member(*it, "expected_version");
+           }
+           std::vector<std::string> tag_list;
+           if (const auto it = body.find("tags"); it != body.end() && !it->is_null()) {
+             if (!it->is_array() || !std::all_of(it->begin(), it->end(), [](const Json& t) { return t.is_string(); })) {
+               throw Error(ErrorCode::invalid, "tags: must be a list of strings", "tags");
+             }
+             tag_list = it->get<std::vector<std::string>>();
+           }
+           return std::tuple{parsed, expected_version, tag_list};
+         });
+         auto header_expected = if_match(req);
+         const MergeResult result =
+             header_expected ? from(InputSource::header,
+                                    [&] { return service.rollback(caller, key, target, header_expected, tags); })
+                             : service.rollback(caller, key, target, expected, tags);
+         send_context(res, result);
+       }),
+       nullptr});
+
+  add(server, {user + "/versions/([^/]+)", handle([&service](const auto& req, auto& res, const Caller& caller) {
+                 const ContextKey key = path_key(req);
+                 const std::string text = req.matches[2];
+                 const auto version = from(InputSource::path, [&] { return parse_version(text, "version"); });
+                 const VersionRecord record = service.get(caller, key, {version, std::nullopt});
+                 set_etag(res, record);
+                 send_json(res, 200, version_json(record));
+               }),
+               nullptr, nullptr});
+
+  add(server, {user + "/diff", handle([&service](const auto& req, auto& res, const Caller& caller) {
+                 const ContextKey key = path_key(req);
+                 const auto from_version = version_param(req, "from");
+                 if (!from_version) {
+                   throw SourcedError{Error(ErrorCode::invalid, "from: field required", "from"), InputSource::query};
+                 }
+                 const DiffResult diff = service.diff(caller, key, *from_version, version_param(req, "to"));
+                 send_json(res, 200,
+                           Json{{"user_id", key.user_id},
+                                {"namespace", key.ns},
+                                {"from", version_string(diff.from)},
+                                {"to", version_string(diff.to)},
+                                {"patch", Json::parse(diff.patch)},
+                                {"merge_patch", Json::parse(diff.merge_patch)}});
+               }),
+               nullptr, nullptr});
+
+  add(server, {user + "/blame", handle([&service](const auto& req, auto& res, const Caller& caller) {
+                 const ContextKey key = path_key(req);
+                 const auto path = query(req, "path");
+                 const auto entries = from(InputSource::query, [&] { return service.blame(caller, key, path); });
+                 Json list = Json::array();
+                 for (const auto& entry : entries) {
+                   list.push_back(Json{{"path", entry.path},
+                                       {"version", version_string(entry.version)},
+                                       {"updated_at", format_rfc3339(entry.updated_at)},
+                                       {"actor", entry.actor},
+                                       {"request_id", entry.request_id}});
+                 }
+                 send_json(res, 200, list);
+               }),
+               nullptr, nullptr});
+
+  add(server, {user + "/namespaces", handle([&service](const auto& req, auto& res, const Caller& caller) {
+                 const ContextKey key = path_key(req);
+                 send_json(res, 200, service.namespaces(caller, key.user_id));
+               }),
+               nullptr, nullptr});
+
+  add(server, {user, handle([&service](const auto& req, auto& res, const Caller& caller) {
+                 const ContextKey key = path_key(req);
+                 ReadSelector selector;
+                 selector.version = version_param(req, "version");
+                 selector.at = time_param(req, "date");
+                 if (!selector.at) {
+                   selector.at = time_param(req, "at");
+                 }
+                 const VersionRecord record = service.get(caller, key, selector);
+                 set_etag(res, record);
+                 send_json(res, 200, user_context_json(record));
+               }),
+               handle([&service](const auto& req, auto& res, const Caller& caller) {
+                 send_context(res, merge_body(service, req, caller));
+               }),
+               handle([&service](const auto& req, auto& res, const Caller& caller) {
+                 const ContextKey key = path_key(req);
+                 const bool one = req.has_param("namespace");
+                 const std::size_t removed =
+                     service.erase(caller, key.user_id, one ? std::optional<std::string_view>(key.ns) : std::nullopt);
+                 send_json(res, 200,
+                           Json{{"user_id", key.user_id},
+                                {"namespace", one ? Json(key.ns) : Json(nullptr)},
+                                {"removed_versions", removed}});
+               })});
+}
+
+} // namespace zsimem::daemon

@@ -1,0 +1,46 @@
+#include "http_server.hpp"
+#include "serve_command.hpp"
+#include "session.hpp"
+
+#include <zsimem/error.hpp>
+
+#include <spdlog/spdlog.h>
+
+#include <charconv>
+
+namespace zsimem::cli {
+
+int run_serve(Session& session, const ServeArgs& args) {
+  daemon::ServerOptions options;
+  const auto colon = args.listen.rfind(':');
+  int port = -1;
+  if (colon != std::string::npos) {
+    const char* begin = args.listen.data() + colon + 1;
+    const char* end = args.listen.data() + args.listen.size();
+    const auto [ptr, ec] = std::from_chars(begin, end, port);
+    if (ec != std::errc{} || ptr != end || begin == end) {
+      port = -1;
+    }
+  }
+  if (colon == std::string::npos || colon == 0 || port < 0 || port > 65535) {
+    throw Error(ErrorCode::invalid, "--listen: '" + args.listen + "' is not HOST:PORT (such as 127.0.0.1:8080)",
+                "--listen");
+  }
+  options.host = args.listen.substr(0, colon);
+  if (options.host.size() > 2 && options.host.front() == '[' && options.host.back() == ']') {
+    options.host = options.host.substr(1, options.host.size() - 2); // [::1]:8080
+  }
+  options.port = port;
+  if (args.api_prefix.empty() || args.api_prefix.front() != '/' || args.api_prefix.back() == '/') {
+    throw Error(ErrorCode::invalid, "--api-prefix: '" + args.api_prefix + "' must start with '/' and not end with one",
+                "--api-prefix");
+  }
+  options.api_prefix = args.api_prefix;
+  options.threads = args.threads;
+  options.json_logs = args.log_format == "json";
+  options.max_body_bytes = session.service().options().max_delta_bytes * 2 + 64 * 1024;
+  spdlog::set_pattern(options.json_logs ? "%v" : "%Y-%m-%dT%H:%M:%S.%fZ %l %v", spdlog::pattern_time_type::utc);
+  return daemon::serve_until_signalled(session.service(), options);
+}
+
+} // namespace zsimem::cli

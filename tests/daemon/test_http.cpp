@@ -1,0 +1,300 @@
+#include "http_server.hpp"
+#include "support/run_process.hpp"
+#include "support/temp_dir.hpp"
+
+#include <zsimem/codec.hpp>
+
+#include <catch2/catch.hpp>
+#include <httplib.h>
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <csignal>
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <thread>
+#include <unistd.h>
+
+using namespace zsimem;
+
+namespace {
+
+// A real daemon on a free loopback port, serving a fresh store.
+struct Daemon {
+  testing::TempDir dir;
+  std::string backend;
+  MemoryService service;
+  daemon::HttpServer server;
+  int port = 0;
+  std::thread thread;
+
+  static daemon::ServerOptions options() {
+    daemon::ServerOptions options;
+    options.port = 0;
+    options.threads = 8;
+    options.max_body_bytes = 64 * 1024;
+    options.read_timeout_seconds = 2;
+    return options;
+  }
+
+  explicit Daemon(std::string_view name)
+      : backend(name), service(open_store({backend, dir.path()})), server(service, options()) {
+    spdlog::set_level(spdlog::level::warn); // keep the access log out of test output
+    port = server.bind();
+    thread = std::thread([this] { server.run(); });
+  }
+  ~Daemon() {
+    server.stop();
+    thread.join();
+  }
+  Daemon(const Daemon&) = delete;
+  Daemon& operator=(const Daemon&) = delete;
+
+  httplib::Client client() const {
+    httplib::Client client("127.0.0.1", port);
+    client.set_read_timeout(10, 0);
+    return client;
+  }
+};
+
+const std::string k_memory = "/api/v1/memory";
+
+Json body_of(const httplib::Result& result) {
+  REQUIRE(result);
+  return Json::parse(result->body);
+}
+
+httplib::Result post_json(httplib::Client& client, const std::string& path, const Json& body,
+                          const httplib::Headers& headers = {}) {
+  return client.Post(path.c_str(), headers, body.dump(), "application/json");
+}
+
+} // namespace
+
+TEST_CASE("http: the spec's endpoints load, merge, list and roll back", "[http]") {
+  Daemon d(GENERATE(from_range(backend_names())));
+  auto client = d.client();
+  auto merged = post_json(client, k_memory + "/alice",
+                          Json{{"user_id", "alice"}, {"delta", {{"diet", {{"kcal", 1800}}}}}, {"tags", {"nutrition"}}},
+                          {{"X-Request-ID", "trace-1"}});
+  REQUIRE(merged);
+  CHECK(merged->status == 200);
+  CHECK(merged->get_header_value("X-Request-ID") == "trace-1");
+  CHECK(merged->get_header_value("ETag") == "\"1\"");
+  const Json context = Json::parse(merged->body);
+  CHECK(context["user_id"] == "alice");
+  CHECK(context["version"] == "1");
+  CHECK(context["data"]["diet"]["kcal"] == 1800);
+  CHECK(context["updated_at"].get<std::string>().ends_with("Z"));
+
+  post_json(client, k_memory + "/alice", Json{{"user_id", "alice"}, {"delta", {{"steps", 9000}}}});
+  const auto got = client.Get((k_memory + "/alice").c_str());
+  CHECK(body_of(got)["version"] == "2");
+  CHECK(got->get_header_value("ETag") == "\"2\"");
+  CHECK(body_of(client.Get((k_memory + "/alice?version=1").c_str()))["data"].count("steps") == 0);
+  CHECK(body_of(client.Get((k_memory + "/alice?date=2999-01-01").c_str()))["version"] == "2");
+
+  const Json history = body_of(client.Get((k_memory + "/alice/history?limit=1").c_str()));
+  CHECK(history["versions"].size() == 1);
+  CHECK(history["versions"][0]["version"] == "2");
+  CHECK(history["next_cursor"] == "2");
+  CHECK(body_of(client.Get((k_memory + "/alice/history?cursor=2").c_str()))["versions"][0]["request_id"] == "trace-1");
+
+  const Json rolled = body_of(post_json(client, k_memory + "/alice/rollback", Json{{"version", "1"}}));
+  CHECK(rolled["version"] == "3");
+  CHECK(rolled["data"] == context["data"]);
+  CHECK(body_of(client.Get((k_memory + "/alice/versions/3").c_str()))["rollback_of"] == "1");
+  const Json diff = body_of(client.Get((k_memory + "/alice/diff?from=2&to=3").c_str()));
+  CHECK(diff["merge_patch"] == Json::parse(R"({"steps":null})"));
+  CHECK(body_of(client.Get((k_memory + "/alice/blame").c_str()))[0]["path"] == "/diet/kcal");
+  CHECK(body_of(client.Get((k_memory + "/alice/namespaces").c_str())) == Json::parse(R"(["default"])"));
+
+  const Json logs = body_of(client.Get((k_memory + "/logs?user_id=alice&limit=50").c_str()));
+  bool traced = false;
+  for (const auto& record : logs["records"]) {
+    traced = traced || (record["request_id"] == "trace-1" && record["operation"] == "merge");
+  }
+  CHECK(traced);
+
+  const Json erased = body_of(client.Delete((k_memory + "/alice").c_str()));
+  CHECK(erased["removed_versions"] == 3);
+  CHECK(client.Get((k_memory + "/alice").c_str())->status == 404);
+  CHECK(body_of(client.Get("/healthz"))["status"] == "ok");
+}
+
+TEST_CASE("http: errors have FastAPI's statuses and shapes", "[http]") {
+  Daemon d(GENERATE(from_range(backend_names())));
+  auto client = d.client();
+  post_json(client, k_memory + "/u", Json{{"user_id", "u"}, {"delta", {{"a", 1}}}});
+  post_json(client, k_memory + "/u", Json{{"user_id", "u"}, {"delta", {{"a", 2}}}});
+
+  const auto status = [](const httplib::Result& result) { return result ? result->status : -1; };
+  auto malformed = client.Post((k_memory + "/u").c_str(), "{\"user_id\":", "application/json");
+  CHECK(status(malformed) == 400);
+  CHECK(body_of(malformed)["detail"].is_string());
+
+  auto not_object = post_json(client, k_memory + "/u", Json{{"user_id", "u"}, {"delta", {1, 2}}});
+  CHECK(status(not_object) == 422);
+  CHECK(body_of(not_object)["detail"][0]["loc"] == Json::parse(R"(["body","delta"])"));
+  CHECK(body_of(not_object)["detail"][0]["type"] == "value_error");
+
+  auto bad_path = client.Get((k_memory + "/bad..id").c_str());
+  CHECK(status(bad_path) == 422);
+  CHECK(body_of(bad_path)["detail"][0]["loc"] == Json::parse(R"(["path","user_id"])"));
+  CHECK(status(post_json(client, k_memory + "/u", Json{{"user_id", "v"}, {"delta", Json::object()}})) == 422);
+  CHECK(status(client.Get((k_memory + "/u?version=abc").c_str())) == 422);
+  CHECK(status(client.Get((k_memory + "/u?date=yesterday").c_str())) == 422);
+  CHECK(status(client.Get((k_memory + "/u/history?limit=0").c_str())) == 422);
+
+  CHECK(status(client.Get((k_memory + "/nobody").c_str())) == 404);
+  CHECK(status(client.Get((k_memory + "/u/versions/9").c_str())) == 404);
+  auto no_route = client.Get("/api/v1/elsewhere");
+  CHECK(status(no_route) == 404);
+  CHECK(body_of(no_route)["detail"] == "Not Found");
+  auto wrong_method = client.Put((k_memory + "/u").c_str(), "{}", "application/json");
+  CHECK(status(wrong_method) == 405);
+  CHECK(body_of(wrong_method)["detail"] == "Method Not Allowed");
+
+  auto conflict =
+      post_json(client, k_memory + "/u", Json{{"user_id", "u"}, {"delta", {{"a", 3}}}, {"expected_version", "1"}});
+  CHECK(status(conflict) == 409);
+  CHECK(body_of(conflict)["detail"]["current_version"] == "2");
+  CHECK(body_of(conflict)["detail"]["conflicting_paths"] == Json::parse(R"(["/a"])"));
+
+  auto precondition =
+      post_json(client, k_memory + "/u", Json{{"user_id", "u"}, {"delta", {{"b", 1}}}}, {{"If-Match", "\"1\""}});
+  CHECK(status(precondition) == 412);
+  CHECK(status(post_json(client, k_memory + "/u", Json{{"user_id", "u"}, {"delta", {{"b", 1}}}},
+                         {{"If-Match", "\"2\""}})) == 200);
+
+  auto too_large =
+      post_json(client, k_memory + "/u", Json{{"user_id", "u"}, {"delta", {{"a", std::string(100 * 1024, 'x')}}}});
+  CHECK(status(too_large) == 413);
+
+  // The daemon keeps serving after all of that.
+  CHECK(body_of(client.Get((k_memory + "/u").c_str()))["version"] == "3");
+}
+
+TEST_CASE("http: Idempotency-Key replays the first version", "[http]") {
+  Daemon d(GENERATE(from_range(backend_names())));
+  auto client = d.client();
+  const Json update{{"user_id", "u"}, {"delta", {{"n", 1}}}};
+  auto first = post_json(client, k_memory + "/u", update, {{"Idempotency-Key", "k-1"}});
+  post_json(client, k_memory + "/u", Json{{"user_id", "u"}, {"delta", {{"m", 1}}}});
+  auto again = post_json(client, k_memory + "/u", update, {{"Idempotency-Key", "k-1"}});
+  REQUIRE(again);
+  CHECK(again->get_header_value("X-Zsimem-Outcome") == "replayed");
+  CHECK(Json::parse(again->body)["version"] == Json::parse(first->body)["version"]);
+}
+
+TEST_CASE("http: concurrent If-Match increments lose nothing while a CLI process writes too", "[http][concurrency]") {
+  const std::string backend(GENERATE(from_range(backend_names())));
+  Daemon d(backend);
+  const int threads = 6;
+  const int increments = 20;
+  std::atomic<int> successes{0};
+  std::atomic<bool> failed{false};
+  const auto increment_over_http = [&] {
+    auto client = d.client();
+    for (int done = 0; done < increments && !failed;) {
+      auto current = client.Get((k_memory + "/counter").c_str());
+      if (!current) {
+        failed = true;
+        return;
+      }
+      std::int64_t value = 0;
+      std::string etag = "\"0\"";
+      if (current->status == 200) {
+        value = Json::parse(current->body)["data"]["counter"].get<std::int64_t>();
+        etag = current->get_header_value("ETag");
+      }
+      auto result = post_json(client, k_memory + "/counter",
+                              Json{{"user_id", "counter"}, {"delta", {{"counter", value + 1}}}}, {{"If-Match", etag}});
+      if (!result || (result->status != 200 && result->status != 412)) {
+        failed = true;
+        return;
+      }
+      if (result->status == 200) {
+        ++done;
+        ++successes;
+      }
+    }
+  };
+  // The CLI increments the same store directly, with --if-version and retry.
+  const auto increment_with_cli = [&] {
+    const std::vector<std::string> base{ZSIMEM_BINARY, "--backend", backend, "--data-dir", d.dir.path().string()};
+    for (int done = 0; done < increments && !failed;) {
+      auto argv = base;
+      argv.insert(argv.end(), {"get", "counter", "-o", "json"});
+      const auto current = testing::run_process(argv);
+      std::int64_t value = 0;
+      std::string version = "0";
+      if (current.exit_code == 0) {
+        const Json context = Json::parse(current.out);
+        value = context["data"]["counter"].get<std::int64_t>();
+        version = context["version"].get<std::string>();
+      }
+      argv = base;
+      argv.insert(argv.end(), {"merge", "counter", R"({"counter":)" + std::to_string(value + 1) + "}", "--if-version",
+                               version, "--strict"});
+      const auto result = testing::run_process(argv);
+      if (result.exit_code == 0) {
+        ++done;
+        ++successes;
+      } else if (result.exit_code != 4) {
+        failed = true;
+      }
+    }
+  };
+  std::vector<std::thread> workers;
+  for (int i = 0; i < threads; ++i) {
+    workers.emplace_back(increment_over_http);
+  }
+  workers.emplace_back(increment_with_cli);
+  for (auto& worker : workers) {
+    worker.join();
+  }
+  REQUIRE_FALSE(failed);
+  CHECK(successes == (threads + 1) * increments);
+  const VersionRecord head = d.service.get({"test", "check"}, {"counter"});
+  CHECK(head.version == static_cast<std::uint64_t>(successes.load()));
+  CHECK(Json::parse(head.data)["counter"] == successes.load());
+  CHECK(d.service.verify({"test", "check"}).ok());
+}
+
+TEST_CASE("http: `zsimem serve` starts the daemon and stops cleanly on SIGTERM", "[http][serve]") {
+  testing::TempDir dir;
+  int err_pipe[2];
+  REQUIRE(pipe(err_pipe) == 0);
+  const pid_t pid = fork();
+  if (pid == 0) {
+    dup2(err_pipe[1], STDERR_FILENO);
+    close(err_pipe[0]);
+    const std::string data_dir = dir.path().string();
+    execl(ZSIMEM_BINARY, ZSIMEM_BINARY, "--data-dir", data_dir.c_str(), "serve", "--listen", "127.0.0.1:0",
+          static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  close(err_pipe[1]);
+  // The first line names the address, with the port the kernel chose.
+  std::string line;
+  char c = 0;
+  while (read(err_pipe[0], &c, 1) == 1 && c != '\n') {
+    line += c;
+  }
+  INFO(line);
+  const auto colon = line.rfind(':');
+  const auto slash = line.find('/', colon);
+  REQUIRE(colon != std::string::npos);
+  const int port = std::stoi(line.substr(colon + 1, slash - colon - 1));
+  httplib::Client client("127.0.0.1", port);
+  auto health = client.Get("/healthz");
+  REQUIRE(health);
+  CHECK(health->status == 200);
+  kill(pid, SIGTERM);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  close(err_pipe[0]);
+  CHECK(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+}
