@@ -49,16 +49,20 @@ std::ifstream open_file(const std::string& path, const std::string& field) {
 
 } // namespace
 
+StoreConfig Session::store_config() const {
+  StoreConfig config = store_config_from_env();
+  if (!options.backend.empty()) {
+    config.backend = options.backend;
+  }
+  if (!options.data_dir.empty()) {
+    config.data_dir = options.data_dir;
+  }
+  return config;
+}
+
 MemoryService& Session::service() {
   if (!m_service) {
-    StoreConfig config = store_config_from_env();
-    if (!options.backend.empty()) {
-      config.backend = options.backend;
-    }
-    if (!options.data_dir.empty()) {
-      config.data_dir = options.data_dir;
-    }
-    m_service = std::make_unique<MemoryService>(open_store(config), service_options_from_env());
+    m_service = std::make_unique<MemoryService>(open_store(store_config()), service_options_from_env());
   }
   return *m_service;
 }

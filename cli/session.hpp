@@ -29,6 +29,8 @@ public:
   std::vector<std::string> argv; // as the process got it, for handing over to zsimemd
 
   MemoryService& service();
+  // The store the options and the environment name.
+  StoreConfig store_config() const;
   const Caller& caller();
   bool json_output() const;
 

@@ -20,8 +20,10 @@ namespace {
 // When this thread started on the current request, for the access log.
 thread_local std::chrono::steady_clock::time_point t_request_start;
 
-void log_request(const ServerOptions& options, const httplib::Request& req, const httplib::Response& res) {
+void log_request(const ServerOptions& options, Metrics& metrics, const httplib::Request& req,
+                 const httplib::Response& res) {
   const auto elapsed = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t_request_start);
+  metrics.record_request(current_route(), req.method, res.status, elapsed.count() / 1000.0);
   const std::string request_id = res.get_header_value("X-Request-ID");
   if (options.json_logs) {
     const Json line{{"method", req.method},           {"path", req.path},         {"status", res.status},
@@ -46,15 +48,16 @@ std::string_view reason(int status) {
 } // namespace
 
 struct HttpServer::Impl {
-  Impl(MemoryService& s, ServerOptions o) : service(s), options(std::move(o)) {}
+  Impl(MemoryService& s, Metrics& m, ServerOptions o) : service(s), metrics(m), options(std::move(o)) {}
 
   MemoryService& service;
+  Metrics& metrics;
   ServerOptions options;
   httplib::Server server;
 };
 
-HttpServer::HttpServer(MemoryService& service, ServerOptions options)
-    : m_impl(std::make_unique<Impl>(service, std::move(options))) {
+HttpServer::HttpServer(MemoryService& service, Metrics& metrics, ServerOptions options)
+    : m_impl(std::make_unique<Impl>(service, metrics, std::move(options))) {
   auto& server = m_impl->server;
   const auto& opts = m_impl->options;
   // Without TCP_NODELAY, Nagle and delayed ACKs stall every response ~40 ms.
@@ -67,6 +70,7 @@ HttpServer::HttpServer(MemoryService& service, ServerOptions options)
   server.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
   server.set_pre_routing_handler([](const httplib::Request& req, httplib::Response& res) {
     t_request_start = std::chrono::steady_clock::now();
+    current_route() = "unmatched";
     // Every response and log line carries the request id, even a 404's.
     res.set_header("X-Request-ID", request_id_of(req));
     return httplib::Server::HandlerResponse::Unhandled;
@@ -77,9 +81,10 @@ HttpServer::HttpServer(MemoryService& service, ServerOptions options)
       res.set_content(detail_body(reason(res.status)).dump(), "application/json");
     }
   });
-  server.set_logger(
-      [this](const httplib::Request& req, const httplib::Response& res) { log_request(m_impl->options, req, res); });
-  add_routes(server, m_impl->service, m_impl->options);
+  server.set_logger([this](const httplib::Request& req, const httplib::Response& res) {
+    log_request(m_impl->options, m_impl->metrics, req, res);
+  });
+  add_routes(server, m_impl->service, m_impl->metrics, m_impl->options);
 }
 
 HttpServer::~HttpServer() = default;
@@ -105,7 +110,7 @@ void HttpServer::run() { m_impl->server.listen_after_bind(); }
 
 void HttpServer::stop() { m_impl->server.stop(); }
 
-int serve_until_signalled(MemoryService& service, const ServerOptions& options) {
+int serve_until_signalled(MemoryService& service, Metrics& metrics, const ServerOptions& options) {
   // Block the stop signals in every thread; one thread waits for them.
   sigset_t stop_signals;
   sigemptyset(&stop_signals);
@@ -113,7 +118,7 @@ int serve_until_signalled(MemoryService& service, const ServerOptions& options) 
   sigaddset(&stop_signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
-  HttpServer server(service, options);
+  HttpServer server(service, metrics, options);
   const int port = server.bind();
   std::cerr << "zsimem: listening on http://" << options.host << ":" << port << options.api_prefix << std::endl;
   std::thread waiter([&] {

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <zsimem/memory_service.hpp>
+#include <zsimem/metrics.hpp>
 
 #include <cstddef>
 #include <memory>
@@ -24,7 +25,9 @@ struct ServerOptions {
 // run_until_signalled). In-flight requests finish before run returns.
 class HttpServer {
 public:
-  HttpServer(MemoryService& service, ServerOptions options);
+  // `metrics` (which must outlive the server) receives every request; the
+  // service's store should be instrumented with the same object.
+  HttpServer(MemoryService& service, Metrics& metrics, ServerOptions options);
   ~HttpServer();
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;
@@ -44,6 +47,6 @@ private:
 
 // Binds, prints the address, serves until SIGTERM or SIGINT, then exits
 // cleanly. Returns the process exit status.
-int serve_until_signalled(MemoryService& service, const ServerOptions& options);
+int serve_until_signalled(MemoryService& service, Metrics& metrics, const ServerOptions& options);
 
 } // namespace zsimem::daemon

@@ -1,6 +1,7 @@
 #include "routes.hpp"
 
 #include "http_errors.hpp"
+#include "openapi.hpp"
 
 #include <zsimem/codec.hpp>
 #include <zsimem/error.hpp>
@@ -11,6 +12,7 @@
 #include <algorithm>
 #include <charconv>
 #include <functional>
+#include <memory>
 
 namespace zsimem::daemon {
 namespace {
@@ -170,20 +172,31 @@ void method_not_allowed(const httplib::Request&, httplib::Response& res) {
   send_json(res, 405, detail_body("Method Not Allowed"));
 }
 
-// Registers `handlers` for a route and a 405 for every other method.
+// One route: its regular expression, its readable template (the metrics'
+// label) and its handlers; every other method gets a 405.
 struct Route {
   std::string pattern;
+  std::string label;
   httplib::Server::Handler get;
   httplib::Server::Handler post;
   httplib::Server::Handler del;
 };
 
 void add(httplib::Server& server, const Route& route) {
-  server.Get(route.pattern, route.get ? route.get : method_not_allowed);
-  server.Post(route.pattern, route.post ? route.post : method_not_allowed);
-  server.Delete(route.pattern, route.del ? route.del : method_not_allowed);
-  server.Put(route.pattern, method_not_allowed);
-  server.Patch(route.pattern, method_not_allowed);
+  // The label must outlive every request: routes live as long as the server.
+  auto label = std::make_shared<const std::string>(route.label);
+  const auto labelled = [label](httplib::Server::Handler handler) {
+    return [label, handler = handler ? std::move(handler) : method_not_allowed](const httplib::Request& req,
+                                                                                httplib::Response& res) {
+      current_route() = *label;
+      handler(req, res);
+    };
+  };
+  server.Get(route.pattern, labelled(route.get));
+  server.Post(route.pattern, labelled(route.post));
+  server.Delete(route.pattern, labelled(route.del));
+  server.Put(route.pattern, labelled(nullptr));
+  server.Patch(route.pattern, labelled(nullptr));
 }
 
 MergeResult merge_body(MemoryService& service, const httplib::Request& req, const Caller& caller) {
@@ -219,19 +232,147 @@ MergeResult merge_body(MemoryService& service, const httplib::Request& req, cons
   return service.merge(caller, update, flag_param(req, "dry_run"));
 }
 
-} // namespace
+constexpr std::size_t k_max_batch_items = 1000;
 
-void add_routes(httplib::Server& server, MemoryService& service, const ServerOptions& options) {
-  const std::string memory = options.api_prefix + "/memory";
-  const std::string user = memory + "/([^/]+)";
+// One batch item's failure: its status and the body a single request would get.
+Json item_error(const Error& error) {
+  Json item = error_body(error, InputSource::body);
+  item["status"] = http_status(error.code());
+  return item;
+}
 
-  server.Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
-    send_json(res, 200, Json{{"status", "ok"}});
+// A read in a batch: {"user_id", "namespace"?, "version"?, "date"?}.
+Json batch_read(MemoryService& service, const Caller& caller, const Json& read) {
+  try {
+    if (!read.is_object()) {
+      throw Error(ErrorCode::invalid, "a read must be an object", "reads");
+    }
+    ContextKey key;
+    key.user_id = read.value("user_id", std::string{});
+    key.ns = read.value("namespace", std::string(k_default_namespace));
+    ReadSelector selector;
+    if (const auto it = read.find("version"); it != read.end() && !it->is_null()) {
+      selector.version = version_member(*it, "version");
+    }
+    if (const auto it = read.find("date"); it != read.end() && !it->is_null()) {
+      selector.at = parse_time(it->is_string() ? it->get<std::string>() : it->dump(), "date");
+    }
+    return Json{{"status", 200}, {"context", user_context_json(service.get(caller, key, selector))}};
+  } catch (const Error& error) {
+    return item_error(error);
+  } catch (const Json::exception& error) {
+    return item_error(Error(ErrorCode::invalid, std::string("read: ") + error.what()));
+  }
+}
+
+Json merge_result_json(const MergeResult& result) {
+  return Json{{"status", 200}, {"outcome", to_string(result.outcome)}, {"context", user_context_json(result.record)}};
+}
+
+// POST {P}/memory/batch: many reads and updates in one request, each item's
+// result reported on its own; with "atomic": true the updates commit all
+// together or not at all (where the backend allows), and a failure fails the
+// request.
+void batch(MemoryService& service, const httplib::Request& req, httplib::Response& res, const Caller& caller) {
+  const Json body = json_body(req);
+  const auto list = [&](const char* name) {
+    return from(InputSource::body, [&] {
+      if (!body.is_object()) {
+        throw Error(ErrorCode::invalid, "body: must be an object with reads and updates", "body");
+      }
+      const auto it = body.find(name);
+      if (it == body.end() || it->is_null()) {
+        return Json::array();
+      }
+      if (!it->is_array()) {
+        throw Error(ErrorCode::invalid, std::string(name) + ": must be a list", name);
+      }
+      if (it->size() > k_max_batch_items) {
+        throw Error(ErrorCode::too_large,
+                    std::string(name) + ": at most " + std::to_string(k_max_batch_items) + " items per batch", name);
+      }
+      return *it;
+    });
+  };
+  const Json reads = list("reads");
+  const Json updates = list("updates");
+  const bool atomic = from(InputSource::body, [&] {
+    const auto it = body.find("atomic");
+    if (it != body.end() && !it->is_null() && !it->is_boolean()) {
+      throw Error(ErrorCode::invalid, "atomic: must be true or false", "atomic");
+    }
+    return it != body.end() && it->is_boolean() && it->get<bool>();
   });
 
-  // Registered before the user routes: `logs` is a reserved user id.
+  Json update_results = Json::array();
+  if (atomic) {
+    std::vector<MemoryUpdate> parsed;
+    for (std::size_t i = 0; i < updates.size(); ++i) {
+      parsed.push_back(from(InputSource::body, [&] {
+        try {
+          return memory_update_from_json(updates[i]);
+        } catch (const Error& error) {
+          const std::string item = "updates[" + std::to_string(i) + "]";
+          throw Error(error.code(), item + ": " + error.what(), item + "." + error.field());
+        }
+      }));
+    }
+    for (const auto& result : service.apply(caller, parsed)) {
+      update_results.push_back(merge_result_json(result));
+    }
+  } else {
+    for (const auto& update : updates) {
+      try {
+        update_results.push_back(merge_result_json(service.merge(caller, memory_update_from_json(update))));
+      } catch (const Error& error) {
+        update_results.push_back(item_error(error));
+      }
+    }
+  }
+  Json read_results = Json::array();
+  for (const auto& read : reads) {
+    read_results.push_back(batch_read(service, caller, read));
+  }
+  send_json(res, 200, Json{{"reads", read_results}, {"updates", update_results}});
+}
+
+} // namespace
+
+std::string_view& current_route() {
+  thread_local std::string_view route = "unmatched";
+  return route;
+}
+
+void add_routes(httplib::Server& server, MemoryService& service, Metrics& metrics, const ServerOptions& options) {
+  const std::string memory = options.api_prefix + "/memory";
+  const std::string user = memory + "/([^/]+)";
+  const std::string user_label = options.api_prefix + "/memory/{user_id}";
+
+  add(server, {"/healthz", "/healthz",
+               [](const httplib::Request&, httplib::Response& res) {
+                 send_json(res, 200, Json{{"status", "ok"}});
+               },
+               nullptr, nullptr});
+  add(server, {"/metrics", "/metrics",
+               [&metrics](const httplib::Request&, httplib::Response& res) {
+                 res.set_content(metrics.prometheus_text(), "text/plain; version=0.0.4; charset=utf-8");
+               },
+               nullptr, nullptr});
+
+  // Rendered once: the document depends only on the options.
+  const auto openapi = std::make_shared<const std::string>(openapi_document(options).dump());
   add(server,
-      {memory + "/logs", handle([&service](const auto& req, auto& res, const Caller& caller) {
+      {"/openapi.json", "/openapi.json",
+       [openapi](const httplib::Request&, httplib::Response& res) { res.set_content(*openapi, "application/json"); },
+       nullptr, nullptr});
+
+  // Registered before the user routes: `batch` and `logs` are reserved user ids.
+  add(server,
+      {memory + "/batch", memory + "/batch", nullptr,
+       handle([&service](const auto& req, auto& res, const Caller& caller) { batch(service, req, res, caller); }),
+       nullptr});
+  add(server,
+      {memory + "/logs", memory + "/logs", handle([&service](const auto& req, auto& res, const Caller& caller) {
          AuditQuery q;
          if (const auto user_id = query(req, "user_id"); !user_id.empty()) {
            q.user_id = user_id;
@@ -257,7 +398,7 @@ void add_routes(httplib::Server& server, MemoryService& service, const ServerOpt
        nullptr, nullptr});
 
   add(server,
-      {user + "/history", handle([&service](const auto& req, auto& res, const Caller& caller) {
+      {user + "/history", user_label + "/history", handle([&service](const auto& req, auto& res, const Caller& caller) {
          const ContextKey key = path_key(req);
          HistoryQuery q;
          q.limit = limit_param(req, 100);
@@ -276,7 +417,8 @@ void add_routes(httplib::Server& server, MemoryService& service, const ServerOpt
        nullptr, nullptr});
 
   add(server,
-      {user + "/rollback", nullptr, handle([&service](const auto& req, auto& res, const Caller& caller) {
+      {user + "/rollback", user_label + "/rollback", nullptr,
+       handle([&service](const auto& req, auto& res, const Caller& caller) {
          const ContextKey key = path_key(req);
          const Json body = json_body(req);
          const auto [target, expected, tags] = from(InputSource::body, [&] {
@@ -306,7 +448,8 @@ void add_routes(httplib::Server& server, MemoryService& service, const ServerOpt
        }),
        nullptr});
 
-  add(server, {user + "/versions/([^/]+)", handle([&service](const auto& req, auto& res, const Caller& caller) {
+  add(server, {user + "/versions/([^/]+)", user_label + "/versions/{version}",
+               handle([&service](const auto& req, auto& res, const Caller& caller) {
                  const ContextKey key = path_key(req);
                  const std::string text = req.matches[2];
                  const auto version = from(InputSource::path, [&] { return parse_version(text, "version"); });
@@ -316,46 +459,49 @@ void add_routes(httplib::Server& server, MemoryService& service, const ServerOpt
                }),
                nullptr, nullptr});
 
-  add(server, {user + "/diff", handle([&service](const auto& req, auto& res, const Caller& caller) {
-                 const ContextKey key = path_key(req);
-                 const auto from_version = version_param(req, "from");
-                 if (!from_version) {
-                   throw SourcedError{Error(ErrorCode::invalid, "from: field required", "from"), InputSource::query};
-                 }
-                 const DiffResult diff = service.diff(caller, key, *from_version, version_param(req, "to"));
-                 send_json(res, 200,
-                           Json{{"user_id", key.user_id},
-                                {"namespace", key.ns},
-                                {"from", version_string(diff.from)},
-                                {"to", version_string(diff.to)},
-                                {"patch", Json::parse(diff.patch)},
-                                {"merge_patch", Json::parse(diff.merge_patch)}});
-               }),
-               nullptr, nullptr});
+  add(server,
+      {user + "/diff", user_label + "/diff", handle([&service](const auto& req, auto& res, const Caller& caller) {
+         const ContextKey key = path_key(req);
+         const auto from_version = version_param(req, "from");
+         if (!from_version) {
+           throw SourcedError{Error(ErrorCode::invalid, "from: field required", "from"), InputSource::query};
+         }
+         const DiffResult diff = service.diff(caller, key, *from_version, version_param(req, "to"));
+         send_json(res, 200,
+                   Json{{"user_id", key.user_id},
+                        {"namespace", key.ns},
+                        {"from", version_string(diff.from)},
+                        {"to", version_string(diff.to)},
+                        {"patch", Json::parse(diff.patch)},
+                        {"merge_patch", Json::parse(diff.merge_patch)}});
+       }),
+       nullptr, nullptr});
 
-  add(server, {user + "/blame", handle([&service](const auto& req, auto& res, const Caller& caller) {
-                 const ContextKey key = path_key(req);
-                 const auto path = query(req, "path");
-                 const auto entries = from(InputSource::query, [&] { return service.blame(caller, key, path); });
-                 Json list = Json::array();
-                 for (const auto& entry : entries) {
-                   list.push_back(Json{{"path", entry.path},
-                                       {"version", version_string(entry.version)},
-                                       {"updated_at", format_rfc3339(entry.updated_at)},
-                                       {"actor", entry.actor},
-                                       {"request_id", entry.request_id}});
-                 }
-                 send_json(res, 200, list);
-               }),
-               nullptr, nullptr});
+  add(server,
+      {user + "/blame", user_label + "/blame", handle([&service](const auto& req, auto& res, const Caller& caller) {
+         const ContextKey key = path_key(req);
+         const auto path = query(req, "path");
+         const auto entries = from(InputSource::query, [&] { return service.blame(caller, key, path); });
+         Json list = Json::array();
+         for (const auto& entry : entries) {
+           list.push_back(Json{{"path", entry.path},
+                               {"version", version_string(entry.version)},
+                               {"updated_at", format_rfc3339(entry.updated_at)},
+                               {"actor", entry.actor},
+                               {"request_id", entry.request_id}});
+         }
+         send_json(res, 200, list);
+       }),
+       nullptr, nullptr});
 
-  add(server, {user + "/namespaces", handle([&service](const auto& req, auto& res, const Caller& caller) {
+  add(server, {user + "/namespaces", user_label + "/namespaces",
+               handle([&service](const auto& req, auto& res, const Caller& caller) {
                  const ContextKey key = path_key(req);
                  send_json(res, 200, service.namespaces(caller, key.user_id));
                }),
                nullptr, nullptr});
 
-  add(server, {user, handle([&service](const auto& req, auto& res, const Caller& caller) {
+  add(server, {user, user_label, handle([&service](const auto& req, auto& res, const Caller& caller) {
                  const ContextKey key = path_key(req);
                  ReadSelector selector;
                  selector.version = version_param(req, "version");

@@ -2,7 +2,9 @@
 #include "serve_command.hpp"
 #include "session.hpp"
 
+#include <zsimem/config.hpp>
 #include <zsimem/error.hpp>
+#include <zsimem/metrics.hpp>
 
 #include <spdlog/spdlog.h>
 
@@ -38,9 +40,11 @@ int run_serve(Session& session, const ServeArgs& args) {
   options.api_prefix = args.api_prefix;
   options.threads = args.threads;
   options.json_logs = args.log_format == "json";
-  options.max_body_bytes = session.service().options().max_delta_bytes * 2 + 64 * 1024;
+  Metrics metrics;
+  MemoryService service(instrument_store(open_store(session.store_config()), metrics), service_options_from_env());
+  options.max_body_bytes = service.options().max_delta_bytes * 2 + 64 * 1024;
   spdlog::set_pattern(options.json_logs ? "%v" : "%Y-%m-%dT%H:%M:%S.%fZ %l %v", spdlog::pattern_time_type::utc);
-  return daemon::serve_until_signalled(session.service(), options);
+  return daemon::serve_until_signalled(service, metrics, options);
 }
 
 } // namespace zsimem::cli

@@ -3,6 +3,7 @@
 #include "support/temp_dir.hpp"
 
 #include <zsimem/codec.hpp>
+#include <zsimem/metrics.hpp>
 
 #include <catch2/catch.hpp>
 #include <httplib.h>
@@ -23,6 +24,7 @@ namespace {
 struct Daemon {
   testing::TempDir dir;
   std::string backend;
+  Metrics metrics;
   MemoryService service;
   daemon::HttpServer server;
   int port = 0;
@@ -38,7 +40,8 @@ struct Daemon {
   }
 
   explicit Daemon(std::string_view name)
-      : backend(name), service(open_store({backend, dir.path()})), server(service, options()) {
+      : backend(name), service(instrument_store(open_store({backend, dir.path()}), metrics)),
+        server(service, metrics, options()) {
     spdlog::set_level(spdlog::level::warn); // keep the access log out of test output
     port = server.bind();
     thread = std::thread([this] { server.run(); });
@@ -297,4 +300,74 @@ TEST_CASE("http: `zsimem serve` starts the daemon and stops cleanly on SIGTERM",
   close(err_pipe[0]);
   CHECK(WIFEXITED(status));
   CHECK(WEXITSTATUS(status) == 0);
+}
+
+TEST_CASE("http: /metrics counts requests, latency, store operations, versions and conflicts", "[http][metrics]") {
+  Daemon d("sqlite");
+  auto client = d.client();
+  post_json(client, k_memory + "/u", Json{{"user_id", "u"}, {"delta", {{"a", 1}}}});
+  post_json(client, k_memory + "/u", Json{{"user_id", "u"}, {"delta", {{"a", 2}}}});
+  post_json(client, k_memory + "/u", Json{{"user_id", "u"}, {"delta", {{"a", 3}}}}, {{"If-Match", "\"1\""}});
+  client.Get((k_memory + "/u").c_str());
+  client.Get("/nowhere");
+  const auto result = client.Get("/metrics");
+  REQUIRE(result);
+  CHECK(result->status == 200);
+  CHECK_THAT(result->get_header_value("Content-Type"), Catch::StartsWith("text/plain; version=0.0.4"));
+  const std::string& text = result->body;
+  CHECK_THAT(text, Catch::Contains(
+                       R"(zsimem_http_requests_total{route="/api/v1/memory/{user_id}",method="POST",status="200"} 2)"));
+  CHECK_THAT(text, Catch::Contains(
+                       R"(zsimem_http_requests_total{route="/api/v1/memory/{user_id}",method="POST",status="412"} 1)"));
+  CHECK_THAT(text, Catch::Contains(R"(zsimem_http_requests_total{route="unmatched",method="GET",status="404"} 1)"));
+  CHECK_THAT(text,
+             Catch::Contains(R"(zsimem_http_request_duration_seconds_count{route="/api/v1/memory/{user_id}"} 4)"));
+  CHECK_THAT(text,
+             Catch::Contains(R"(zsimem_store_operation_duration_seconds_bucket{operation="append",le="+Inf"} 2)"));
+  CHECK_THAT(text, Catch::Contains("zsimem_versions_written_total 2\n"));
+  CHECK_THAT(text, Catch::Contains("zsimem_conflicts_total 1\n"));
+  CHECK_THAT(text, Catch::Contains("# TYPE zsimem_http_request_duration_seconds histogram"));
+}
+
+TEST_CASE("http: a batch reports every read and update separately", "[http][batch]") {
+  Daemon d(GENERATE(from_range(backend_names())));
+  auto client = d.client();
+  post_json(client, k_memory + "/a", Json{{"user_id", "a"}, {"delta", {{"x", 1}}}});
+  const Json batch = body_of(post_json(
+      client, k_memory + "/batch",
+      Json{
+          {"updates",
+           {Json{{"user_id", "a"}, {"delta", {{"x", 2}}}}, Json{{"user_id", "b"}, {"delta", {1}}},
+            Json{{"user_id", "a"}, {"delta", {{"x", 3}}}, {"expected_version", "1"}}}},
+          {"reads", {Json{{"user_id", "a"}}, Json{{"user_id", "a"}, {"version", "1"}}, Json{{"user_id", "nobody"}}}}}));
+  REQUIRE(batch["updates"].size() == 3);
+  CHECK(batch["updates"][0]["status"] == 200);
+  CHECK(batch["updates"][0]["context"]["version"] == "2");
+  CHECK(batch["updates"][1]["status"] == 422);
+  CHECK(batch["updates"][2]["status"] == 409);
+  CHECK(batch["updates"][2]["detail"]["current_version"] == "2");
+  REQUIRE(batch["reads"].size() == 3);
+  CHECK(batch["reads"][0]["context"]["data"]["x"] == 2); // reads see the batch's writes
+  CHECK(batch["reads"][1]["context"]["data"]["x"] == 1);
+  CHECK(batch["reads"][2]["status"] == 404);
+
+  SECTION("atomic batches fail as a whole and, on atomic backends, write nothing") {
+    auto failed = post_json(client, k_memory + "/batch",
+                            Json{{"atomic", true},
+                                 {"updates",
+                                  {Json{{"user_id", "a"}, {"delta", {{"x", 9}}}},
+                                   Json{{"user_id", "a"}, {"delta", {{"y", 1}}}, {"expected_version", "9"}}}}});
+    REQUIRE(failed);
+    CHECK(failed->status == 409);
+    if (d.service.store().supports_atomic_batches()) {
+      CHECK(body_of(client.Get((k_memory + "/a").c_str()))["data"]["x"] == 2);
+    }
+    auto ok = post_json(
+        client, k_memory + "/batch",
+        Json{{"atomic", true},
+             {"updates",
+              {Json{{"user_id", "c"}, {"delta", {{"n", 1}}}}, Json{{"user_id", "c"}, {"delta", {{"n", 2}}}}}}});
+    CHECK(body_of(ok)["updates"][1]["context"]["version"] == "2");
+  }
+  CHECK(client.Get((k_memory + "/batch").c_str())->status == 405);
 }

@@ -97,4 +97,10 @@ std::vector<std::string_view> backend_names();
 // for an unknown backend.
 std::unique_ptr<MemoryStore> open_store(const StoreConfig& config);
 
+class Metrics;
+
+// Wraps a store so that every call is timed into `metrics` (which must
+// outlive it) and appended versions are counted.
+std::unique_ptr<MemoryStore> instrument_store(std::unique_ptr<MemoryStore> store, Metrics& metrics);
+
 } // namespace zsimem
