@@ -34,7 +34,8 @@ template <typename Parse> auto from(InputSource source, Parse&& parse) {
 
 void send_json(httplib::Response& res, int status, const Json& body) {
   res.status = status;
-  res.set_content(body.dump(), "application/json");
+  // Messages may quote client bytes that are not UTF-8: replace, never fail.
+  res.set_content(body.dump(-1, ' ', false, Json::error_handler_t::replace), "application/json");
 }
 
 std::string query(const httplib::Request& req, const std::string& name) {

@@ -115,6 +115,9 @@ Json parse_json(std::string_view text, std::string_view field) {
       message.erase(0, close + 2);
     }
     throw Error(ErrorCode::invalid, std::string(field) + ": malformed JSON: " + message, std::string(field));
+  } catch (const Json::exception& error) {
+    // Numbers out of range (1e999) and the like.
+    throw Error(ErrorCode::invalid, std::string(field) + ": unusable JSON: " + error.what(), std::string(field));
   }
 }
 

@@ -136,6 +136,15 @@ TEST_CASE("http: errors have FastAPI's statuses and shapes", "[http]") {
   CHECK(status(malformed) == 400);
   CHECK(body_of(malformed)["detail"].is_string());
 
+  // Out-of-range numbers and bytes that are not UTF-8 are malformed input, and
+  // the message quoting them must still be valid JSON.
+  for (const std::string& body : {std::string(R"({"user_id":"u","delta":{"a":1e999}})"),
+                                  std::string("{\"user_id\":\"u\",\"delta\":{\"a\":\"\xff\"}}")}) {
+    auto refused = client.Post((k_memory + "/u").c_str(), body, "application/json");
+    CHECK(status(refused) == 400);
+    CHECK(body_of(refused)["detail"].is_string());
+  }
+
   auto not_object = post_json(client, k_memory + "/u", Json{{"user_id", "u"}, {"delta", {1, 2}}});
   CHECK(status(not_object) == 422);
   CHECK(body_of(not_object)["detail"][0]["loc"] == Json::parse(R"(["body","delta"])"));

@@ -90,6 +90,7 @@ TEST_CASE("malformed and over-deep JSON are clear errors", "[codec]") {
   CHECK(deep.code() == ErrorCode::too_large);
   CHECK_NOTHROW(parse_json(std::string(k_max_json_depth - 1, '[') + std::string(k_max_json_depth - 1, ']'), "d"));
   CHECK(error_of([] { parse_json("\"\xff\"", "delta"); }).code() == ErrorCode::invalid);
+  CHECK(error_of([] { parse_json(R"({"a":1e999})", "delta"); }).code() == ErrorCode::invalid);
 }
 
 TEST_CASE("canonical JSON sorts keys and has no whitespace", "[codec]") {
