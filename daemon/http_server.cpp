@@ -20,10 +20,25 @@ namespace {
 // When this thread started on the current request, for the access log.
 thread_local std::chrono::steady_clock::time_point t_request_start;
 
+// The method as a metrics label: whatever a client writes must not become a
+// new series, so unknown methods share one.
+std::string_view method_label(std::string_view method) {
+  for (const std::string_view known : {"GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD"}) {
+    if (method == known) {
+      return known;
+    }
+  }
+  return "other";
+}
+
 void log_request(const ServerOptions& options, Metrics& metrics, const httplib::Request& req,
                  const httplib::Response& res) {
   const auto elapsed = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t_request_start);
-  metrics.record_request(current_route(), req.method, res.status, elapsed.count() / 1000.0);
+  metrics.record_request(current_route(), method_label(req.method), res.status, elapsed.count() / 1000.0);
+  // A request httplib rejects before routing skips the pre-routing handler:
+  // make it count as unmatched, timed from the end of this one.
+  current_route() = "unmatched";
+  t_request_start = std::chrono::steady_clock::now();
   const std::string request_id = res.get_header_value("X-Request-ID");
   if (options.json_logs) {
     const Json line{{"method", req.method},           {"path", req.path},         {"status", res.status},

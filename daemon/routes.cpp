@@ -198,6 +198,7 @@ void add(httplib::Server& server, const Route& route) {
   server.Delete(route.pattern, labelled(route.del));
   server.Put(route.pattern, labelled(nullptr));
   server.Patch(route.pattern, labelled(nullptr));
+  server.Options(route.pattern, labelled(nullptr));
 }
 
 MergeResult merge_body(MemoryService& service, const httplib::Request& req, const Caller& caller) {
