@@ -1,13 +1,13 @@
 #include "http_server.hpp"
 #include "support/run_process.hpp"
 #include "support/temp_dir.hpp"
+#include "support/test_daemon.hpp"
 
 #include <zsimem/codec.hpp>
 #include <zsimem/metrics.hpp>
 
 #include <catch2/catch.hpp>
 #include <httplib.h>
-#include <spdlog/spdlog.h>
 
 #include <atomic>
 #include <csignal>
@@ -17,48 +17,9 @@
 #include <unistd.h>
 
 using namespace zsimem;
+using Daemon = zsimem::testing::TestDaemon;
 
 namespace {
-
-// A real daemon on a free loopback port, serving a fresh store.
-struct Daemon {
-  testing::TempDir dir;
-  std::string backend;
-  Metrics metrics;
-  MemoryService service;
-  daemon::HttpServer server;
-  int port = 0;
-  std::thread thread;
-
-  static daemon::ServerOptions options() {
-    daemon::ServerOptions options;
-    options.port = 0;
-    options.threads = 8;
-    options.max_body_bytes = 64 * 1024;
-    options.read_timeout_seconds = 2;
-    return options;
-  }
-
-  explicit Daemon(std::string_view name)
-      : backend(name), service(instrument_store(open_store({backend, dir.path()}), metrics)),
-        server(service, metrics, options()) {
-    spdlog::set_level(spdlog::level::warn); // keep the access log out of test output
-    port = server.bind();
-    thread = std::thread([this] { server.run(); });
-  }
-  ~Daemon() {
-    server.stop();
-    thread.join();
-  }
-  Daemon(const Daemon&) = delete;
-  Daemon& operator=(const Daemon&) = delete;
-
-  httplib::Client client() const {
-    httplib::Client client("127.0.0.1", port);
-    client.set_read_timeout(10, 0);
-    return client;
-  }
-};
 
 const std::string k_memory = "/api/v1/memory";
 

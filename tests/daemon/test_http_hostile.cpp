@@ -1,12 +1,12 @@
 #include "http_server.hpp"
 #include "support/temp_dir.hpp"
+#include "support/test_daemon.hpp"
 
 #include <zsimem/codec.hpp>
 #include <zsimem/metrics.hpp>
 
 #include <catch2/catch.hpp>
 #include <httplib.h>
-#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <arpa/inet.h>
@@ -53,42 +53,21 @@ const std::string k_known = k_memory + "/known";
 // The known user's head after seeding; every row is followed by a read of it.
 const std::string k_known_version = "2";
 
-// A real daemon on a free loopback port, serving a fresh store.
-struct Daemon {
-  testing::TempDir dir;
-  std::string backend;
-  Metrics metrics;
-  MemoryService service;
-  daemon::HttpServer server;
-  int port = 0;
-  std::thread thread;
-
+// The test daemon with the limits these cases are written against, and a
+// client that gives up quickly.
+struct Daemon : testing::TestDaemon {
   static daemon::ServerOptions options() {
-    daemon::ServerOptions options;
-    options.port = 0;
+    daemon::ServerOptions options = default_options();
     options.threads = k_worker_threads;
     options.max_body_bytes = k_max_body_bytes;
     options.read_timeout_seconds = k_read_timeout_seconds;
     return options;
   }
 
-  explicit Daemon(std::string_view name)
-      : backend(name), service(instrument_store(open_store({backend, dir.path()}), metrics)),
-        server(service, metrics, options()) {
-    spdlog::set_level(spdlog::level::warn); // keep the access log out of test output
-    port = server.bind();
-    thread = std::thread([this] { server.run(); });
-  }
-  ~Daemon() {
-    server.stop();
-    thread.join();
-  }
-  Daemon(const Daemon&) = delete;
-  Daemon& operator=(const Daemon&) = delete;
+  explicit Daemon(std::string_view name) : TestDaemon(name, options()) {}
 
   httplib::Client client() const {
-    httplib::Client client("127.0.0.1", port);
-    client.set_connection_timeout(2, 0);
+    httplib::Client client = TestDaemon::client();
     client.set_read_timeout(3, 0);
     return client;
   }

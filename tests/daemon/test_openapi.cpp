@@ -2,13 +2,13 @@
 #include "openapi.hpp"
 #include "support/run_process.hpp"
 #include "support/temp_dir.hpp"
+#include "support/test_daemon.hpp"
 
 #include <zsimem/codec.hpp>
 #include <zsimem/metrics.hpp>
 
 #include <catch2/catch.hpp>
 #include <httplib.h>
-#include <spdlog/spdlog.h>
 
 #include <filesystem>
 #include <fstream>
@@ -34,28 +34,9 @@ daemon::ServerOptions options() {
   return options;
 }
 
-// A daemon on a free loopback port, serving a fresh store.
-struct Daemon {
-  testing::TempDir dir;
-  Metrics metrics;
-  MemoryService service;
-  daemon::HttpServer server;
-  int port = 0;
-  std::thread thread;
-
-  Daemon()
-      : service(instrument_store(open_store({std::string(backend_names().front()), dir.path()}), metrics)),
-        server(service, metrics, options()) {
-    spdlog::set_level(spdlog::level::warn); // keep the access log out of test output
-    port = server.bind();
-    thread = std::thread([this] { server.run(); });
-  }
-  ~Daemon() {
-    server.stop();
-    thread.join();
-  }
-  Daemon(const Daemon&) = delete;
-  Daemon& operator=(const Daemon&) = delete;
+// The test daemon on the first backend, with these options.
+struct Daemon : testing::TestDaemon {
+  Daemon() : TestDaemon(backend_names().front(), options()) {}
 };
 
 // Follows a "#/components/..." reference within the document.

@@ -1,0 +1,36 @@
+#include "support/test_daemon.hpp"
+
+#include <spdlog/spdlog.h>
+
+namespace zsimem::testing {
+
+daemon::ServerOptions TestDaemon::default_options() {
+  daemon::ServerOptions options;
+  options.port = 0;
+  options.threads = 8;
+  options.max_body_bytes = 64 * 1024;
+  options.read_timeout_seconds = 2;
+  return options;
+}
+
+TestDaemon::TestDaemon(std::string_view name, daemon::ServerOptions options)
+    : backend(name), service(instrument_store(open_store({backend, dir.path()}), metrics)),
+      m_server(service, metrics, std::move(options)) {
+  spdlog::set_level(spdlog::level::warn); // keep the access log out of test output
+  port = m_server.bind();
+  m_thread = std::thread([this] { m_server.run(); });
+}
+
+TestDaemon::~TestDaemon() {
+  m_server.stop();
+  m_thread.join();
+}
+
+httplib::Client TestDaemon::client() const {
+  httplib::Client client("127.0.0.1", port);
+  client.set_connection_timeout(2, 0);
+  client.set_read_timeout(10, 0);
+  return client;
+}
+
+} // namespace zsimem::testing
