@@ -133,6 +133,19 @@ std::optional<std::uint64_t> if_match(const httplib::Request& req) {
   return from(InputSource::header, [&] { return parse_version(text, "If-Match"); });
 }
 
+// Runs a write made conditional by If-Match: its conflicts are the header's
+// failure (412); any other error keeps its own source.
+template <typename Write> auto failing_if_match(Write&& write) {
+  try {
+    return write();
+  } catch (const Error& error) {
+    if (error.code() == ErrorCode::conflict) {
+      throw SourcedError{error, InputSource::header};
+    }
+    throw;
+  }
+}
+
 void set_etag(httplib::Response& res, const VersionRecord& record) {
   res.set_header("ETag", "\"" + version_string(record.version) + "\"");
 }
@@ -229,7 +242,7 @@ MergeResult merge_body(MemoryService& service, const httplib::Request& req, cons
   if (expected) {
     update.expected_version = expected;
     update.strict = true;
-    return from(InputSource::header, [&] { return service.merge(caller, update, flag_param(req, "dry_run")); });
+    return failing_if_match([&] { return service.merge(caller, update, flag_param(req, "dry_run")); });
   }
   return service.merge(caller, update, flag_param(req, "dry_run"));
 }
@@ -443,9 +456,9 @@ void add_routes(httplib::Server& server, MemoryService& service, Metrics& metric
          });
          auto header_expected = if_match(req);
          const MergeResult result =
-             header_expected ? from(InputSource::header,
-                                    [&] { return service.rollback(caller, key, target, header_expected, tags); })
-                             : service.rollback(caller, key, target, expected, tags);
+             header_expected
+                 ? failing_if_match([&] { return service.rollback(caller, key, target, header_expected, tags); })
+                 : service.rollback(caller, key, target, expected, tags);
          send_context(res, result);
        }),
        nullptr});

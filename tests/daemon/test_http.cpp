@@ -137,6 +137,11 @@ TEST_CASE("http: errors have FastAPI's statuses and shapes", "[http]") {
   auto precondition =
       post_json(client, k_memory + "/u", Json{{"user_id", "u"}, {"delta", {{"b", 1}}}}, {{"If-Match", "\"1\""}});
   CHECK(status(precondition) == 412);
+  // With If-Match, only a moved head is the header's failure; a bad body is still the body's.
+  auto bad_body_if_match =
+      post_json(client, k_memory + "/u", Json{{"user_id", "u"}, {"delta", {1}}}, {{"If-Match", "\"2\""}});
+  CHECK(status(bad_body_if_match) == 422);
+  CHECK(body_of(bad_body_if_match)["detail"][0]["loc"] == Json::parse(R"(["body","delta"])"));
   CHECK(status(post_json(client, k_memory + "/u", Json{{"user_id", "u"}, {"delta", {{"b", 1}}}},
                          {{"If-Match", "\"2\""}})) == 200);
 
