@@ -83,12 +83,13 @@ HttpServer::HttpServer(MemoryService& service, Metrics& metrics, ServerOptions o
   server.set_payload_max_length(opts.max_body_bytes);
   const std::size_t threads = std::max<std::size_t>(1, opts.threads);
   server.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
-  server.set_pre_routing_handler([](const httplib::Request& req, httplib::Response& res) {
+  server.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
     t_request_start = std::chrono::steady_clock::now();
     current_route() = "unmatched";
     // Every response and log line carries the request id, even a 404's.
     res.set_header("X-Request-ID", request_id_of(req));
-    return httplib::Server::HandlerResponse::Unhandled;
+    return refuse_encoded_slash(req, res, m_impl->options) ? httplib::Server::HandlerResponse::Handled
+                                                           : httplib::Server::HandlerResponse::Unhandled;
   });
   // Errors httplib raises itself (no route, body too large) get FastAPI's shape.
   server.set_error_handler([](const httplib::Request&, httplib::Response& res) {

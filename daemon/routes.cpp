@@ -353,6 +353,23 @@ void batch(MemoryService& service, const httplib::Request& req, httplib::Respons
 
 } // namespace
 
+bool refuse_encoded_slash(const httplib::Request& req, httplib::Response& res, const ServerOptions& options) {
+  const std::string memory = options.api_prefix + "/memory/";
+  const std::string_view target = req.target;
+  if (!target.starts_with(memory)) {
+    return false;
+  }
+  const std::string_view segment =
+      target.substr(memory.size(), target.find_first_of("/?", memory.size()) - memory.size());
+  if (segment.find("%2F") == std::string_view::npos && segment.find("%2f") == std::string_view::npos) {
+    return false;
+  }
+  const Error error(ErrorCode::invalid, "user_id: contains '/'; allowed are letters, digits and _ - . @ + = : ~",
+                    "user_id");
+  send_json(res, http_status(error.code()), error_body(error, InputSource::path));
+  return true;
+}
+
 std::string_view& current_route() {
   thread_local std::string_view route = "unmatched";
   return route;
