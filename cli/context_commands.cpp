@@ -203,12 +203,7 @@ void add_history(CLI::App& app, Session& session) {
     query.before_version = optional_version(args->cursor, "--cursor");
     const HistoryPage page = session.service().history(session.caller(), args->key(), query);
     if (session.json_output()) {
-      Json versions = Json::array();
-      for (const auto& record : page.versions) {
-        versions.push_back(version_json(record));
-      }
-      print_json(Json{{"versions", versions},
-                      {"next_cursor", page.next_cursor ? Json(version_string(*page.next_cursor)) : Json(nullptr)}});
+      print_json(history_page_json(page));
       return;
     }
     std::vector<std::vector<std::string>> rows{{"VERSION", "UPDATED_AT", "ACTOR", "TAGS", "NOTE"}};
@@ -265,12 +260,7 @@ void add_diff(CLI::App& app, Session& session) {
     const DiffResult diff = session.service().diff(session.caller(), args->key(), parse_version(args->from, "from"),
                                                    optional_version(args->to, "to"));
     if (session.json_output()) {
-      print_json(Json{{"user_id", args->user},
-                      {"namespace", args->ns},
-                      {"from", version_string(diff.from)},
-                      {"to", version_string(diff.to)},
-                      {"patch", Json::parse(diff.patch)},
-                      {"merge_patch", Json::parse(diff.merge_patch)}});
+      print_json(diff_json(args->key(), diff));
       return;
     }
     std::cout << "version " << diff.from << " → " << diff.to << '\n';
@@ -291,15 +281,7 @@ void add_blame(CLI::App& app, Session& session) {
   command->callback([&session, args] {
     const auto entries = session.service().blame(session.caller(), args->key(), args->path);
     if (session.json_output()) {
-      Json list = Json::array();
-      for (const auto& entry : entries) {
-        list.push_back(Json{{"path", entry.path},
-                            {"version", version_string(entry.version)},
-                            {"updated_at", format_rfc3339(entry.updated_at)},
-                            {"actor", entry.actor},
-                            {"request_id", entry.request_id}});
-      }
-      print_json(list);
+      print_json(blame_json(entries));
       return;
     }
     std::vector<std::vector<std::string>> rows{{"PATH", "VERSION", "UPDATED_AT", "ACTOR"}};
@@ -338,8 +320,7 @@ void add_delete(CLI::App& app, Session& session) {
     }
     const std::size_t removed = session.service().erase(session.caller(), args->user, ns);
     if (session.json_output()) {
-      print_json(Json{
-          {"user_id", args->user}, {"namespace", ns ? Json(args->ns) : Json(nullptr)}, {"removed_versions", removed}});
+      print_json(erase_json(args->user, ns, removed));
     } else {
       std::cout << "erased " << removed << " versions\n";
     }

@@ -92,12 +92,7 @@ void add_log(CLI::App& app, Session& session) {
     }
     const AuditPage page = session.service().audit_log(session.caller(), query);
     if (session.json_output()) {
-      Json records = Json::array();
-      for (const auto& record : page.records) {
-        records.push_back(audit_json(record));
-      }
-      print_json(
-          Json{{"records", records}, {"next_cursor", page.next_cursor ? Json(*page.next_cursor) : Json(nullptr)}});
+      print_json(audit_page_json(page));
       return;
     }
     std::vector<std::vector<std::string>> rows{

@@ -403,31 +403,24 @@ void add_routes(httplib::Server& server, MemoryService& service, Metrics& metric
       {memory + "/batch", memory + "/batch", nullptr,
        handle([&service](const auto& req, auto& res, const Caller& caller) { batch(service, req, res, caller); }),
        nullptr});
-  add(server,
-      {memory + "/logs", memory + "/logs", handle([&service](const auto& req, auto& res, const Caller& caller) {
-         AuditQuery q;
-         if (const auto user_id = query(req, "user_id"); !user_id.empty()) {
-           q.user_id = user_id;
-         }
-         if (const auto ns = query(req, "namespace"); !ns.empty()) {
-           q.ns = ns;
-         }
-         q.since = time_param(req, "since");
-         q.until = time_param(req, "until");
-         q.limit = limit_param(req, 100);
-         if (const auto cursor = version_param(req, "cursor")) {
-           q.before_seq = *cursor;
-         }
-         const auto page = from(InputSource::query, [&] { return service.audit_log(caller, q); });
-         Json records = Json::array();
-         for (const auto& record : page.records) {
-           records.push_back(audit_json(record));
-         }
-         send_json(res, 200,
-                   Json{{"records", records},
-                        {"next_cursor", page.next_cursor ? Json(std::to_string(*page.next_cursor)) : Json(nullptr)}});
-       }),
-       nullptr, nullptr});
+  add(server, {memory + "/logs", memory + "/logs", handle([&service](const auto& req, auto& res, const Caller& caller) {
+                 AuditQuery q;
+                 if (const auto user_id = query(req, "user_id"); !user_id.empty()) {
+                   q.user_id = user_id;
+                 }
+                 if (const auto ns = query(req, "namespace"); !ns.empty()) {
+                   q.ns = ns;
+                 }
+                 q.since = time_param(req, "since");
+                 q.until = time_param(req, "until");
+                 q.limit = limit_param(req, 100);
+                 if (const auto cursor = version_param(req, "cursor")) {
+                   q.before_seq = *cursor;
+                 }
+                 send_json(res, 200,
+                           audit_page_json(from(InputSource::query, [&] { return service.audit_log(caller, q); })));
+               }),
+               nullptr, nullptr});
 
   add(server,
       {user + "/history", user_label + "/history", handle([&service](const auto& req, auto& res, const Caller& caller) {
@@ -437,14 +430,8 @@ void add_routes(httplib::Server& server, MemoryService& service, Metrics& metric
          q.before_version = version_param(req, "cursor");
          q.since = time_param(req, "since");
          q.until = time_param(req, "until");
-         const auto page = from(InputSource::query, [&] { return service.history(caller, key, q); });
-         Json versions = Json::array();
-         for (const auto& record : page.versions) {
-           versions.push_back(version_json(record));
-         }
          send_json(res, 200,
-                   Json{{"versions", versions},
-                        {"next_cursor", page.next_cursor ? Json(version_string(*page.next_cursor)) : Json(nullptr)}});
+                   history_page_json(from(InputSource::query, [&] { return service.history(caller, key, q); })));
        }),
        nullptr, nullptr});
 
@@ -498,14 +485,7 @@ void add_routes(httplib::Server& server, MemoryService& service, Metrics& metric
          if (!from_version) {
            throw SourcedError{Error(ErrorCode::invalid, "from: field required", "from"), InputSource::query};
          }
-         const DiffResult diff = service.diff(caller, key, *from_version, version_param(req, "to"));
-         send_json(res, 200,
-                   Json{{"user_id", key.user_id},
-                        {"namespace", key.ns},
-                        {"from", version_string(diff.from)},
-                        {"to", version_string(diff.to)},
-                        {"patch", Json::parse(diff.patch)},
-                        {"merge_patch", Json::parse(diff.merge_patch)}});
+         send_json(res, 200, diff_json(key, service.diff(caller, key, *from_version, version_param(req, "to"))));
        }),
        nullptr, nullptr});
 
@@ -513,16 +493,7 @@ void add_routes(httplib::Server& server, MemoryService& service, Metrics& metric
       {user + "/blame", user_label + "/blame", handle([&service](const auto& req, auto& res, const Caller& caller) {
          const ContextKey key = path_key(req);
          const auto path = query(req, "path");
-         const auto entries = from(InputSource::query, [&] { return service.blame(caller, key, path); });
-         Json list = Json::array();
-         for (const auto& entry : entries) {
-           list.push_back(Json{{"path", entry.path},
-                               {"version", version_string(entry.version)},
-                               {"updated_at", format_rfc3339(entry.updated_at)},
-                               {"actor", entry.actor},
-                               {"request_id", entry.request_id}});
-         }
-         send_json(res, 200, list);
+         send_json(res, 200, blame_json(from(InputSource::query, [&] { return service.blame(caller, key, path); })));
        }),
        nullptr, nullptr});
 
@@ -550,13 +521,8 @@ void add_routes(httplib::Server& server, MemoryService& service, Metrics& metric
                }),
                handle([&service](const auto& req, auto& res, const Caller& caller) {
                  const ContextKey key = path_key(req);
-                 const bool one = req.has_param("namespace");
-                 const std::size_t removed =
-                     service.erase(caller, key.user_id, one ? std::optional<std::string_view>(key.ns) : std::nullopt);
-                 send_json(res, 200,
-                           Json{{"user_id", key.user_id},
-                                {"namespace", one ? Json(key.ns) : Json(nullptr)},
-                                {"removed_versions", removed}});
+                 const auto ns = req.has_param("namespace") ? std::optional<std::string_view>(key.ns) : std::nullopt;
+                 send_json(res, 200, erase_json(key.user_id, ns, service.erase(caller, key.user_id, ns)));
                })});
 }
 

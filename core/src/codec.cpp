@@ -217,6 +217,50 @@ Json audit_json(const AuditRecord& record) {
               {"detail", nullable_string(record.detail)}};
 }
 
+Json history_page_json(const HistoryPage& page) {
+  Json versions = Json::array();
+  for (const auto& record : page.versions) {
+    versions.push_back(version_json(record));
+  }
+  return Json{{"versions", versions},
+              {"next_cursor", page.next_cursor ? Json(version_string(*page.next_cursor)) : Json(nullptr)}};
+}
+
+Json audit_page_json(const AuditPage& page) {
+  Json records = Json::array();
+  for (const auto& record : page.records) {
+    records.push_back(audit_json(record));
+  }
+  return Json{{"records", records},
+              {"next_cursor", page.next_cursor ? Json(std::to_string(*page.next_cursor)) : Json(nullptr)}};
+}
+
+Json diff_json(const ContextKey& key, const DiffResult& diff) {
+  return Json{{"user_id", key.user_id},
+              {"namespace", key.ns},
+              {"from", version_string(diff.from)},
+              {"to", version_string(diff.to)},
+              {"patch", Json::parse(diff.patch)},
+              {"merge_patch", Json::parse(diff.merge_patch)}};
+}
+
+Json blame_json(const std::vector<BlameEntry>& entries) {
+  Json list = Json::array();
+  for (const auto& entry : entries) {
+    list.push_back(Json{{"path", entry.path},
+                        {"version", version_string(entry.version)},
+                        {"updated_at", format_rfc3339(entry.updated_at)},
+                        {"actor", entry.actor},
+                        {"request_id", entry.request_id}});
+  }
+  return list;
+}
+
+Json erase_json(std::string_view user_id, std::optional<std::string_view> ns, std::size_t removed_versions) {
+  return Json{
+      {"user_id", user_id}, {"namespace", ns ? Json(*ns) : Json(nullptr)}, {"removed_versions", removed_versions}};
+}
+
 AuditRecord audit_from_json(const Json& json) {
   if (!json.is_object()) {
     bad_field("audit", "an audit record must be a JSON object");

@@ -68,6 +68,8 @@ TEST_CASE("get, merge and rollback print the spec's UserContext", "[cli]") {
   REQUIRE(history["versions"].size() == 3);
   CHECK(history["versions"][0]["rollback_of"] == "1");
   CHECK(history["versions"][2]["tags"] == Json::parse(R"(["nutrition"])"));
+  // Cursors are decimal strings, as over HTTP.
+  CHECK(cli.json({"log", "--limit", "1"})["next_cursor"].is_string());
 }
 
 TEST_CASE("merge reads the delta from text, a file or standard input", "[cli]") {

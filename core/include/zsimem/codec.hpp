@@ -4,6 +4,7 @@
 // store writes and export/import carry. This header brings in nlohmann/json:
 // include it only from .cpp files that work with JSON.
 
+#include <zsimem/memory_service.hpp>
 #include <zsimem/model.hpp>
 
 #include <nlohmann/json.hpp>
@@ -35,6 +36,15 @@ VersionRecord version_from_json(const Json& json);
 MemoryUpdate memory_update_from_json(const Json& json);
 
 Json audit_json(const AuditRecord& record);
+
+// The results of the service's operations, as the CLI prints them with
+// -o json and the daemon serves them. Cursors are decimal strings.
+Json history_page_json(const HistoryPage& page);
+Json audit_page_json(const AuditPage& page);
+Json diff_json(const ContextKey& key, const DiffResult& diff);
+Json blame_json(const std::vector<BlameEntry>& entries);
+// `ns` is empty when every namespace of the user was erased.
+Json erase_json(std::string_view user_id, std::optional<std::string_view> ns, std::size_t removed_versions);
 AuditRecord audit_from_json(const Json& json);
 
 } // namespace zsimem
