@@ -1,4 +1,5 @@
 #include "support/run_process.hpp"
+#include "support/stress_scale.hpp"
 #include "support/temp_dir.hpp"
 
 #include <zsimem/codec.hpp>
@@ -12,15 +13,9 @@
 
 using namespace zsimem;
 using zsimem::testing::run_process;
+using zsimem::testing::stress_scale;
 
 namespace {
-
-// Scale of the stress tests: ZSIMEM_STRESS_SCALE=0.2 makes the sanitizer
-// run shorter, larger values make a soak.
-double stress_scale() {
-  const char* text = std::getenv("ZSIMEM_STRESS_SCALE");
-  return text ? std::atof(text) : 1.0;
-}
 
 struct Head {
   std::uint64_t version = 0;

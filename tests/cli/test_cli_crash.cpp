@@ -1,3 +1,4 @@
+#include "support/stress_scale.hpp"
 #include "support/temp_dir.hpp"
 
 #include <zsimem/codec.hpp>
@@ -17,13 +18,9 @@
 #include <unistd.h>
 
 using namespace zsimem;
+using zsimem::testing::stress_scale;
 
 namespace {
-
-double stress_scale() {
-  const char* text = std::getenv("ZSIMEM_STRESS_SCALE");
-  return text ? std::atof(text) : 1.0;
-}
 
 // Starts the CLI with stdout to a file; returns its pid.
 pid_t spawn(const std::vector<std::string>& argv, const std::filesystem::path& out) {
