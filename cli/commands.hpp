@@ -15,8 +15,8 @@ void add_context_commands(CLI::App& app, Session& session);
 // Commands on the whole store: users, log, verify, export, import, apply.
 void add_store_commands(CLI::App& app, Session& session);
 
-// `serve`: the HTTP daemon.
-void add_serve_command(CLI::App& app, Session& session);
+// `serve` (the HTTP daemon) and `watch` (follows a daemon's event stream).
+void add_daemon_commands(CLI::App& app, Session& session);
 
 // The hidden generator of the man page and the shell completions from this
 // very command table, so that the docs cannot drift from the code.

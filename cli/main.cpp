@@ -36,7 +36,7 @@ void build_app(CLI::App& app, Session& session) {
   app.fallthrough();
   add_context_commands(app, session);
   add_store_commands(app, session);
-  add_serve_command(app, session);
+  add_daemon_commands(app, session);
   add_docs_command(app);
 }
 

@@ -38,6 +38,8 @@ _zsimem_options() {
     apply:-v) echo '--backend --data-dir -o --output --request-id' ;;
     serve) echo '-h --help --listen --api-prefix --threads --log-format --version --backend --data-dir -o --output --request-id' ;;
     serve:-v) echo '--listen --api-prefix --threads --log-format --backend --data-dir -o --output --request-id' ;;
+    watch) echo '-h --help -n --namespace --url --api-prefix --after --count --version --backend --data-dir -o --output --request-id' ;;
+    watch:-v) echo '-n --namespace --url --api-prefix --after --count --backend --data-dir -o --output --request-id' ;;
     esac
 }
 
@@ -109,6 +111,15 @@ _zsimem_complete_value() {
         --log-format) _zsimem_complete_words 'text json' ;;
         *) false ;;
         esac && return ;;
+    watch)
+        case $2 in
+        -n|--namespace) : ;;
+        --url) : ;;
+        --api-prefix) : ;;
+        --after) : ;;
+        --count) : ;;
+        *) false ;;
+        esac && return ;;
     esac
     case $2 in
     --backend) _zsimem_complete_words 'json sqlite' ;;
@@ -138,6 +149,7 @@ _zsimem_complete_positional() {
     export:0) _zsimem_complete_users ;;
     import:0) _zsimem_complete_files ;;
     apply:0) _zsimem_complete_files ;;
+    watch:0) _zsimem_complete_users ;;
     esac
 }
 
@@ -226,7 +238,7 @@ _zsimem() {
     elif [[ $cur == -?* ]]; then
         _zsimem_complete_words "$(_zsimem_options "$command")"
     elif [[ -z $command ]]; then
-        _zsimem_complete_words 'get merge history rollback diff blame delete namespaces users log verify export import apply serve'
+        _zsimem_complete_words 'get merge history rollback diff blame delete namespaces users log verify export import apply serve watch'
     else
         _zsimem_complete_positional "$command" "$positional"
     fi

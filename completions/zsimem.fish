@@ -35,6 +35,8 @@ function __zsimem_takes_value
             contains -- $argv[2] --backend --data-dir -o --output --request-id
         case serve
             contains -- $argv[2] --listen --api-prefix --threads --log-format --backend --data-dir -o --output --request-id
+        case watch
+            contains -- $argv[2] -n --namespace --url --api-prefix --after --count --backend --data-dir -o --output --request-id
         case '*'
             contains -- $argv[2] --backend --data-dir -o --output --request-id
     end
@@ -134,6 +136,7 @@ complete -c zsimem -n __zsimem_needs_command -a export -d 'Write every version, 
 complete -c zsimem -n __zsimem_needs_command -a import -d 'Read versions written by export (lossless, any backend)'
 complete -c zsimem -n __zsimem_needs_command -a apply -d 'Merge many MemoryUpdates from JSON Lines, in one transaction where the backend allows'
 complete -c zsimem -n __zsimem_needs_command -a serve -d 'Serve the HTTP API on the configured store'
+complete -c zsimem -n __zsimem_needs_command -a watch -d 'Follow a context\'s new versions from a daemon\'s event stream'
 
 # Global options, anywhere unless a command has its own of the same name.
 complete -c zsimem -n '__zsimem_needs_command' -s h -l help -d 'Print this help message and exit'
@@ -232,3 +235,12 @@ complete -c zsimem -n '__zsimem_using_command serve' -l listen -x -d 'Address to
 complete -c zsimem -n '__zsimem_using_command serve' -l api-prefix -x -d 'Base path of the memory endpoints'
 complete -c zsimem -n '__zsimem_using_command serve' -l threads -x -d 'Worker threads'
 complete -c zsimem -n '__zsimem_using_command serve' -l log-format -x -a 'text json' -d 'Access log format on standard error'
+
+# watch
+complete -c zsimem -n '__zsimem_using_command watch' -s h -l help -d 'Print this help message and exit'
+complete -c zsimem -n '__zsimem_using_command watch' -s n -l namespace -x -d 'Namespace of the context'
+complete -c zsimem -n '__zsimem_using_command watch' -l url -x -d 'Base URL of the daemon'
+complete -c zsimem -n '__zsimem_using_command watch' -l api-prefix -x -d 'Base path of the memory endpoints'
+complete -c zsimem -n '__zsimem_using_command watch' -l after -x -d 'Start after this version (0: from the first); default: the head'
+complete -c zsimem -n '__zsimem_using_command watch' -l count -x -d 'Exit after this many versions (0: follow until interrupted)'
+complete -c zsimem -n '__zsimem_positional watch 1' -f -a '(__zsimem_users)' -d 'User id'

@@ -35,6 +35,40 @@ int http_status(ErrorCode code) {
   return 500;
 }
 
+ErrorCode error_code_of_status(int status) {
+  switch (status) {
+  case 400:
+  case 412:
+  case 422: return ErrorCode::invalid;
+  case 413: return ErrorCode::too_large;
+  case 404: return ErrorCode::not_found;
+  case 409: return ErrorCode::conflict;
+  case 401:
+  case 403: return ErrorCode::denied;
+  case 503: return ErrorCode::unavailable;
+  case 504: return ErrorCode::timeout;
+  default: return ErrorCode::internal;
+  }
+}
+
+std::string error_message(const std::string& body) {
+  const Json json = Json::parse(body, nullptr, false);
+  if (!json.is_object() || !json.contains("detail")) {
+    return body;
+  }
+  const Json& detail = json["detail"];
+  if (detail.is_string()) {
+    return detail.get<std::string>();
+  }
+  std::string message;
+  for (const Json& item : detail.is_array() ? detail : Json::array({detail})) {
+    if (item.is_object() && item.contains("msg") && item["msg"].is_string()) {
+      message += (message.empty() ? "" : "; ") + item["msg"].get<std::string>();
+    }
+  }
+  return message.empty() ? detail.dump() : message;
+}
+
 Json error_body(const Error& error, InputSource source) {
   switch (error.code()) {
   case ErrorCode::invalid: {

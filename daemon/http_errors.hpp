@@ -18,6 +18,13 @@ namespace zsimem::daemon {
 enum class InputSource { path, query, header, body };
 
 int http_status(ErrorCode code);
+// The other way, for a client of the API: the error code an error status means.
+ErrorCode error_code_of_status(int status);
+
+// The message of an error response's body, whatever its shape ({"detail":
+// text}, a list of {msg}, {msg, current_version}); the body itself when it is
+// not JSON.
+std::string error_message(const std::string& body);
 
 // The response body for an error: 422 gets FastAPI's list of
 // {loc, msg, type}; 409 names the current version and clashing paths.

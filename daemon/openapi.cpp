@@ -765,6 +765,34 @@ Json memory_paths(const std::string& prefix) {
                                           Json{{"type", "array"}, {"items", component_ref("schemas/BlameEntry")}}),
                               {404, 422, 503, 504}})}};
 
+  paths[user + "/events"] =
+      Json{{"description", k_other_methods},
+           {"get",
+            operation({"follow_memory",
+                       "memory",
+                       "Follow new versions (Server-Sent Events)",
+                       "A `text/event-stream` that stays open: each version committed after the starting one, by any "
+                       "writer, is an event `version` whose id is the version number and whose data is the "
+                       "VersionRecord with `data` and `delta`, in version order. The stream starts after the head, or "
+                       "after `Last-Event-ID` (sent by a reconnecting EventSource) or `after` (0: from the first). An "
+                       "erased context is announced by an event `erased` (id 0) and followed afresh. A comment is sent "
+                       "every 15 s when nothing else is.",
+                       [] {
+                         Json params =
+                             user_params({version_query("after", "Start after this version (0: every version)."),
+                                          Json{{"name", "Last-Event-ID"},
+                                               {"in", "header"},
+                                               {"required", false},
+                                               {"description", "As `after`; wins over it."},
+                                               {"schema", {{"type", "string"}, {"pattern", "^[0-9]+$"}}}}});
+                         params[2]["schema"]["pattern"] = "^[0-9]+$"; // `after` may be 0
+                         return params;
+                       }(),
+                       Json{{"description", "The event stream."},
+                            {"headers", response_headers({"X-Request-ID"})},
+                            {"content", {{"text/event-stream", {{"schema", {{"type", "string"}}}}}}}},
+                       {422, 503, 504}})}};
+
   paths[user + "/namespaces"] =
       Json{{"description", k_other_methods},
            {"get", operation({"list_namespaces",

@@ -1,5 +1,6 @@
 #include "routes.hpp"
 
+#include "event_stream.hpp"
 #include "http_errors.hpp"
 #include "openapi.hpp"
 
@@ -131,6 +132,23 @@ std::optional<std::uint64_t> if_match(const httplib::Request& req) {
     return 0;
   }
   return from(InputSource::header, [&] { return parse_version(text, "If-Match"); });
+}
+
+// Where an event stream resumes: Last-Event-ID (sent by a reconnecting
+// EventSource) or ?after=; 0 replays every version.
+std::optional<std::uint64_t> resume_after(const httplib::Request& req) {
+  const auto parse = [](const std::string& text, const char* name) -> std::uint64_t {
+    return text == "0" ? 0 : parse_version(text, name);
+  };
+  if (req.has_header("Last-Event-ID")) {
+    const std::string text = req.get_header_value("Last-Event-ID");
+    return from(InputSource::header, [&] { return parse(text, "Last-Event-ID"); });
+  }
+  if (req.has_param("after")) {
+    const std::string text = query(req, "after");
+    return from(InputSource::query, [&] { return parse(text, "after"); });
+  }
+  return std::nullopt;
 }
 
 // Runs a write made conditional by If-Match: its conflicts are the header's
@@ -494,6 +512,12 @@ void add_routes(httplib::Server& server, MemoryService& service, Metrics& metric
          const ContextKey key = path_key(req);
          const auto path = query(req, "path");
          send_json(res, 200, blame_json(from(InputSource::query, [&] { return service.blame(caller, key, path); })));
+       }),
+       nullptr, nullptr});
+
+  add(server,
+      {user + "/events", user_label + "/events", handle([&service](const auto& req, auto& res, const Caller& caller) {
+         stream_versions(res, service, caller, path_key(req), resume_after(req));
        }),
        nullptr, nullptr});
 

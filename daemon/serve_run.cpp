@@ -1,5 +1,5 @@
 #include "http_server.hpp"
-#include "serve_command.hpp"
+#include "daemon_commands.hpp"
 #include "session.hpp"
 
 #include <zsimem/config.hpp>

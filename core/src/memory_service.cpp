@@ -72,6 +72,15 @@ auto audited(MemoryStore& store, const Caller& caller, std::string_view operatio
   }
 }
 
+// Tells followers of every context these records belong to.
+void publish_each(ChangeFeed& changes, std::span<const VersionRecord> records) {
+  for (std::size_t i = 0; i < records.size(); ++i) {
+    if (i + 1 == records.size() || records[i + 1].key() != records[i].key()) {
+      changes.publish(records[i].user_id, records[i].ns);
+    }
+  }
+}
+
 Json parse_delta(const std::string& text, std::size_t max_bytes, std::string_view field) {
   if (text.size() > max_bytes) {
     throw Error(ErrorCode::too_large,
@@ -357,6 +366,7 @@ MergeResult MemoryService::merge(const Caller& caller, const MemoryUpdate& updat
       const AuditRecord audit = trail.record;
       if (m_store->append({&record, 1}, {&audit, 1})) {
         trail.logged = true;
+        m_changes.publish(key.user_id, key.ns);
         return result;
       }
       // Another writer appended first: recompute against the new head.
@@ -440,6 +450,7 @@ std::vector<MergeResult> MemoryService::apply(const Caller& caller, std::span<co
       audits.push_back(trail.record);
       if (records.empty() || m_store->append(records, audits)) {
         trail.logged = !records.empty();
+        publish_each(m_changes, records);
         return results;
       }
     }
@@ -479,11 +490,36 @@ MergeResult MemoryService::rollback(const Caller& caller, const ContextKey& key,
       const AuditRecord audit = trail.record;
       if (m_store->append({&record, 1}, {&audit, 1})) {
         trail.logged = true;
+        m_changes.publish(key.user_id, key.ns);
         return result;
       }
     }
     throw too_much_contention(describe(key) + " is", m_options.max_attempts);
   });
+}
+
+std::uint64_t MemoryService::follow(const Caller& caller, const ContextKey& key, std::optional<std::uint64_t> after) {
+  return audited(*m_store, caller, "follow", key.user_id, key.ns, [&](AuditTrail& trail) {
+    validate_key(key);
+    const std::uint64_t start = after ? *after : head_version(key);
+    trail.record.version = version_string(start);
+    trail.record.detail = "following after version " + version_string(start);
+    return start;
+  });
+}
+
+std::vector<VersionRecord> MemoryService::versions_after(const ContextKey& key, std::uint64_t after,
+                                                         std::size_t limit) {
+  HistoryQuery query;
+  query.oldest_first = true;
+  query.after_version = after;
+  query.limit = std::clamp<std::size_t>(limit, 1, k_max_page);
+  return m_store->history(key, query);
+}
+
+std::uint64_t MemoryService::head_version(const ContextKey& key) {
+  const auto head = m_store->head(key);
+  return head ? head->version : 0;
 }
 
 HistoryPage MemoryService::history(const Caller& caller, const ContextKey& key, const HistoryQuery& query) {
@@ -577,6 +613,7 @@ std::size_t MemoryService::erase(const Caller& caller, std::string_view user_id,
       validate_namespace(*ns);
     }
     const std::size_t removed = m_store->erase(user_id, ns);
+    m_changes.publish(user_id, ns);
     trail.record.detail = "removed " + std::to_string(removed) + " versions";
     m_store->append_audit(trail.record, true);
     trail.logged = true;
@@ -670,6 +707,7 @@ ImportResult MemoryService::import_versions(const Caller& caller, std::span<cons
                               "written where the backend is atomic",
                               {});
       }
+      publish_each(m_changes, pending);
       pending.clear();
     };
     for (std::size_t i = 0; i < records.size(); ++i) {

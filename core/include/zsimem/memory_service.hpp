@@ -1,5 +1,6 @@
 #pragma once
 
+#include <zsimem/change_feed.hpp>
 #include <zsimem/model.hpp>
 #include <zsimem/store.hpp>
 
@@ -146,16 +147,29 @@ public:
   // Versions already present with the same hash are skipped.
   ImportResult import_versions(const Caller& caller, std::span<const VersionRecord> records);
 
+  // Starts following a context (audited once, here): returns the version a
+  // follower starts after, `after` when given, else the current head (0 when
+  // the context has no version yet, which is allowed: it may get one).
+  std::uint64_t follow(const Caller& caller, const ContextKey& key, std::optional<std::uint64_t> after);
+  // What a follower has not seen: up to `limit` versions newer than `after`,
+  // oldest first. Not audited: follow() was.
+  std::vector<VersionRecord> versions_after(const ContextKey& key, std::uint64_t after, std::size_t limit);
+  // The head's version, 0 when the context has none. Not audited: for followers.
+  std::uint64_t head_version(const ContextKey& key);
+
   AuditPage audit_log(const Caller& caller, const AuditQuery& query);
   std::vector<std::string> users(const Caller& caller);
   std::vector<std::string> namespaces(const Caller& caller, std::string_view user_id);
 
   MemoryStore& store() { return *m_store; }
   const ServiceOptions& options() const { return m_options; }
+  // Published to after every write this service commits.
+  ChangeFeed& changes() { return m_changes; }
 
 private:
   std::unique_ptr<MemoryStore> m_store;
   ServiceOptions m_options;
+  ChangeFeed m_changes;
 };
 
 } // namespace zsimem

@@ -1,4 +1,4 @@
-#include "serve_command.hpp"
+#include "daemon_commands.hpp"
 #include "session.hpp"
 
 #include <zsimem/error.hpp>
@@ -9,10 +9,12 @@
 #include <unistd.h>
 
 namespace zsimem::cli {
+namespace {
 
-int run_serve(Session& session, const ServeArgs&) {
-  // zsimemd is the same command table linked with the daemon; it sits
-  // beside this binary, both in the build tree and when installed.
+// Replaces this process with zsimemd, the same command table linked with the
+// daemon and the HTTP client; it sits beside this binary, both in the build
+// tree and when installed.
+[[noreturn]] void exec_zsimemd(Session& session) {
   std::error_code error;
   const auto self = std::filesystem::read_symlink("/proc/self/exe", error);
   const auto daemon = (error ? std::filesystem::path("zsimemd") : self.parent_path() / "zsimemd").string();
@@ -23,7 +25,13 @@ int run_serve(Session& session, const ServeArgs&) {
   }
   argv.push_back(nullptr);
   execv(daemon.c_str(), argv.data());
-  throw Error(ErrorCode::unavailable, "cannot start the daemon " + daemon + ": " + std::strerror(errno));
+  throw Error(ErrorCode::unavailable, "cannot start " + daemon + ": " + std::strerror(errno));
 }
+
+} // namespace
+
+int run_serve(Session& session, const ServeArgs&) { exec_zsimemd(session); }
+
+int run_watch(Session& session, const WatchArgs&) { exec_zsimemd(session); }
 
 } // namespace zsimem::cli

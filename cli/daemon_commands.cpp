@@ -1,0 +1,75 @@
+#include "daemon_commands.hpp"
+
+#include "commands.hpp"
+#include "session.hpp"
+
+#include <CLI/CLI.hpp>
+
+#include <memory>
+
+namespace zsimem::cli {
+namespace {
+
+void add_serve_command(CLI::App& app, Session& session) {
+  auto args = std::make_shared<ServeArgs>();
+  auto* command = app.add_subcommand("serve", "Serve the HTTP API on the configured store");
+  command->add_option("--listen", args->listen, "Address to listen on, HOST:PORT (port 0: any free port)")
+      ->type_name("HOST:PORT")
+      ->envname("ZSIMEM_LISTEN")
+      ->capture_default_str();
+  command->add_option("--api-prefix", args->api_prefix, "Base path of the memory endpoints")
+      ->type_name("PATH")
+      ->envname("API_PREFIX")
+      ->capture_default_str();
+  command->add_option("--threads", args->threads, "Worker threads")->type_name("N")->capture_default_str();
+  command->add_option("--log-format", args->log_format, "Access log format on standard error")
+      ->check(CLI::IsMember({"text", "json"}))
+      ->capture_default_str();
+  command->footer("Stops cleanly on SIGTERM or SIGINT. See docs/http-api.md.\nExample:\n"
+                  "  MEMORY_BACKEND=sqlite zsimem serve --listen 127.0.0.1:8080");
+  command->callback([&session, args] {
+    const int status = run_serve(session, *args);
+    if (status != 0) {
+      throw CLI::RuntimeError(status);
+    }
+  });
+}
+
+void add_watch_command(CLI::App& app, Session& session) {
+  auto args = std::make_shared<WatchArgs>();
+  auto* command = app.add_subcommand("watch", "Follow a context's new versions from a daemon's event stream");
+  command->add_option("user", args->user_id, "User id")->required();
+  command->add_option("-n,--namespace", args->ns, "Namespace of the context")->type_name("NS")->capture_default_str();
+  command->add_option("--url", args->url, "Base URL of the daemon")
+      ->type_name("URL")
+      ->envname("ZSIMEM_URL")
+      ->capture_default_str();
+  command->add_option("--api-prefix", args->api_prefix, "Base path of the memory endpoints")
+      ->type_name("PATH")
+      ->envname("API_PREFIX")
+      ->capture_default_str();
+  command->add_option("--after", args->after, "Start after this version (0: from the first); default: the head")
+      ->type_name("VERSION");
+  command->add_option("--count", args->count, "Exit after this many versions (0: follow until interrupted)")
+      ->type_name("N")
+      ->capture_default_str();
+  command->footer("Prints each new version as it is committed, by any writer: as text on a terminal, as one\n"
+                  "JSON object per line otherwise. Reconnects after a dropped connection without missing\n"
+                  "a version. See docs/http-api.md (events).\nExample:\n"
+                  "  zsimem watch alice --url http://127.0.0.1:8080 -o json | jq .data");
+  command->callback([&session, args] {
+    const int status = run_watch(session, *args);
+    if (status != 0) {
+      throw CLI::RuntimeError(status);
+    }
+  });
+}
+
+} // namespace
+
+void add_daemon_commands(CLI::App& app, Session& session) {
+  add_serve_command(app, session);
+  add_watch_command(app, session);
+}
+
+} // namespace zsimem::cli
