@@ -404,8 +404,9 @@ void add_routes(httplib::Server& server, MemoryService& service, Metrics& metric
                },
                nullptr, nullptr});
   add(server, {"/metrics", "/metrics",
-               [&metrics](const httplib::Request&, httplib::Response& res) {
-                 res.set_content(metrics.prometheus_text(), "text/plain; version=0.0.4; charset=utf-8");
+               [&metrics, &service](const httplib::Request&, httplib::Response& res) {
+                 res.set_content(metrics.prometheus_text(service.store().write_stats()),
+                                 "text/plain; version=0.0.4; charset=utf-8");
                },
                nullptr, nullptr});
 

@@ -1,4 +1,5 @@
 #include <zsimem/metrics.hpp>
+#include <zsimem/store.hpp>
 
 #include <cstdio>
 
@@ -74,7 +75,7 @@ void Metrics::record_store_operation(std::string_view operation, double seconds)
   histogram(m_store_latency, operation).observe(seconds);
 }
 
-std::string Metrics::prometheus_text() const {
+std::string Metrics::prometheus_text(const WriteStats& store_writes) const {
   std::lock_guard lock(m_mutex);
   std::string out;
   out += "# HELP zsimem_http_requests_total HTTP requests by route, method and status.\n";
@@ -100,6 +101,13 @@ std::string Metrics::prometheus_text() const {
   out += "# HELP zsimem_conflicts_total Writes refused by optimistic locking (409 and 412).\n";
   out += "# TYPE zsimem_conflicts_total counter\n";
   out += "zsimem_conflicts_total " + std::to_string(m_conflicts.load()) + "\n";
+  out += "# HELP zsimem_store_transactions_total Store transactions committed (0: not counted by this backend).\n";
+  out += "# TYPE zsimem_store_transactions_total counter\n";
+  out += "zsimem_store_transactions_total " + std::to_string(store_writes.transactions) + "\n";
+  out += "# HELP zsimem_store_writes_total Appends and audit records committed in them; more writes than "
+         "transactions is group commit at work.\n";
+  out += "# TYPE zsimem_store_writes_total counter\n";
+  out += "zsimem_store_writes_total " + std::to_string(store_writes.writes) + "\n";
   return out;
 }
 

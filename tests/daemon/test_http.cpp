@@ -301,6 +301,10 @@ TEST_CASE("http: /metrics counts requests, latency, store operations, versions a
              Catch::Contains(R"(zsimem_store_operation_duration_seconds_bucket{operation="append",le="+Inf"} 2)"));
   CHECK_THAT(text, Catch::Contains("zsimem_versions_written_total 2\n"));
   CHECK_THAT(text, Catch::Contains("zsimem_conflicts_total 1\n"));
+  // One request at a time: each write (2 versions, the refused write's and
+  // the read's audit records) committed on its own.
+  CHECK_THAT(text, Catch::Contains("zsimem_store_transactions_total 4\n"));
+  CHECK_THAT(text, Catch::Contains("zsimem_store_writes_total 4\n"));
   CHECK_THAT(text, Catch::Contains("# TYPE zsimem_http_request_duration_seconds histogram"));
 }
 

@@ -1,4 +1,5 @@
 #include <zsimem/metrics.hpp>
+#include <zsimem/store.hpp>
 
 #include <catch2/catch.hpp>
 
@@ -21,5 +22,5 @@ TEST_CASE("histograms render cumulative Prometheus buckets", "[metrics]") {
 TEST_CASE("metrics escape label values", "[metrics]") {
   zsimem::Metrics metrics;
   metrics.record_request("/a\"b\\c", "GET", 200, 0.001);
-  CHECK_THAT(metrics.prometheus_text(), Catch::Contains(R"(route="/a\"b\\c")"));
+  CHECK_THAT(metrics.prometheus_text({}), Catch::Contains(R"(route="/a\"b\\c")"));
 }

@@ -12,6 +12,8 @@
 
 namespace zsimem {
 
+struct WriteStats;
+
 // A latency histogram with Prometheus' cumulative buckets, in seconds.
 class LatencyHistogram {
 public:
@@ -37,8 +39,9 @@ public:
   void record_versions_written(std::size_t count) { m_versions_written += count; }
   void record_conflict() { ++m_conflicts; }
 
-  // The Prometheus text exposition format, version 0.0.4.
-  std::string prometheus_text() const;
+  // The Prometheus text exposition format, version 0.0.4, with the store's
+  // own counts of its transactions.
+  std::string prometheus_text(const WriteStats& store_writes) const;
 
 private:
   LatencyHistogram& histogram(std::map<std::string, std::unique_ptr<LatencyHistogram>, std::less<>>& map,

@@ -33,6 +33,13 @@ struct AuditQuery {
   std::size_t limit = 100;
 };
 
+// How a backend's writes went: with group commit, several writes (appends
+// and audit records) share one transaction.
+struct WriteStats {
+  std::uint64_t transactions = 0;
+  std::uint64_t writes = 0;
+};
+
 // The narrow storage interface every backend implements. Backends know
 // nothing of merge rules, policies or hooks: they keep immutable version
 // records and audit records, and make appending version N+1 conditional on
@@ -70,6 +77,9 @@ public:
   virtual bool append(std::span<const VersionRecord> records, std::span<const AuditRecord> audit) = 0;
   // Whether append() is all-or-nothing across several records.
   virtual bool supports_atomic_batches() const = 0;
+  // Counted since the store was opened; zeros from a backend that does not
+  // count.
+  virtual WriteStats write_stats() const { return {}; }
 
   // Removes every version of one namespace, or of every namespace of the
   // user when `ns` is empty. Returns how many versions were removed.

@@ -33,6 +33,7 @@ public:
 
   std::string_view backend_name() const override { return m_inner->backend_name(); }
   bool supports_atomic_batches() const override { return m_inner->supports_atomic_batches(); }
+  WriteStats write_stats() const override { return m_inner->write_stats(); }
 
   std::optional<VersionRecord> head(const ContextKey& key) override {
     const OperationTimer timer(m_metrics, "head");

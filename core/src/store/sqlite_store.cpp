@@ -9,8 +9,11 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
+#include <exception>
 #include <limits>
 #include <mutex>
 #include <optional>
@@ -86,6 +89,9 @@ constexpr int k_schema_version = k_migrations.back().to_version;
 enum class Sql : std::size_t {
   begin_immediate,
   commit,
+  savepoint,
+  release_savepoint,
+  rollback_to_savepoint,
   head,
   version,
   version_at,
@@ -106,6 +112,9 @@ enum class Sql : std::size_t {
 constexpr std::array<const char*, static_cast<std::size_t>(Sql::count)> k_sql{
     "BEGIN IMMEDIATE",
     "COMMIT",
+    "SAVEPOINT one_write",
+    "RELEASE one_write",
+    "ROLLBACK TO one_write",
     "SELECT " ZSIMEM_VERSION_COLUMNS " FROM versions WHERE user_id = ?1 AND ns = ?2"
     " ORDER BY version DESC LIMIT 1",
     "SELECT " ZSIMEM_VERSION_COLUMNS " FROM versions WHERE user_id = ?1 AND ns = ?2 AND version = ?3",
@@ -199,6 +208,7 @@ public:
 
   bool append(std::span<const VersionRecord> records, std::span<const AuditRecord> audit) override;
   bool supports_atomic_batches() const override { return true; }
+  WriteStats write_stats() const override { return {m_transactions.load(), m_writes.load()}; }
 
   std::size_t erase(std::string_view user_id, std::optional<std::string_view> ns) override;
   std::vector<ContextKey> contexts(std::optional<std::string_view> user_id) override;
@@ -207,6 +217,29 @@ public:
   std::vector<AuditRecord> audit_log(const AuditQuery& query) override;
 
 private:
+  // One caller's write, waiting to be committed with whatever else is queued.
+  struct PendingWrite {
+    std::span<const VersionRecord> records;
+    std::vector<std::string> tags; // of each record, encoded before: a bad tag must fail its own write only
+    std::span<const AuditRecord> audit;
+    bool durable = true;
+    bool done = false;
+    bool appended = false; // false: one of `records` existed already
+    std::exception_ptr error;
+  };
+
+  // Group commit: concurrent writes share one transaction, and so one fsync.
+  // The first writer to find no commit in progress leads: it commits every
+  // write queued so far, its own among them, while the next ones queue.
+  // Returns whether the write's versions were appended.
+  bool write(std::span<const VersionRecord> records, std::span<const AuditRecord> audit, bool durable);
+  // Commits a group in one transaction, each write in a savepoint of its own,
+  // so that one write's existing version fails only that write. Reports to
+  // each write through its PendingWrite (but for `done`); never throws.
+  void commit_group(const std::vector<PendingWrite*>& group);
+  // Inserts one write's versions; false when one of them exists.
+  bool insert_versions(const PendingWrite& pending);
+
   // Rolls back on scope exit unless committed.
   class WriteTransaction {
   public:
@@ -259,8 +292,14 @@ private:
   void insert_audit(const AuditRecord& record);
 
   std::filesystem::path m_path;
-  std::mutex m_mutex;
+  std::mutex m_mutex; // the connection: one statement at a time
   SQLite::Database m_db;
+  std::mutex m_queue_mutex;
+  std::condition_variable m_queue_changed;
+  std::vector<PendingWrite*> m_queue;
+  bool m_leading = false; // a group is being committed
+  std::atomic<std::uint64_t> m_transactions{0};
+  std::atomic<std::uint64_t> m_writes{0};
   // Declared after m_db so that they are finalized before it closes.
   std::array<std::optional<SQLite::Statement>, static_cast<std::size_t>(Sql::count)> m_statements;
 };
@@ -528,54 +567,124 @@ void SqliteStore::insert_audit(const AuditRecord& record) {
 }
 
 bool SqliteStore::append(std::span<const VersionRecord> records, std::span<const AuditRecord> audit) {
-  std::vector<std::string> tags;
-  tags.reserve(records.size());
+  return write(records, audit, true);
+}
+
+bool SqliteStore::write(std::span<const VersionRecord> records, std::span<const AuditRecord> audit, bool durable) {
+  PendingWrite pending;
+  pending.records = records;
+  pending.audit = audit;
+  pending.durable = durable;
+  pending.tags.reserve(records.size());
   for (const auto& record : records) {
-    tags.push_back(encode_tags(record.tags));
+    pending.tags.push_back(encode_tags(record.tags));
   }
-  return run([&] {
-    WriteTransaction transaction(*this);
-    for (std::size_t i = 0; i < records.size(); ++i) {
-      const VersionRecord& record = records[i];
-      StatementUse insert(statement(Sql::insert_version));
-      insert->bindNoCopy(1, record.user_id);
-      insert->bindNoCopy(2, record.ns);
-      insert->bind(3, clamp_to_int64(record.version));
-      insert->bind(4, to_micros(record.updated_at));
-      insert->bindNoCopy(5, record.data);
-      insert->bindNoCopy(6, record.delta);
-      insert->bindNoCopy(7, record.actor);
-      insert->bindNoCopy(8, record.request_id);
-      insert->bindNoCopy(9, tags[i]);
-      insert->bind(10, clamp_to_int64(record.derived_from));
-      if (record.rollback_of) {
-        insert->bind(11, clamp_to_int64(*record.rollback_of));
-      } else {
-        insert->bind(11);
-      }
-      if (record.idempotency_key.empty()) {
-        insert->bind(12);
-      } else {
-        insert->bindNoCopy(12, record.idempotency_key);
-      }
-      insert->bindNoCopy(13, record.prev_hash);
-      insert->bindNoCopy(14, record.hash);
-      const int result = insert->tryExecuteStep();
-      if ((result & 0xff) == SQLITE_CONSTRAINT) {
-        // The version exists: someone else appended it first. The
-        // transaction's rollback takes back the batch's earlier records.
-        return false;
-      }
-      if (result != SQLITE_DONE) {
-        throw SQLite::Exception(handle(), result);
-      }
+  std::unique_lock lock(m_queue_mutex);
+  m_queue.push_back(&pending);
+  m_queue_changed.wait(lock, [&] { return pending.done || !m_leading; });
+  if (!pending.done) {
+    m_leading = true;
+    std::vector<PendingWrite*> group;
+    group.swap(m_queue);
+    lock.unlock();
+    commit_group(group);
+    lock.lock();
+    for (PendingWrite* written : group) {
+      written->done = true;
     }
-    for (const auto& record : audit) {
-      insert_audit(record);
+    m_leading = false;
+    m_queue_changed.notify_all();
+  }
+  if (pending.error) {
+    std::rethrow_exception(pending.error);
+  }
+  return pending.appended;
+}
+
+void SqliteStore::commit_group(const std::vector<PendingWrite*>& group) {
+  const bool durable = std::any_of(group.begin(), group.end(), [](const PendingWrite* w) { return w->durable; });
+  try {
+    run([&] {
+      if (!durable) {
+        // Only reads' audit records: this commit skips the fsync, and the
+        // next durable commit syncs it along.
+        m_db.exec("PRAGMA synchronous = NORMAL");
+      }
+      try {
+        WriteTransaction transaction(*this);
+        for (PendingWrite* pending : group) {
+          if (!pending->records.empty()) {
+            StatementUse(statement(Sql::savepoint))->exec();
+            pending->appended = insert_versions(*pending);
+            if (!pending->appended) {
+              StatementUse(statement(Sql::rollback_to_savepoint))->exec();
+            }
+            StatementUse(statement(Sql::release_savepoint))->exec();
+            if (!pending->appended) {
+              continue; // its audit records belong to the versions it did not write
+            }
+          }
+          for (const auto& record : pending->audit) {
+            insert_audit(record);
+          }
+        }
+        transaction.commit();
+      } catch (...) {
+        if (!durable) {
+          m_db.tryExec("PRAGMA synchronous = FULL");
+        }
+        throw;
+      }
+      if (!durable) {
+        m_db.exec("PRAGMA synchronous = FULL");
+      }
+    });
+    ++m_transactions;
+    m_writes += group.size();
+  } catch (...) {
+    // The transaction rolled back: every write of the group failed with it.
+    for (PendingWrite* pending : group) {
+      pending->appended = false;
+      pending->error = std::current_exception();
     }
-    transaction.commit();
-    return true;
-  });
+  }
+}
+
+bool SqliteStore::insert_versions(const PendingWrite& pending) {
+  for (std::size_t i = 0; i < pending.records.size(); ++i) {
+    const VersionRecord& record = pending.records[i];
+    StatementUse insert(statement(Sql::insert_version));
+    insert->bindNoCopy(1, record.user_id);
+    insert->bindNoCopy(2, record.ns);
+    insert->bind(3, clamp_to_int64(record.version));
+    insert->bind(4, to_micros(record.updated_at));
+    insert->bindNoCopy(5, record.data);
+    insert->bindNoCopy(6, record.delta);
+    insert->bindNoCopy(7, record.actor);
+    insert->bindNoCopy(8, record.request_id);
+    insert->bindNoCopy(9, pending.tags[i]);
+    insert->bind(10, clamp_to_int64(record.derived_from));
+    if (record.rollback_of) {
+      insert->bind(11, clamp_to_int64(*record.rollback_of));
+    } else {
+      insert->bind(11);
+    }
+    if (record.idempotency_key.empty()) {
+      insert->bind(12);
+    } else {
+      insert->bindNoCopy(12, record.idempotency_key);
+    }
+    insert->bindNoCopy(13, record.prev_hash);
+    insert->bindNoCopy(14, record.hash);
+    const int result = insert->tryExecuteStep();
+    if ((result & 0xff) == SQLITE_CONSTRAINT) {
+      return false; // the version exists: someone else appended it first
+    }
+    if (result != SQLITE_DONE) {
+      throw SQLite::Exception(handle(), result);
+    }
+  }
+  return true;
 }
 
 std::size_t SqliteStore::erase(std::string_view user_id, std::optional<std::string_view> ns) {
@@ -620,24 +729,7 @@ std::vector<ContextKey> SqliteStore::contexts(std::optional<std::string_view> us
   });
 }
 
-void SqliteStore::append_audit(const AuditRecord& record, bool durable) {
-  run([&] {
-    if (durable) {
-      insert_audit(record);
-      return;
-    }
-    // Reads are audited on every get: this one commit skips the fsync, and
-    // the next durable commit syncs it along.
-    m_db.exec("PRAGMA synchronous = NORMAL");
-    try {
-      insert_audit(record);
-    } catch (...) {
-      m_db.tryExec("PRAGMA synchronous = FULL");
-      throw;
-    }
-    m_db.exec("PRAGMA synchronous = FULL");
-  });
-}
+void SqliteStore::append_audit(const AuditRecord& record, bool durable) { write({}, {&record, 1}, durable); }
 
 std::vector<AuditRecord> SqliteStore::audit_log(const AuditQuery& query) {
   return run([&] {
