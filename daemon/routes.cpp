@@ -441,6 +441,28 @@ void add_routes(httplib::Server& server, MemoryService& service, Metrics& metric
                }),
                nullptr, nullptr});
 
+  // The most used route early: httplib tries the patterns in order.
+  add(server, {user, user_label, handle([&service](const auto& req, auto& res, const Caller& caller) {
+                 const ContextKey key = path_key(req);
+                 ReadSelector selector;
+                 selector.version = version_param(req, "version");
+                 selector.at = time_param(req, "date");
+                 if (!selector.at) {
+                   selector.at = time_param(req, "at");
+                 }
+                 const VersionRecord record = service.get(caller, key, selector);
+                 set_etag(res, record);
+                 send_json(res, 200, user_context_json(record));
+               }),
+               handle([&service](const auto& req, auto& res, const Caller& caller) {
+                 send_context(res, merge_body(service, req, caller));
+               }),
+               handle([&service](const auto& req, auto& res, const Caller& caller) {
+                 const ContextKey key = path_key(req);
+                 const auto ns = req.has_param("namespace") ? std::optional<std::string_view>(key.ns) : std::nullopt;
+                 send_json(res, 200, erase_json(key.user_id, ns, service.erase(caller, key.user_id, ns)));
+               })});
+
   add(server,
       {user + "/history", user_label + "/history", handle([&service](const auto& req, auto& res, const Caller& caller) {
          const ContextKey key = path_key(req);
@@ -528,27 +550,6 @@ void add_routes(httplib::Server& server, MemoryService& service, Metrics& metric
                  send_json(res, 200, service.namespaces(caller, key.user_id));
                }),
                nullptr, nullptr});
-
-  add(server, {user, user_label, handle([&service](const auto& req, auto& res, const Caller& caller) {
-                 const ContextKey key = path_key(req);
-                 ReadSelector selector;
-                 selector.version = version_param(req, "version");
-                 selector.at = time_param(req, "date");
-                 if (!selector.at) {
-                   selector.at = time_param(req, "at");
-                 }
-                 const VersionRecord record = service.get(caller, key, selector);
-                 set_etag(res, record);
-                 send_json(res, 200, user_context_json(record));
-               }),
-               handle([&service](const auto& req, auto& res, const Caller& caller) {
-                 send_context(res, merge_body(service, req, caller));
-               }),
-               handle([&service](const auto& req, auto& res, const Caller& caller) {
-                 const ContextKey key = path_key(req);
-                 const auto ns = req.has_param("namespace") ? std::optional<std::string_view>(key.ns) : std::nullopt;
-                 send_json(res, 200, erase_json(key.user_id, ns, service.erase(caller, key.user_id, ns)));
-               })});
 }
 
 } // namespace zsimem::daemon
