@@ -1,5 +1,5 @@
-#include "http_server.hpp"
 #include "daemon_commands.hpp"
+#include "http_server.hpp"
 #include "session.hpp"
 
 #include <zsimem/config.hpp>
@@ -41,7 +41,9 @@ int run_serve(Session& session, const ServeArgs& args) {
   options.threads = args.threads;
   options.json_logs = args.log_format == "json";
   Metrics metrics;
-  MemoryService service(instrument_store(open_store(session.store_config()), metrics), service_options_from_env());
+  StoreConfig store_config = session.store_config();
+  store_config.long_lived = true;
+  MemoryService service(instrument_store(open_store(store_config), metrics), service_options_from_env());
   options.max_body_bytes = service.options().max_delta_bytes * 2 + 64 * 1024;
   spdlog::set_pattern(options.json_logs ? "%v" : "%Y-%m-%dT%H:%M:%S.%fZ %l %v", spdlog::pattern_time_type::utc);
   return daemon::serve_until_signalled(service, metrics, options);

@@ -31,9 +31,24 @@ Timestamp at(std::int64_t micros_after_t0) { return Timestamp{std::chrono::micro
 
 std::int64_t micros(Timestamp t) { return t.time_since_epoch().count(); }
 
-std::unique_ptr<MemoryStore> open(const std::string& backend, const TempDir& dir) {
+constexpr std::string_view k_long_lived = " (long-lived)";
+
+// Every backend, opened as a one-shot CLI command does and as the daemon
+// does (more connections, housekeeping on threads of its own).
+std::vector<std::string> store_variants() {
+  std::vector<std::string> variants;
+  for (const auto name : backend_names()) {
+    variants.emplace_back(name);
+    variants.push_back(std::string(name) + std::string(k_long_lived));
+  }
+  return variants;
+}
+
+std::unique_ptr<MemoryStore> open(const std::string& variant, const TempDir& dir) {
+  const bool long_lived = variant.ends_with(k_long_lived);
+  const std::string backend = long_lived ? variant.substr(0, variant.size() - k_long_lived.size()) : variant;
   // A subfolder that does not exist yet: opening must create it.
-  return open_store({backend, dir.path() / "store"});
+  return open_store({backend, dir.path() / "store", long_lived});
 }
 
 // A stand-in for a SHA-256 hex digest; stores keep hashes without checking them.
@@ -178,11 +193,11 @@ using Versions = std::vector<std::uint64_t>;
 } // namespace
 
 TEST_CASE("a store returns appended records byte for byte", "[store][conformance]") {
-  const std::string backend{GENERATE(from_range(backend_names()))};
+  const std::string backend{GENERATE(from_range(store_variants()))};
   CAPTURE(backend);
   TempDir dir;
   auto store = open(backend, dir);
-  REQUIRE(store->backend_name() == backend);
+  REQUIRE(store->backend_name() == backend.substr(0, backend.find(" ")));
   const ContextKey key{"alice", "default"};
   CHECK_FALSE(store->head(key).has_value());
 
@@ -229,7 +244,7 @@ TEST_CASE("a store returns appended records byte for byte", "[store][conformance
 }
 
 TEST_CASE("a store finds the version current at a time", "[store][conformance]") {
-  const std::string backend{GENERATE(from_range(backend_names()))};
+  const std::string backend{GENERATE(from_range(store_variants()))};
   CAPTURE(backend);
   TempDir dir;
   auto store = open(backend, dir);
@@ -254,7 +269,7 @@ TEST_CASE("a store finds the version current at a time", "[store][conformance]")
 }
 
 TEST_CASE("a store pages and filters history", "[store][conformance]") {
-  const std::string backend{GENERATE(from_range(backend_names()))};
+  const std::string backend{GENERATE(from_range(store_variants()))};
   CAPTURE(backend);
   TempDir dir;
   auto store = open(backend, dir);
@@ -352,7 +367,7 @@ TEST_CASE("a store pages and filters history", "[store][conformance]") {
 }
 
 TEST_CASE("appending an existing version fails and writes nothing", "[store][conformance]") {
-  const std::string backend{GENERATE(from_range(backend_names()))};
+  const std::string backend{GENERATE(from_range(store_variants()))};
   CAPTURE(backend);
   TempDir dir;
   auto store = open(backend, dir);
@@ -396,7 +411,7 @@ TEST_CASE("appending an existing version fails and writes nothing", "[store][con
 }
 
 TEST_CASE("one append can write to two contexts", "[store][conformance]") {
-  const std::string backend{GENERATE(from_range(backend_names()))};
+  const std::string backend{GENERATE(from_range(store_variants()))};
   CAPTURE(backend);
   TempDir dir;
   auto store = open(backend, dir);
@@ -417,7 +432,7 @@ TEST_CASE("one append can write to two contexts", "[store][conformance]") {
 }
 
 TEST_CASE("a store finds the version that recorded an idempotency key", "[store][conformance]") {
-  const std::string backend{GENERATE(from_range(backend_names()))};
+  const std::string backend{GENERATE(from_range(store_variants()))};
   CAPTURE(backend);
   TempDir dir;
   auto store = open(backend, dir);
@@ -449,7 +464,7 @@ TEST_CASE("a store finds the version that recorded an idempotency key", "[store]
 }
 
 TEST_CASE("erase removes one namespace or a whole user", "[store][conformance]") {
-  const std::string backend{GENERATE(from_range(backend_names()))};
+  const std::string backend{GENERATE(from_range(store_variants()))};
   CAPTURE(backend);
   TempDir dir;
   auto store = open(backend, dir);
@@ -482,7 +497,7 @@ TEST_CASE("erase removes one namespace or a whole user", "[store][conformance]")
 }
 
 TEST_CASE("a store lists its contexts sorted", "[store][conformance]") {
-  const std::string backend{GENERATE(from_range(backend_names()))};
+  const std::string backend{GENERATE(from_range(store_variants()))};
   CAPTURE(backend);
   TempDir dir;
   auto store = open(backend, dir);
@@ -506,7 +521,7 @@ TEST_CASE("a store lists its contexts sorted", "[store][conformance]") {
 }
 
 TEST_CASE("a store keeps and queries audit records", "[store][conformance]") {
-  const std::string backend{GENERATE(from_range(backend_names()))};
+  const std::string backend{GENERATE(from_range(store_variants()))};
   CAPTURE(backend);
   TempDir dir;
   auto store = open(backend, dir);
@@ -606,7 +621,7 @@ TEST_CASE("a store keeps and queries audit records", "[store][conformance]") {
 }
 
 TEST_CASE("a store keeps everything across reopening", "[store][conformance]") {
-  const std::string backend{GENERATE(from_range(backend_names()))};
+  const std::string backend{GENERATE(from_range(store_variants()))};
   CAPTURE(backend);
   TempDir dir;
   auto expected = make_record("alice", "default", 2, at(2000));
@@ -636,7 +651,7 @@ TEST_CASE("a store keeps everything across reopening", "[store][conformance]") {
 }
 
 TEST_CASE("store objects on one directory see each other's writes", "[store][conformance]") {
-  const std::string backend{GENERATE(from_range(backend_names()))};
+  const std::string backend{GENERATE(from_range(store_variants()))};
   CAPTURE(backend);
   TempDir dir;
   auto first = open(backend, dir);
@@ -655,7 +670,7 @@ TEST_CASE("store objects on one directory see each other's writes", "[store][con
 }
 
 TEST_CASE("racing writers each win distinct versions", "[store][conformance]") {
-  const std::string backend{GENERATE(from_range(backend_names()))};
+  const std::string backend{GENERATE(from_range(store_variants()))};
   CAPTURE(backend);
   TempDir dir;
   constexpr std::uint64_t k_total = 24;

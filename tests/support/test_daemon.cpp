@@ -14,7 +14,7 @@ daemon::ServerOptions TestDaemon::default_options() {
 }
 
 TestDaemon::TestDaemon(std::string_view name, daemon::ServerOptions options)
-    : backend(name), service(instrument_store(open_store({backend, dir.path()}), metrics)),
+    : backend(name), service(instrument_store(open_store({backend, dir.path(), true}), metrics)),
       m_server(service, metrics, std::move(options)) {
   spdlog::set_level(spdlog::level::warn); // keep the access log out of test output
   port = m_server.bind();

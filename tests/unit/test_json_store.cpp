@@ -117,7 +117,7 @@ int wait_for(pid_t pid) {
 
 TEST_CASE("json store writes the documented layout", "[store][json]") {
   TempDir dir;
-  auto store = zsimem::store::make_json_store(dir.path() / "data");
+  auto store = zsimem::store::make_json_store({"json", dir.path() / "data"});
   CHECK(store->backend_name() == "json");
   CHECK_FALSE(store->supports_atomic_batches());
   CHECK(slurp(dir.path() / "data" / "FORMAT") == "zsimem-json 1\n");
@@ -142,7 +142,7 @@ TEST_CASE("json store writes the documented layout", "[store][json]") {
 
 TEST_CASE("json store refuses to replace an existing version", "[store][json]") {
   TempDir dir;
-  auto store = zsimem::store::make_json_store(dir.path());
+  auto store = zsimem::store::make_json_store({"json", dir.path()});
   REQUIRE(append_one(*store, make_version("alice", "default", 1)));
   std::string before = slurp(version_path(dir.path(), "alice", "default", 1));
   VersionRecord other = make_version("alice", "default", 1);
@@ -156,7 +156,7 @@ TEST_CASE("json store refuses to replace an existing version", "[store][json]") 
 
 TEST_CASE("json store reports a damaged version file by name and keeps other contexts usable", "[store][json]") {
   TempDir dir;
-  auto store = zsimem::store::make_json_store(dir.path());
+  auto store = zsimem::store::make_json_store({"json", dir.path()});
   REQUIRE(append_one(*store, make_version("alice", "default", 1)));
   REQUIRE(append_one(*store, make_version("alice", "default", 2)));
   REQUIRE(append_one(*store, make_version("bob", "default", 1)));
@@ -184,7 +184,7 @@ TEST_CASE("json store reports a damaged version file by name and keeps other con
 
 TEST_CASE("json store rejects a version file whose contents disagree with its name", "[store][json]") {
   TempDir dir;
-  auto store = zsimem::store::make_json_store(dir.path());
+  auto store = zsimem::store::make_json_store({"json", dir.path()});
   REQUIRE(append_one(*store, make_version("alice", "default", 1)));
   REQUIRE(append_one(*store, make_version("bob", "default", 1)));
 
@@ -211,7 +211,7 @@ TEST_CASE("json store rejects a version file whose contents disagree with its na
 TEST_CASE("json store ignores leftover temp files and names outside its scheme", "[store][json]") {
   TempDir dir;
   {
-    auto store = zsimem::store::make_json_store(dir.path());
+    auto store = zsimem::store::make_json_store({"json", dir.path()});
     REQUIRE(append_one(*store, make_version("alice", "default", 1)));
   }
   fs::path ctx = dir.path() / "contexts" / "alice" / "default";
@@ -234,7 +234,7 @@ TEST_CASE("json store ignores leftover temp files and names outside its scheme",
   REQUIRE(::utimensat(AT_FDCWD, (dir.path() / "tmp" / "stale.tmp").c_str(), old_times, 0) == 0);
   REQUIRE(::utimensat(AT_FDCWD, (dir.path() / "tmp" / "erased.stale").c_str(), old_times, 0) == 0);
 
-  auto store = zsimem::store::make_json_store(dir.path());
+  auto store = zsimem::store::make_json_store({"json", dir.path()});
   CHECK(fs::exists(dir.path() / "tmp" / "fresh.tmp"));
   CHECK_FALSE(fs::exists(dir.path() / "tmp" / "stale.tmp"));
   CHECK_FALSE(fs::exists(dir.path() / "tmp" / "erased.stale"));
@@ -254,7 +254,7 @@ TEST_CASE("json store ignores leftover temp files and names outside its scheme",
 
 TEST_CASE("json store refuses names that could escape its directory", "[store][json]") {
   TempDir dir;
-  auto store = zsimem::store::make_json_store(dir.path());
+  auto store = zsimem::store::make_json_store({"json", dir.path()});
   CHECK_THROWS_AS(append_one(*store, make_version("../x", "default", 1)), Error);
   CHECK_THROWS_AS(append_one(*store, make_version("alice", "a/b", 1)), Error);
   CHECK_THROWS_AS(append_one(*store, make_version("alice", "default", 0)), Error);
@@ -265,7 +265,7 @@ TEST_CASE("json store refuses a directory of an unknown format", "[store][json]"
   TempDir dir;
   put(dir.path() / "FORMAT", "zsimem-json 2\n");
   try {
-    zsimem::store::make_json_store(dir.path());
+    zsimem::store::make_json_store({"json", dir.path()});
     FAIL("no error");
   } catch (const Error& e) {
     CHECK(e.code() == ErrorCode::unavailable);
@@ -277,7 +277,7 @@ TEST_CASE("json store refuses a directory of an unknown format", "[store][json]"
 
 TEST_CASE("json store skips a torn last audit line", "[store][json]") {
   TempDir dir;
-  auto store = zsimem::store::make_json_store(dir.path());
+  auto store = zsimem::store::make_json_store({"json", dir.path()});
   store->append_audit(make_audit("alice", "get", 1), false);
   store->append_audit(make_audit("alice", "merge", 2), true);
   put(dir.path() / "audit.jsonl", R"({"operation":"torn","user_id":"ali)", true);
@@ -299,7 +299,7 @@ TEST_CASE("json store skips a torn last audit line", "[store][json]") {
 
 TEST_CASE("json store pages through a large audit log backwards", "[store][json]") {
   TempDir dir;
-  auto store = zsimem::store::make_json_store(dir.path());
+  auto store = zsimem::store::make_json_store({"json", dir.path()});
   constexpr int k_records = 1500; // several read blocks
   for (int i = 0; i < k_records; ++i) {
     auto record = make_audit(i % 3 == 0 ? "alice" : "bob", "op" + std::to_string(i), i);
@@ -351,7 +351,7 @@ TEST_CASE("json store pages through a large audit log backwards", "[store][json]
 
 TEST_CASE("json store erases a namespace or a user, idempotently", "[store][json]") {
   TempDir dir;
-  auto store = zsimem::store::make_json_store(dir.path());
+  auto store = zsimem::store::make_json_store({"json", dir.path()});
   for (std::uint64_t v = 1; v <= 3; ++v) {
     REQUIRE(append_one(*store, make_version("alice", "default", v)));
   }
@@ -375,7 +375,7 @@ TEST_CASE("json store erases a namespace or a user, idempotently", "[store][json
 
 TEST_CASE("json store finds versions by time and pages history", "[store][json]") {
   TempDir dir;
-  auto store = zsimem::store::make_json_store(dir.path());
+  auto store = zsimem::store::make_json_store({"json", dir.path()});
   ContextKey key{"alice", "default"};
   for (std::uint64_t v = 1; v <= 9; ++v) {
     REQUIRE(append_one(*store, make_version("alice", "default", v))); // updated_at = 10 * v
@@ -422,13 +422,13 @@ TEST_CASE("json store finds versions by time and pages history", "[store][json]"
 
 TEST_CASE("json store keeps versions and audit records consistent across processes", "[store][json]") {
   TempDir dir;
-  zsimem::store::make_json_store(dir.path());
+  zsimem::store::make_json_store({"json", dir.path()});
   constexpr int k_writers = 2;
   constexpr int k_updates = 20;
   std::vector<pid_t> children;
   for (int writer = 0; writer < k_writers; ++writer) {
     children.push_back(run_in_child([&] {
-      auto store = zsimem::store::make_json_store(dir.path());
+      auto store = zsimem::store::make_json_store({"json", dir.path()});
       ContextKey key{"shared", "default"};
       for (int done = 0; done < k_updates;) {
         auto head = store->head(key);
@@ -448,7 +448,7 @@ TEST_CASE("json store keeps versions and audit records consistent across process
     CHECK(wait_for(child) == 0);
   }
 
-  auto store = zsimem::store::make_json_store(dir.path());
+  auto store = zsimem::store::make_json_store({"json", dir.path()});
   HistoryQuery all;
   all.limit = 1000;
   auto history = store->history({"shared", "default"}, all);
@@ -472,9 +472,9 @@ TEST_CASE("json store keeps versions and audit records consistent across process
 
 TEST_CASE("json store survives a writer killed at any moment", "[store][json]") {
   TempDir dir;
-  zsimem::store::make_json_store(dir.path());
+  zsimem::store::make_json_store({"json", dir.path()});
   pid_t child = run_in_child([&] {
-    auto store = zsimem::store::make_json_store(dir.path());
+    auto store = zsimem::store::make_json_store({"json", dir.path()});
     ContextKey key{"alice", "default"};
     for (;;) {
       auto head = store->head(key);
@@ -496,7 +496,7 @@ TEST_CASE("json store survives a writer killed at any moment", "[store][json]") 
   REQUIRE(::waitpid(child, &status, 0) == child);
   CHECK(WIFSIGNALED(status));
 
-  auto store = zsimem::store::make_json_store(dir.path());
+  auto store = zsimem::store::make_json_store({"json", dir.path()});
   auto head = store->head({"alice", "default"});
   REQUIRE(head);
   CHECK(head->version >= 5);

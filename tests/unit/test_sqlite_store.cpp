@@ -33,7 +33,9 @@ constexpr std::int64_t k_t0 = 1'764'380'641'123'456;
 
 fs::path db_path(const TempDir& dir) { return dir.path() / "zsimem.sqlite3"; }
 
-std::unique_ptr<MemoryStore> open_sqlite(const TempDir& dir) { return open_store({"sqlite", dir.path()}); }
+std::unique_ptr<MemoryStore> open_sqlite(const TempDir& dir, bool long_lived = false) {
+  return open_store({"sqlite", dir.path(), long_lived});
+}
 
 VersionRecord make_record(const std::string& user, const std::string& ns, std::uint64_t version,
                           std::size_t data_size = 16) {
@@ -244,7 +246,9 @@ TEST_CASE("sqlite: a data directory that cannot be created is unavailable", "[st
 TEST_CASE("sqlite: concurrent writes share transactions, each succeeding or failing on its own",
           "[store][sqlite][group_commit]") {
   const TempDir dir;
-  auto store = open_sqlite(dir);
+  // As the daemon opens it: reads on connections of their own while a group
+  // commits, checkpoints in the background.
+  auto store = open_sqlite(dir, true);
   constexpr int k_threads = 12;
   constexpr std::uint64_t k_versions = 40;
   // Every thread appends the next version of one shared context, retrying

@@ -98,6 +98,10 @@ public:
 struct StoreConfig {
   std::string backend{"json"};    // MEMORY_BACKEND
   std::filesystem::path data_dir; // ZSIMEM_DATA_DIR
+  // A process that keeps the store open and serves many threads (the
+  // daemon), rather than a one-shot CLI command: backends may then keep
+  // more connections and do housekeeping on threads of their own.
+  bool long_lived = false;
 };
 
 // Names of the backends compiled in, for --help and completions.

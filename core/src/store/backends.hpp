@@ -10,10 +10,10 @@
 
 namespace zsimem::store {
 
-// Plain JSON files under `dir`, one folder per context, one file per version.
-std::unique_ptr<MemoryStore> make_json_store(const std::filesystem::path& dir);
+// Plain JSON files under `data_dir`, one folder per context, one file per version.
+std::unique_ptr<MemoryStore> make_json_store(const StoreConfig& config);
 
-// One SQLite database file `dir`/zsimem.sqlite3 in WAL mode.
-std::unique_ptr<MemoryStore> make_sqlite_store(const std::filesystem::path& dir);
+// One SQLite database file `data_dir`/zsimem.sqlite3 in WAL mode.
+std::unique_ptr<MemoryStore> make_sqlite_store(const StoreConfig& config);
 
 } // namespace zsimem::store

@@ -588,8 +588,8 @@ private:
 
 } // namespace
 
-std::unique_ptr<MemoryStore> make_json_store(const std::filesystem::path& dir) {
-  return std::make_unique<JsonStore>(dir);
+std::unique_ptr<MemoryStore> make_json_store(const StoreConfig& config) {
+  return std::make_unique<JsonStore>(config.data_dir);
 }
 
 } // namespace zsimem::store

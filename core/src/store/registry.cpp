@@ -11,7 +11,7 @@ namespace {
 
 struct Backend {
   std::string_view name;
-  std::unique_ptr<MemoryStore> (*make)(const std::filesystem::path&);
+  std::unique_ptr<MemoryStore> (*make)(const StoreConfig&);
 };
 
 constexpr std::array k_backends{
@@ -35,7 +35,7 @@ std::unique_ptr<MemoryStore> open_store(const StoreConfig& config) {
       if (config.data_dir.empty()) {
         throw Error(ErrorCode::invalid, "no data directory given (set ZSIMEM_DATA_DIR or --data-dir)", "data_dir");
       }
-      return backend.make(config.data_dir);
+      return backend.make(config);
     }
   }
   std::string known;

@@ -30,6 +30,10 @@ constexpr int k_busy_timeout_ms = 10'000;
 // Frames in the WAL (about 4 KiB each) after which a commit checkpoints:
 // every process that opens the database first re-reads the whole WAL.
 constexpr int k_checkpoint_frames = 128;
+// A long-lived store (the daemon) checkpoints on a thread of its own, less often.
+constexpr int k_background_checkpoint_frames = 1000;
+// Read connections a long-lived store opens besides the writer's.
+constexpr std::size_t k_max_readers = 4;
 constexpr std::int64_t k_int_max = std::numeric_limits<std::int64_t>::max();
 constexpr std::int64_t k_int_min = std::numeric_limits<std::int64_t>::min();
 
@@ -167,7 +171,7 @@ std::string encode_tags(const std::vector<std::string>& tags) {
 // Replaces SQLite's auto-checkpoint: each process's first open re-reads the
 // whole WAL and forgets what was checkpointed, so with one-shot processes only
 // truncating the WAL keeps it, and every open, small.
-int checkpoint_long_wal(void*, sqlite3* db, const char* name, int frames) {
+int checkpoint_long_wal(sqlite3* db, const char* name, int frames) {
   if (frames >= k_checkpoint_frames) {
     // Waiting for readers here would hold up a commit that already succeeded;
     // when one is active this degrades to copying pages back.
@@ -194,9 +198,56 @@ private:
   SQLite::Statement& m_statement;
 };
 
+// One connection to the database and the statements prepared on it; used by
+// one thread at a time (its mutex).
+struct Connection {
+  explicit Connection(SQLite::Database database) : db(std::move(database)) {}
+
+  sqlite3* handle() const { return db.getHandle(); }
+  SQLite::Statement& statement(Sql id) {
+    auto& slot = statements.at(static_cast<std::size_t>(id));
+    if (!slot) {
+      slot.emplace(db, k_sql.at(static_cast<std::size_t>(id)));
+    }
+    return *slot;
+  }
+
+  std::mutex mutex;
+  SQLite::Database db;
+  // Declared after db so that they are finalized before it closes.
+  std::array<std::optional<SQLite::Statement>, static_cast<std::size_t>(Sql::count)> statements;
+};
+
+// Rolls back on scope exit unless committed.
+class WriteTransaction {
+public:
+  explicit WriteTransaction(Connection& connection) : m_connection(connection) {
+    StatementUse(m_connection.statement(Sql::begin_immediate))->exec();
+  }
+  ~WriteTransaction() {
+    if (!m_committed && sqlite3_get_autocommit(m_connection.handle()) == 0) {
+      sqlite3_exec(m_connection.handle(), "ROLLBACK", nullptr, nullptr, nullptr);
+    }
+  }
+  WriteTransaction(const WriteTransaction&) = delete;
+  WriteTransaction& operator=(const WriteTransaction&) = delete;
+
+  void commit() {
+    StatementUse(m_connection.statement(Sql::commit))->exec();
+    m_committed = true;
+  }
+
+private:
+  Connection& m_connection;
+  bool m_committed = false;
+};
+
 class SqliteStore final : public MemoryStore {
 public:
-  explicit SqliteStore(const std::filesystem::path& dir);
+  explicit SqliteStore(const StoreConfig& config);
+  ~SqliteStore() override;
+  SqliteStore(const SqliteStore&) = delete;
+  SqliteStore& operator=(const SqliteStore&) = delete;
 
   std::string_view backend_name() const override { return "sqlite"; }
 
@@ -238,88 +289,94 @@ private:
   // each write through its PendingWrite (but for `done`); never throws.
   void commit_group(const std::vector<PendingWrite*>& group);
   // Inserts one write's versions; false when one of them exists.
-  bool insert_versions(const PendingWrite& pending);
-
-  // Rolls back on scope exit unless committed.
-  class WriteTransaction {
-  public:
-    explicit WriteTransaction(SqliteStore& store) : m_store(store) {
-      StatementUse(m_store.statement(Sql::begin_immediate))->exec();
-    }
-    ~WriteTransaction() {
-      if (!m_committed && sqlite3_get_autocommit(m_store.handle()) == 0) {
-        sqlite3_exec(m_store.handle(), "ROLLBACK", nullptr, nullptr, nullptr);
-      }
-    }
-    WriteTransaction(const WriteTransaction&) = delete;
-    WriteTransaction& operator=(const WriteTransaction&) = delete;
-
-    void commit() {
-      StatementUse(m_store.statement(Sql::commit))->exec();
-      m_committed = true;
-    }
-
-  private:
-    SqliteStore& m_store;
-    bool m_committed = false;
-  };
+  static bool insert_versions(Connection& connection, const PendingWrite& pending);
 
   static SQLite::Database open_database(const std::filesystem::path& dir, const std::filesystem::path& path);
+  std::unique_ptr<Connection> open_connection() const;
   void ensure_schema();
   int user_version();
   int table_count();
   void switch_to_wal();
   Error newer_schema_error(int found) const;
 
-  sqlite3* handle() const { return m_db.getHandle(); }
-  SQLite::Statement& statement(Sql id);
   Error to_error(const SQLite::Exception& e) const;
 
-  // Runs `fn` under the store's lock, turning SQLite failures into Error.
-  template <typename Fn> decltype(auto) run(Fn&& fn) {
-    std::lock_guard lock(m_mutex);
+  // Runs `fn` on the writer connection, turning SQLite failures into Error.
+  template <typename Fn> decltype(auto) with_writer(Fn&& fn) {
+    std::lock_guard lock(m_writer->mutex);
     try {
-      return std::forward<Fn>(fn)();
+      return std::forward<Fn>(fn)(*m_writer);
     } catch (const SQLite::Exception& e) {
       throw to_error(e);
     }
   }
+  // Runs a read `fn` on a free connection (see reader()).
+  template <typename Fn> decltype(auto) with_reader(Fn&& fn) {
+    Connection& connection = reader();
+    std::lock_guard lock(connection.mutex, std::adopt_lock);
+    try {
+      return std::forward<Fn>(fn)(connection);
+    } catch (const SQLite::Exception& e) {
+      throw to_error(e);
+    }
+  }
+  // A connection for a read, locked: the writer's when it is free (so that a
+  // one-shot CLI process opens one connection), else a reader's, opened on
+  // demand up to k_max_readers, so that reads go on during a group's commit.
+  Connection& reader();
+
+  // Checkpoints the WAL on a thread of its own (a long-lived store: the
+  // daemon), so that no commit waits for one.
+  void checkpoint_in_background();
+  static int on_wal_commit(void* store, sqlite3* db, const char* name, int frames);
 
   std::optional<VersionRecord> one_version(Sql id, const ContextKey& key,
                                            std::optional<std::int64_t> third = std::nullopt);
   VersionRecord read_version(const SQLite::Statement& row) const;
   static AuditRecord read_audit(const SQLite::Statement& row);
-  void insert_audit(const AuditRecord& record);
+  static void insert_audit(Connection& connection, const AuditRecord& record);
 
   std::filesystem::path m_path;
-  std::mutex m_mutex; // the connection: one statement at a time
-  SQLite::Database m_db;
+  bool m_long_lived;
+  std::unique_ptr<Connection> m_writer;
+  std::mutex m_readers_mutex;
+  std::vector<std::unique_ptr<Connection>> m_readers;
+  std::size_t m_next_reader = 0;
+  std::mutex m_checkpoint_mutex;
+  std::condition_variable m_checkpoint_wanted;
+  bool m_checkpoint_due = false;
+  bool m_stopping = false;
+  std::thread m_checkpointer;
   std::mutex m_queue_mutex;
   std::condition_variable m_queue_changed;
   std::vector<PendingWrite*> m_queue;
   bool m_leading = false; // a group is being committed
   std::atomic<std::uint64_t> m_transactions{0};
   std::atomic<std::uint64_t> m_writes{0};
-  // Declared after m_db so that they are finalized before it closes.
-  std::array<std::optional<SQLite::Statement>, static_cast<std::size_t>(Sql::count)> m_statements;
 };
 
-SqliteStore::SqliteStore(const std::filesystem::path& dir)
-    : m_path(dir / k_file_name), m_db(open_database(dir, m_path)) {
+SqliteStore::SqliteStore(const StoreConfig& config)
+    : m_path(config.data_dir / k_file_name), m_long_lived(config.long_lived),
+      m_writer(std::make_unique<Connection>(open_database(config.data_dir, m_path))) {
   try {
-    // A one-shot CLI process opens and closes the database per command:
-    // keeping the WAL at close spares each command a checkpoint and fsync;
-    // checkpoints during commits bound the WAL's size.
-    int persist_wal = 1;
-    sqlite3_file_control(handle(), "main", SQLITE_FCNTL_PERSIST_WAL, &persist_wal);
-    sqlite3_db_config(handle(), SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, nullptr);
-    sqlite3_wal_hook(handle(), &checkpoint_long_wal, nullptr);
-    // A successful append must survive a power cut. The size limit shrinks a
-    // WAL that a large transaction grew when it restarts.
-    m_db.exec("PRAGMA synchronous = FULL; PRAGMA journal_size_limit = 16777216");
+    sqlite3_wal_hook(m_writer->handle(), &on_wal_commit, this);
     ensure_schema();
   } catch (const SQLite::Exception& e) {
     throw to_error(e);
+  }
+  if (m_long_lived) {
+    m_checkpointer = std::thread([this] { checkpoint_in_background(); });
+  }
+}
+
+SqliteStore::~SqliteStore() {
+  if (m_checkpointer.joinable()) {
+    {
+      std::lock_guard lock(m_checkpoint_mutex);
+      m_stopping = true;
+    }
+    m_checkpoint_wanted.notify_all();
+    m_checkpointer.join();
   }
 }
 
@@ -330,21 +387,96 @@ SQLite::Database SqliteStore::open_database(const std::filesystem::path& dir, co
     throw Error(ErrorCode::unavailable, "cannot create data directory " + dir.string() + ": " + ec.message());
   }
   try {
-    return SQLite::Database(path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE | SQLite::OPEN_NOMUTEX,
-                            k_busy_timeout_ms);
+    SQLite::Database db(path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE | SQLite::OPEN_NOMUTEX, k_busy_timeout_ms);
+    // A one-shot CLI process opens and closes the database per command:
+    // keeping the WAL at close spares each command a checkpoint and fsync;
+    // checkpoints during commits bound the WAL's size.
+    int persist_wal = 1;
+    sqlite3_file_control(db.getHandle(), "main", SQLITE_FCNTL_PERSIST_WAL, &persist_wal);
+    sqlite3_db_config(db.getHandle(), SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, nullptr);
+    // A successful append must survive a power cut. The size limit shrinks a
+    // WAL that a large transaction grew when it restarts.
+    db.exec("PRAGMA synchronous = FULL; PRAGMA journal_size_limit = 16777216");
+    return db;
   } catch (const SQLite::Exception& e) {
     throw Error(ErrorCode::unavailable, "cannot open SQLite database " + path.string() + ": " + e.what());
   }
 }
 
+std::unique_ptr<Connection> SqliteStore::open_connection() const {
+  return std::make_unique<Connection>(open_database(m_path.parent_path(), m_path));
+}
+
+Connection& SqliteStore::reader() {
+  if (m_writer->mutex.try_lock()) {
+    return *m_writer;
+  }
+  Connection* wait_for = nullptr;
+  {
+    std::lock_guard lock(m_readers_mutex);
+    for (auto& connection : m_readers) {
+      if (connection->mutex.try_lock()) {
+        return *connection;
+      }
+    }
+    if (m_readers.size() < k_max_readers) {
+      m_readers.push_back(open_connection());
+      m_readers.back()->mutex.lock();
+      return *m_readers.back();
+    }
+    wait_for = m_readers[m_next_reader++ % m_readers.size()].get();
+  }
+  wait_for->mutex.lock();
+  return *wait_for;
+}
+
+int SqliteStore::on_wal_commit(void* self, sqlite3* db, const char* name, int frames) {
+  auto& store = *static_cast<SqliteStore*>(self);
+  if (!store.m_long_lived) {
+    return checkpoint_long_wal(db, name, frames);
+  }
+  if (frames >= k_background_checkpoint_frames) {
+    {
+      std::lock_guard lock(store.m_checkpoint_mutex);
+      store.m_checkpoint_due = true;
+    }
+    store.m_checkpoint_wanted.notify_one();
+  }
+  return SQLITE_OK;
+}
+
+void SqliteStore::checkpoint_in_background() {
+  std::unique_ptr<Connection> connection;
+  std::unique_lock lock(m_checkpoint_mutex);
+  for (;;) {
+    m_checkpoint_wanted.wait(lock, [&] { return m_checkpoint_due || m_stopping; });
+    if (m_stopping) {
+      return;
+    }
+    m_checkpoint_due = false;
+    lock.unlock();
+    try {
+      if (!connection) {
+        connection = open_connection();
+      }
+      // Passive: copies what no reader needs without blocking anyone; the
+      // writer then starts the WAL over from its beginning.
+      sqlite3_wal_checkpoint_v2(connection->handle(), "main", SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+    } catch (const std::exception&) {
+      // The next commit asks again; the WAL only grows meanwhile.
+    }
+    lock.lock();
+  }
+}
+
 int SqliteStore::user_version() {
-  SQLite::Statement query(m_db, "PRAGMA user_version");
+  SQLite::Statement query(m_writer->db, "PRAGMA user_version");
   query.executeStep();
   return query.getColumn(0).getInt();
 }
 
 int SqliteStore::table_count() {
-  SQLite::Statement query(m_db, "SELECT count(*) FROM sqlite_schema");
+  SQLite::Statement query(m_writer->db, "SELECT count(*) FROM sqlite_schema");
   query.executeStep();
   return query.getColumn(0).getInt();
 }
@@ -362,7 +494,7 @@ void SqliteStore::switch_to_wal() {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(k_busy_timeout_ms);
   for (;;) {
     try {
-      SQLite::Statement mode(m_db, "PRAGMA journal_mode = WAL");
+      SQLite::Statement mode(m_writer->db, "PRAGMA journal_mode = WAL");
       if (!mode.executeStep() || mode.getColumn(0).getString() != "wal") {
         throw Error(ErrorCode::unavailable, "SQLite database " + m_path.string() +
                                                 ": cannot switch to WAL mode (is it on a network file system?)");
@@ -402,7 +534,7 @@ void SqliteStore::ensure_schema() {
   if (current == 0) {
     switch_to_wal();
   }
-  WriteTransaction transaction(*this);
+  WriteTransaction transaction(*m_writer);
   // Another process may have created or migrated the schema meanwhile.
   current = user_version();
   if (current > k_schema_version) {
@@ -410,19 +542,11 @@ void SqliteStore::ensure_schema() {
   }
   for (const auto& migration : k_migrations) {
     if (migration.to_version > current) {
-      m_db.exec(migration.sql);
+      m_writer->db.exec(migration.sql);
     }
   }
-  m_db.exec("PRAGMA user_version = " + std::to_string(k_schema_version));
+  m_writer->db.exec("PRAGMA user_version = " + std::to_string(k_schema_version));
   transaction.commit();
-}
-
-SQLite::Statement& SqliteStore::statement(Sql id) {
-  auto& slot = m_statements.at(static_cast<std::size_t>(id));
-  if (!slot) {
-    slot.emplace(m_db, k_sql.at(static_cast<std::size_t>(id)));
-  }
-  return *slot;
 }
 
 Error SqliteStore::to_error(const SQLite::Exception& e) const {
@@ -488,33 +612,33 @@ AuditRecord SqliteStore::read_audit(const SQLite::Statement& row) {
 
 std::optional<VersionRecord> SqliteStore::one_version(Sql id, const ContextKey& key,
                                                       std::optional<std::int64_t> third) {
-  StatementUse query(statement(id));
-  query->bindNoCopy(1, key.user_id);
-  query->bindNoCopy(2, key.ns);
-  if (third) {
-    query->bind(3, *third);
-  }
-  if (!query->executeStep()) {
-    return std::nullopt;
-  }
-  return read_version(*query);
+  return with_reader([&](Connection& connection) -> std::optional<VersionRecord> {
+    StatementUse query(connection.statement(id));
+    query->bindNoCopy(1, key.user_id);
+    query->bindNoCopy(2, key.ns);
+    if (third) {
+      query->bind(3, *third);
+    }
+    if (!query->executeStep()) {
+      return std::nullopt;
+    }
+    return read_version(*query);
+  });
 }
 
-std::optional<VersionRecord> SqliteStore::head(const ContextKey& key) {
-  return run([&] { return one_version(Sql::head, key); });
-}
+std::optional<VersionRecord> SqliteStore::head(const ContextKey& key) { return one_version(Sql::head, key); }
 
 std::optional<VersionRecord> SqliteStore::version(const ContextKey& key, std::uint64_t version) {
-  return run([&] { return one_version(Sql::version, key, clamp_to_int64(version)); });
+  return one_version(Sql::version, key, clamp_to_int64(version));
 }
 
 std::optional<VersionRecord> SqliteStore::version_at(const ContextKey& key, Timestamp at) {
-  return run([&] { return one_version(Sql::version_at, key, to_micros(at)); });
+  return one_version(Sql::version_at, key, to_micros(at));
 }
 
 std::vector<VersionRecord> SqliteStore::history(const ContextKey& key, const HistoryQuery& query) {
-  return run([&] {
-    StatementUse select(statement(query.oldest_first ? Sql::history_oldest : Sql::history_newest));
+  return with_reader([&](Connection& connection) {
+    StatementUse select(connection.statement(query.oldest_first ? Sql::history_oldest : Sql::history_newest));
     select->bindNoCopy(1, key.user_id);
     select->bindNoCopy(2, key.ns);
     if (query.oldest_first) {
@@ -540,8 +664,8 @@ std::optional<VersionRecord> SqliteStore::find_idempotency_key(const ContextKey&
   }
   // Bound as text: SQLiteCpp binds a pointer and size as a blob, which never equals text.
   const std::string wanted(idempotency_key);
-  return run([&]() -> std::optional<VersionRecord> {
-    StatementUse query(statement(Sql::find_idempotency_key));
+  return with_reader([&](Connection& connection) -> std::optional<VersionRecord> {
+    StatementUse query(connection.statement(Sql::find_idempotency_key));
     query->bindNoCopy(1, key.user_id);
     query->bindNoCopy(2, key.ns);
     query->bindNoCopy(3, wanted);
@@ -552,8 +676,8 @@ std::optional<VersionRecord> SqliteStore::find_idempotency_key(const ContextKey&
   });
 }
 
-void SqliteStore::insert_audit(const AuditRecord& record) {
-  StatementUse insert(statement(Sql::insert_audit));
+void SqliteStore::insert_audit(Connection& connection, const AuditRecord& record) {
+  StatementUse insert(connection.statement(Sql::insert_audit));
   insert->bind(1, to_micros(record.time));
   insert->bindNoCopy(2, record.request_id);
   insert->bindNoCopy(3, record.actor);
@@ -604,39 +728,39 @@ bool SqliteStore::write(std::span<const VersionRecord> records, std::span<const 
 void SqliteStore::commit_group(const std::vector<PendingWrite*>& group) {
   const bool durable = std::any_of(group.begin(), group.end(), [](const PendingWrite* w) { return w->durable; });
   try {
-    run([&] {
+    with_writer([&](Connection& connection) {
       if (!durable) {
         // Only reads' audit records: this commit skips the fsync, and the
         // next durable commit syncs it along.
-        m_db.exec("PRAGMA synchronous = NORMAL");
+        connection.db.exec("PRAGMA synchronous = NORMAL");
       }
       try {
-        WriteTransaction transaction(*this);
+        WriteTransaction transaction(connection);
         for (PendingWrite* pending : group) {
           if (!pending->records.empty()) {
-            StatementUse(statement(Sql::savepoint))->exec();
-            pending->appended = insert_versions(*pending);
+            StatementUse(connection.statement(Sql::savepoint))->exec();
+            pending->appended = insert_versions(connection, *pending);
             if (!pending->appended) {
-              StatementUse(statement(Sql::rollback_to_savepoint))->exec();
+              StatementUse(connection.statement(Sql::rollback_to_savepoint))->exec();
             }
-            StatementUse(statement(Sql::release_savepoint))->exec();
+            StatementUse(connection.statement(Sql::release_savepoint))->exec();
             if (!pending->appended) {
               continue; // its audit records belong to the versions it did not write
             }
           }
           for (const auto& record : pending->audit) {
-            insert_audit(record);
+            insert_audit(connection, record);
           }
         }
         transaction.commit();
       } catch (...) {
         if (!durable) {
-          m_db.tryExec("PRAGMA synchronous = FULL");
+          connection.db.tryExec("PRAGMA synchronous = FULL");
         }
         throw;
       }
       if (!durable) {
-        m_db.exec("PRAGMA synchronous = FULL");
+        connection.db.exec("PRAGMA synchronous = FULL");
       }
     });
     ++m_transactions;
@@ -650,10 +774,10 @@ void SqliteStore::commit_group(const std::vector<PendingWrite*>& group) {
   }
 }
 
-bool SqliteStore::insert_versions(const PendingWrite& pending) {
+bool SqliteStore::insert_versions(Connection& connection, const PendingWrite& pending) {
   for (std::size_t i = 0; i < pending.records.size(); ++i) {
     const VersionRecord& record = pending.records[i];
-    StatementUse insert(statement(Sql::insert_version));
+    StatementUse insert(connection.statement(Sql::insert_version));
     insert->bindNoCopy(1, record.user_id);
     insert->bindNoCopy(2, record.ns);
     insert->bind(3, clamp_to_int64(record.version));
@@ -681,7 +805,7 @@ bool SqliteStore::insert_versions(const PendingWrite& pending) {
       return false; // the version exists: someone else appended it first
     }
     if (result != SQLITE_DONE) {
-      throw SQLite::Exception(handle(), result);
+      throw SQLite::Exception(connection.handle(), result);
     }
   }
   return true;
@@ -690,8 +814,8 @@ bool SqliteStore::insert_versions(const PendingWrite& pending) {
 std::size_t SqliteStore::erase(std::string_view user_id, std::optional<std::string_view> ns) {
   const std::string user(user_id);
   const std::string name(ns.value_or(""));
-  return run([&] {
-    StatementUse remove(statement(ns ? Sql::erase_namespace : Sql::erase_user));
+  return with_writer([&](Connection& connection) {
+    StatementUse remove(connection.statement(ns ? Sql::erase_namespace : Sql::erase_user));
     remove->bindNoCopy(1, user);
     if (ns) {
       remove->bindNoCopy(2, name);
@@ -702,12 +826,12 @@ std::size_t SqliteStore::erase(std::string_view user_id, std::optional<std::stri
 
 std::vector<ContextKey> SqliteStore::contexts(std::optional<std::string_view> user_id) {
   const std::string user(user_id.value_or(""));
-  return run([&] {
+  return with_reader([&](Connection& connection) {
     std::vector<ContextKey> keys;
     // Start below any real key: every stored version is >= 0.
     ContextKey after{"", ""};
     std::int64_t after_version = k_int_min;
-    StatementUse next(statement(user_id ? Sql::next_context_of_user : Sql::next_context));
+    StatementUse next(connection.statement(user_id ? Sql::next_context_of_user : Sql::next_context));
     for (;;) {
       if (user_id) {
         next->bindNoCopy(1, user);
@@ -732,8 +856,8 @@ std::vector<ContextKey> SqliteStore::contexts(std::optional<std::string_view> us
 void SqliteStore::append_audit(const AuditRecord& record, bool durable) { write({}, {&record, 1}, durable); }
 
 std::vector<AuditRecord> SqliteStore::audit_log(const AuditQuery& query) {
-  return run([&] {
-    StatementUse select(statement(query.user_id ? Sql::audit_of_user : Sql::audit_all));
+  return with_reader([&](Connection& connection) {
+    StatementUse select(connection.statement(query.user_id ? Sql::audit_of_user : Sql::audit_all));
     select->bind(1, query.before_seq ? clamp_to_int64(*query.before_seq) : k_int_max);
     select->bind(2, query.since ? to_micros(*query.since) : k_int_min);
     select->bind(3, query.until ? to_micros(*query.until) : k_int_max);
@@ -756,8 +880,8 @@ std::vector<AuditRecord> SqliteStore::audit_log(const AuditQuery& query) {
 
 } // namespace
 
-std::unique_ptr<MemoryStore> make_sqlite_store(const std::filesystem::path& dir) {
-  return std::make_unique<SqliteStore>(dir);
+std::unique_ptr<MemoryStore> make_sqlite_store(const StoreConfig& config) {
+  return std::make_unique<SqliteStore>(config);
 }
 
 } // namespace zsimem::store
