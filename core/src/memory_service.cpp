@@ -1,3 +1,5 @@
+#include "audit_buffer.hpp"
+
 #include <zsimem/codec.hpp>
 #include <zsimem/error.hpp>
 #include <zsimem/hash_chain.hpp>
@@ -33,11 +35,26 @@ struct AuditTrail {
   bool logged = false;
 };
 
+// Where the audit records of reads and failures go: straight to the store,
+// or through a buffer that writes them in batches (ServiceOptions).
+struct ReadAuditLog {
+  MemoryStore& store;
+  AuditBuffer* buffer;
+
+  void add(const AuditRecord& record) const {
+    if (buffer) {
+      buffer->add(record);
+    } else {
+      store.append_audit(record, false);
+    }
+  }
+};
+
 // Runs one operation and leaves exactly one audit record for it, success or
 // failure. Reads and failures are logged without waiting for the disk;
 // writes pass their record to MemoryStore::append, atomic with the version.
 template <typename Body>
-auto audited(MemoryStore& store, const Caller& caller, std::string_view operation, std::string_view user_id,
+auto audited(const ReadAuditLog& log, const Caller& caller, std::string_view operation, std::string_view user_id,
              std::string_view ns, Body&& body) {
   AuditTrail trail;
   trail.record.time = now();
@@ -52,7 +69,7 @@ auto audited(MemoryStore& store, const Caller& caller, std::string_view operatio
     trail.record.outcome = to_string(code);
     trail.record.detail = message;
     try {
-      store.append_audit(trail.record, false);
+      log.add(trail.record);
     } catch (const std::exception&) {
       // The original failure is what the caller needs to see.
     }
@@ -60,7 +77,7 @@ auto audited(MemoryStore& store, const Caller& caller, std::string_view operatio
   try {
     auto result = body(trail);
     if (!trail.logged) {
-      store.append_audit(trail.record, false);
+      log.add(trail.record);
     }
     return result;
   } catch (const Error& error) {
@@ -317,10 +334,13 @@ std::string_view to_string(MergeResult::Outcome outcome) {
 }
 
 MemoryService::MemoryService(std::unique_ptr<MemoryStore> store, ServiceOptions options)
-    : m_store(std::move(store)), m_options(options) {}
+    : m_store(std::move(store)), m_options(options),
+      m_read_audit(options.batch_read_audit ? std::make_unique<AuditBuffer>(*m_store) : nullptr) {}
+
+MemoryService::~MemoryService() = default;
 
 VersionRecord MemoryService::get(const Caller& caller, const ContextKey& key, const ReadSelector& selector) {
-  return audited(*m_store, caller, "get", key.user_id, key.ns, [&](AuditTrail& trail) {
+  return audited({*m_store, m_read_audit.get()}, caller, "get", key.user_id, key.ns, [&](AuditTrail& trail) {
     validate_key(key);
     VersionRecord record;
     if (selector.version) {
@@ -343,42 +363,44 @@ VersionRecord MemoryService::get(const Caller& caller, const ContextKey& key, co
 
 MergeResult MemoryService::merge(const Caller& caller, const MemoryUpdate& update, bool dry_run) {
   const ContextKey key{update.user_id, update.ns};
-  return audited(*m_store, caller, dry_run ? "merge_dry_run" : "merge", key.user_id, key.ns, [&](AuditTrail& trail) {
-    validate_update(update);
-    const Json delta = parse_delta(update.delta, m_options.max_delta_bytes, "delta");
-    for (int attempt = 0; attempt < m_options.max_attempts; ++attempt) {
-      if (!update.idempotency_key.empty()) {
-        if (const auto existing = m_store->find_idempotency_key(key, update.idempotency_key)) {
-          trail.record.version = version_string(existing->version);
-          trail.record.detail = "idempotent replay";
-          return replay(*existing, delta, update.idempotency_key);
-        }
-      }
-      const auto head = m_store->head(key);
-      Plan plan = plan_update(*m_store, key, head, update, delta);
-      if (head && canonical_json(plan.data) == head->data) {
-        trail.record.version = version_string(head->version);
-        trail.record.detail = "unchanged";
-        return MergeResult{*head, dry_run ? MergeResult::Outcome::dry_run : MergeResult::Outcome::unchanged,
-                           plan.rebased, "[]"};
-      }
-      const VersionRecord record = update_version(head, key, plan, delta, update, caller, m_options);
-      MergeResult result = created(head, record, plan.rebased);
-      trail.record.version = version_string(record.version);
-      if (dry_run) {
-        result.outcome = MergeResult::Outcome::dry_run;
-        return result;
-      }
-      const AuditRecord audit = trail.record;
-      if (m_store->append({&record, 1}, {&audit, 1})) {
-        trail.logged = true;
-        m_changes.publish(key.user_id, key.ns);
-        return result;
-      }
-      // Another writer appended first: recompute against the new head.
-    }
-    throw too_much_contention(describe(key) + " is", m_options.max_attempts);
-  });
+  return audited({*m_store, m_read_audit.get()}, caller, dry_run ? "merge_dry_run" : "merge", key.user_id, key.ns,
+                 [&](AuditTrail& trail) {
+                   validate_update(update);
+                   const Json delta = parse_delta(update.delta, m_options.max_delta_bytes, "delta");
+                   for (int attempt = 0; attempt < m_options.max_attempts; ++attempt) {
+                     if (!update.idempotency_key.empty()) {
+                       if (const auto existing = m_store->find_idempotency_key(key, update.idempotency_key)) {
+                         trail.record.version = version_string(existing->version);
+                         trail.record.detail = "idempotent replay";
+                         return replay(*existing, delta, update.idempotency_key);
+                       }
+                     }
+                     const auto head = m_store->head(key);
+                     Plan plan = plan_update(*m_store, key, head, update, delta);
+                     if (head && canonical_json(plan.data) == head->data) {
+                       trail.record.version = version_string(head->version);
+                       trail.record.detail = "unchanged";
+                       return MergeResult{*head,
+                                          dry_run ? MergeResult::Outcome::dry_run : MergeResult::Outcome::unchanged,
+                                          plan.rebased, "[]"};
+                     }
+                     const VersionRecord record = update_version(head, key, plan, delta, update, caller, m_options);
+                     MergeResult result = created(head, record, plan.rebased);
+                     trail.record.version = version_string(record.version);
+                     if (dry_run) {
+                       result.outcome = MergeResult::Outcome::dry_run;
+                       return result;
+                     }
+                     const AuditRecord audit = trail.record;
+                     if (m_store->append({&record, 1}, {&audit, 1})) {
+                       trail.logged = true;
+                       m_changes.publish(key.user_id, key.ns);
+                       return result;
+                     }
+                     // Another writer appended first: recompute against the new head.
+                   }
+                   throw too_much_contention(describe(key) + " is", m_options.max_attempts);
+                 });
 }
 
 std::vector<MergeResult> MemoryService::apply(const Caller& caller, std::span<const MemoryUpdate> updates) {
@@ -394,7 +416,7 @@ std::vector<MergeResult> MemoryService::apply(const Caller& caller, std::span<co
     }
     return results;
   }
-  return audited(*m_store, caller, "apply", {}, {}, [&](AuditTrail& trail) {
+  return audited({*m_store, m_read_audit.get()}, caller, "apply", {}, {}, [&](AuditTrail& trail) {
     std::vector<Json> deltas;
     for (std::size_t i = 0; i < updates.size(); ++i) {
       try {
@@ -466,7 +488,7 @@ std::vector<MergeResult> MemoryService::apply(const Caller& caller, std::span<co
 
 MergeResult MemoryService::rollback(const Caller& caller, const ContextKey& key, std::uint64_t target,
                                     std::optional<std::uint64_t> expected_version, std::vector<std::string> tags) {
-  return audited(*m_store, caller, "rollback", key.user_id, key.ns, [&](AuditTrail& trail) {
+  return audited({*m_store, m_read_audit.get()}, caller, "rollback", key.user_id, key.ns, [&](AuditTrail& trail) {
     validate_key(key);
     validate_tags(tags);
     for (int attempt = 0; attempt < m_options.max_attempts; ++attempt) {
@@ -505,7 +527,7 @@ MergeResult MemoryService::rollback(const Caller& caller, const ContextKey& key,
 }
 
 std::uint64_t MemoryService::follow(const Caller& caller, const ContextKey& key, std::optional<std::uint64_t> after) {
-  return audited(*m_store, caller, "follow", key.user_id, key.ns, [&](AuditTrail& trail) {
+  return audited({*m_store, m_read_audit.get()}, caller, "follow", key.user_id, key.ns, [&](AuditTrail& trail) {
     validate_key(key);
     const std::uint64_t start = after ? *after : head_version(key);
     trail.record.version = version_string(start);
@@ -529,7 +551,7 @@ std::uint64_t MemoryService::head_version(const ContextKey& key) {
 }
 
 HistoryPage MemoryService::history(const Caller& caller, const ContextKey& key, const HistoryQuery& query) {
-  return audited(*m_store, caller, "history", key.user_id, key.ns, [&](AuditTrail&) {
+  return audited({*m_store, m_read_audit.get()}, caller, "history", key.user_id, key.ns, [&](AuditTrail&) {
     validate_key(key);
     if (query.limit == 0 || query.limit > k_max_page) {
       throw Error(ErrorCode::invalid, "limit: must be between 1 and " + std::to_string(k_max_page), "limit");
@@ -549,7 +571,7 @@ HistoryPage MemoryService::history(const Caller& caller, const ContextKey& key, 
 
 DiffResult MemoryService::diff(const Caller& caller, const ContextKey& key, std::uint64_t from,
                                std::optional<std::uint64_t> to) {
-  return audited(*m_store, caller, "diff", key.user_id, key.ns, [&](AuditTrail& trail) {
+  return audited({*m_store, m_read_audit.get()}, caller, "diff", key.user_id, key.ns, [&](AuditTrail& trail) {
     validate_key(key);
     const VersionRecord older = require_version(*m_store, key, from);
     const VersionRecord newer = to ? require_version(*m_store, key, *to) : require_head(*m_store, key);
@@ -561,7 +583,7 @@ DiffResult MemoryService::diff(const Caller& caller, const ContextKey& key, std:
 }
 
 std::vector<BlameEntry> MemoryService::blame(const Caller& caller, const ContextKey& key, std::string_view path) {
-  return audited(*m_store, caller, "blame", key.user_id, key.ns, [&](AuditTrail& trail) {
+  return audited({*m_store, m_read_audit.get()}, caller, "blame", key.user_id, key.ns, [&](AuditTrail& trail) {
     validate_key(key);
     if (!path.empty() && path.front() != '/') {
       throw Error(ErrorCode::invalid, "path: '" + std::string(path) + "' is not a JSON pointer (such as /a/b)", "path");
@@ -613,7 +635,7 @@ std::vector<BlameEntry> MemoryService::blame(const Caller& caller, const Context
 }
 
 std::size_t MemoryService::erase(const Caller& caller, std::string_view user_id, std::optional<std::string_view> ns) {
-  return audited(*m_store, caller, "delete", user_id, ns.value_or(""), [&](AuditTrail& trail) {
+  return audited({*m_store, m_read_audit.get()}, caller, "delete", user_id, ns.value_or(""), [&](AuditTrail& trail) {
     validate_user_id(user_id);
     if (ns) {
       validate_namespace(*ns);
@@ -628,7 +650,7 @@ std::size_t MemoryService::erase(const Caller& caller, std::string_view user_id,
 }
 
 VerifyReport MemoryService::verify(const Caller& caller, std::optional<std::string_view> user_id) {
-  return audited(*m_store, caller, "verify", user_id.value_or(""), {}, [&](AuditTrail& trail) {
+  return audited({*m_store, m_read_audit.get()}, caller, "verify", user_id.value_or(""), {}, [&](AuditTrail& trail) {
     if (user_id) {
       validate_user_id(*user_id);
     }
@@ -686,7 +708,7 @@ VerifyReport MemoryService::verify(const Caller& caller, std::optional<std::stri
 
 void MemoryService::export_versions(const Caller& caller, std::optional<std::string_view> user_id,
                                     const std::function<void(const VersionRecord&)>& sink) {
-  audited(*m_store, caller, "export", user_id.value_or(""), {}, [&](AuditTrail& trail) {
+  audited({*m_store, m_read_audit.get()}, caller, "export", user_id.value_or(""), {}, [&](AuditTrail& trail) {
     if (user_id) {
       validate_user_id(*user_id);
     }
@@ -703,7 +725,7 @@ void MemoryService::export_versions(const Caller& caller, std::optional<std::str
 }
 
 ImportResult MemoryService::import_versions(const Caller& caller, std::span<const VersionRecord> records) {
-  return audited(*m_store, caller, "import", {}, {}, [&](AuditTrail& trail) {
+  return audited({*m_store, m_read_audit.get()}, caller, "import", {}, {}, [&](AuditTrail& trail) {
     ImportResult result;
     std::map<ContextKey, std::optional<VersionRecord>> heads;
     std::vector<VersionRecord> pending;
@@ -767,24 +789,29 @@ ImportResult MemoryService::import_versions(const Caller& caller, std::span<cons
 }
 
 AuditPage MemoryService::audit_log(const Caller& caller, const AuditQuery& query) {
-  return audited(*m_store, caller, "audit_log", query.user_id.value_or(""), query.ns.value_or(""), [&](AuditTrail&) {
-    if (query.limit == 0 || query.limit > k_max_page) {
-      throw Error(ErrorCode::invalid, "limit: must be between 1 and " + std::to_string(k_max_page), "limit");
-    }
-    AuditQuery probe = query;
-    probe.limit = query.limit + 1;
-    AuditPage page;
-    page.records = m_store->audit_log(probe);
-    if (page.records.size() > query.limit) {
-      page.records.resize(query.limit);
-      page.next_cursor = page.records.back().seq;
-    }
-    return page;
-  });
+  return audited({*m_store, m_read_audit.get()}, caller, "audit_log", query.user_id.value_or(""), query.ns.value_or(""),
+                 [&](AuditTrail&) {
+                   if (m_read_audit) {
+                     m_read_audit->flush(); // the log shows every read made before this one
+                   }
+                   if (query.limit == 0 || query.limit > k_max_page) {
+                     throw Error(ErrorCode::invalid, "limit: must be between 1 and " + std::to_string(k_max_page),
+                                 "limit");
+                   }
+                   AuditQuery probe = query;
+                   probe.limit = query.limit + 1;
+                   AuditPage page;
+                   page.records = m_store->audit_log(probe);
+                   if (page.records.size() > query.limit) {
+                     page.records.resize(query.limit);
+                     page.next_cursor = page.records.back().seq;
+                   }
+                   return page;
+                 });
 }
 
 std::vector<std::string> MemoryService::users(const Caller& caller) {
-  return audited(*m_store, caller, "users", {}, {}, [&](AuditTrail&) {
+  return audited({*m_store, m_read_audit.get()}, caller, "users", {}, {}, [&](AuditTrail&) {
     std::vector<std::string> users;
     for (const auto& key : m_store->contexts()) {
       if (users.empty() || users.back() != key.user_id) {
@@ -796,7 +823,7 @@ std::vector<std::string> MemoryService::users(const Caller& caller) {
 }
 
 std::vector<std::string> MemoryService::namespaces(const Caller& caller, std::string_view user_id) {
-  return audited(*m_store, caller, "namespaces", user_id, {}, [&](AuditTrail&) {
+  return audited({*m_store, m_read_audit.get()}, caller, "namespaces", user_id, {}, [&](AuditTrail&) {
     validate_user_id(user_id);
     std::vector<std::string> names;
     for (const auto& key : m_store->contexts(user_id)) {

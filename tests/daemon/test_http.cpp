@@ -285,6 +285,7 @@ TEST_CASE("http: /metrics counts requests, latency, store operations, versions a
   post_json(client, k_memory + "/u", Json{{"user_id", "u"}, {"delta", {{"a", 3}}}}, {{"If-Match", "\"1\""}});
   client.Get((k_memory + "/u").c_str());
   client.Get("/nowhere");
+  d.service.audit_log({}, {}); // writes the buffered audit records of the refused merge and the read
   const auto result = client.Get("/metrics");
   REQUIRE(result);
   CHECK(result->status == 200);
@@ -301,10 +302,15 @@ TEST_CASE("http: /metrics counts requests, latency, store operations, versions a
              Catch::Contains(R"(zsimem_store_operation_duration_seconds_bucket{operation="append",le="+Inf"} 2)"));
   CHECK_THAT(text, Catch::Contains("zsimem_versions_written_total 2\n"));
   CHECK_THAT(text, Catch::Contains("zsimem_conflicts_total 1\n"));
-  // One request at a time: each write (2 versions, the refused write's and
-  // the read's audit records) committed on its own.
-  CHECK_THAT(text, Catch::Contains("zsimem_store_transactions_total 4\n"));
-  CHECK_THAT(text, Catch::Contains("zsimem_store_writes_total 4\n"));
+  // One request at a time: each write (2 versions, then the reads' audit
+  // records, in one batch or two) committed on its own.
+  const auto counter = [&](const std::string& name) {
+    const auto at = text.find("\n" + name + " ");
+    REQUIRE(at != std::string::npos);
+    return std::stoi(text.substr(at + name.size() + 2));
+  };
+  CHECK(counter("zsimem_store_transactions_total") >= 3);
+  CHECK(counter("zsimem_store_transactions_total") == counter("zsimem_store_writes_total"));
   CHECK_THAT(text, Catch::Contains("# TYPE zsimem_http_request_duration_seconds histogram"));
 }
 

@@ -510,3 +510,30 @@ TEST_CASE("json store survives a writer killed at any moment", "[store][json]") 
   REQUIRE(append_one(*store, make_version("alice", "default", head->version + 1)));
   CHECK(store->head({"alice", "default"})->version == head->version + 1);
 }
+
+TEST_CASE("json store: a long-lived store's remembered head follows other processes' writes and erasures",
+          "[store][json]") {
+  TempDir dir;
+  auto daemon = zsimem::store::make_json_store({"json", dir.path(), true});
+  auto cli = zsimem::store::make_json_store({"json", dir.path()}); // as another process would
+  const ContextKey key{"alice", "default"};
+  const auto append = [](zsimem::MemoryStore& store, VersionRecord record) { REQUIRE(store.append({&record, 1}, {})); };
+  append(*daemon, make_version("alice", "default", 1));
+  append(*daemon, make_version("alice", "default", 2));
+  REQUIRE(daemon->head(key)->version == 2); // remembered from here on
+  CHECK(daemon->head(key)->data == make_version("alice", "default", 2).data);
+
+  append(*cli, make_version("alice", "default", 3));
+  CHECK(daemon->head(key)->version == 3);
+
+  // Erased and written again up to the same version, with other contents.
+  REQUIRE(cli->erase("alice", std::nullopt) == 3);
+  CHECK_FALSE(daemon->head(key).has_value());
+  for (std::uint64_t v = 1; v <= 3; ++v) {
+    VersionRecord record = make_version("alice", "default", v);
+    record.data = R"({"rewritten":)" + std::to_string(v) + "}";
+    append(*cli, record);
+  }
+  CHECK(daemon->head(key)->data == R"({"rewritten":3})");
+  CHECK(daemon->head(key)->data == R"({"rewritten":3})");
+}

@@ -96,7 +96,14 @@ struct ServiceOptions {
   // How many times an update is recomputed when another writer appends
   // between its read and its write.
   int max_attempts = 64;
+  // Write the audit records of reads in batches from a thread of their own
+  // instead of one by one during each read (the daemon): reads stop waiting
+  // for writes, and a crash can lose the records of the last few
+  // milliseconds' reads. Writes' records always commit with the write.
+  bool batch_read_audit = false;
 };
+
+class AuditBuffer;
 
 // Every operation's semantics, once, above any store: validation, merge,
 // idempotency, optimistic locking, hashing and the audit log. The CLI and the
@@ -105,6 +112,9 @@ struct ServiceOptions {
 class MemoryService {
 public:
   explicit MemoryService(std::unique_ptr<MemoryStore> store, ServiceOptions options = {});
+  ~MemoryService();
+  MemoryService(const MemoryService&) = delete;
+  MemoryService& operator=(const MemoryService&) = delete;
 
   // The context's head, or the version the selector names.
   VersionRecord get(const Caller& caller, const ContextKey& key, const ReadSelector& selector = {});
@@ -170,6 +180,7 @@ private:
   std::unique_ptr<MemoryStore> m_store;
   ServiceOptions m_options;
   ChangeFeed m_changes;
+  std::unique_ptr<AuditBuffer> m_read_audit; // with batch_read_audit
 };
 
 } // namespace zsimem

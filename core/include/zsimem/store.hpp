@@ -88,9 +88,10 @@ public:
   // Every context, sorted; only those of one user when given.
   virtual std::vector<ContextKey> contexts(std::optional<std::string_view> user_id = std::nullopt) = 0;
 
-  // Audit records. Durable when `durable` (writes); reads may be logged
-  // without waiting for the disk.
-  virtual void append_audit(const AuditRecord& record, bool durable) = 0;
+  // Audit records, in order. Durable when `durable` (writes); reads may be
+  // logged without waiting for the disk.
+  virtual void append_audit(std::span<const AuditRecord> records, bool durable) = 0;
+  void append_audit(const AuditRecord& record, bool durable) { append_audit({&record, 1}, durable); }
   virtual std::vector<AuditRecord> audit_log(const AuditQuery& query) = 0;
 };
 

@@ -71,9 +71,9 @@ public:
     const OperationTimer timer(m_metrics, "contexts");
     return m_inner->contexts(user_id);
   }
-  void append_audit(const AuditRecord& record, bool durable) override {
+  void append_audit(std::span<const AuditRecord> records, bool durable) override {
     const OperationTimer timer(m_metrics, "append_audit");
-    m_inner->append_audit(record, durable);
+    m_inner->append_audit(records, durable);
   }
   std::vector<AuditRecord> audit_log(const AuditQuery& query) override {
     const OperationTimer timer(m_metrics, "audit_log");

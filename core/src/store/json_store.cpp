@@ -9,6 +9,9 @@
 #include <charconv>
 #include <cstdio>
 #include <ctime>
+#include <map>
+#include <mutex>
+#include <optional>
 #include <sys/stat.h>
 #include <system_error>
 #include <unistd.h>
@@ -189,11 +192,30 @@ bool matches(const AuditRecord& record, const AuditQuery& query) {
          (!query.since || record.time >= *query.since) && (!query.until || record.time <= *query.until);
 }
 
+// Which file a cached head was read from: version files are never changed,
+// only created and (on erasure) removed, so the same file is the same record.
+struct FileIdentity {
+  dev_t device = 0;
+  ino_t inode = 0;
+  off_t size = 0;
+  std::int64_t mtime_ns = 0;
+
+  static std::optional<FileIdentity> of(const fs::path& path) {
+    struct stat info {};
+    if (::stat(path.c_str(), &info) != 0) {
+      return std::nullopt;
+    }
+    return FileIdentity{info.st_dev, info.st_ino, info.st_size,
+                        std::int64_t{info.st_mtim.tv_sec} * 1'000'000'000 + info.st_mtim.tv_nsec};
+  }
+  friend bool operator==(const FileIdentity&, const FileIdentity&) = default;
+};
+
 class JsonStore final : public MemoryStore {
 public:
-  explicit JsonStore(fs::path dir)
-      : m_dir(std::move(dir)), m_contexts(m_dir / "contexts"), m_tmp(m_dir / "tmp"), m_lock(m_dir / "lock"),
-        m_audit(m_dir / "audit.jsonl"), m_format(m_dir / "FORMAT") {
+  JsonStore(fs::path dir, bool long_lived)
+      : m_long_lived(long_lived), m_dir(std::move(dir)), m_contexts(m_dir / "contexts"), m_tmp(m_dir / "tmp"),
+        m_lock(m_dir / "lock"), m_audit(m_dir / "audit.jsonl"), m_format(m_dir / "FORMAT") {
     file_io::create_directories(m_dir);
     check_format();
     file_io::create_directories(m_tmp);
@@ -209,11 +231,22 @@ public:
   std::string_view backend_name() const override { return "json"; }
 
   std::optional<VersionRecord> head(const ContextKey& key) override {
+    if (m_long_lived) {
+      if (auto cached = cached_head(key)) {
+        return cached;
+      }
+    }
     auto versions = list_versions(key);
     if (versions.empty()) {
       return std::nullopt;
     }
-    return read_version(key, versions.back());
+    const fs::path path = context_dir(key) / version_file_name(versions.back());
+    const auto identity = m_long_lived ? FileIdentity::of(path) : std::nullopt;
+    auto record = read_version(key, versions.back());
+    if (record && identity) {
+      remember_head(key, *record, *identity);
+    }
+    return record;
   }
 
   std::optional<VersionRecord> version(const ContextKey& key, std::uint64_t version) override {
@@ -391,8 +424,8 @@ public:
     return out;
   }
 
-  void append_audit(const AuditRecord& record, bool durable) override {
-    append_audit_lines(std::span<const AuditRecord>(&record, 1), durable);
+  void append_audit(std::span<const AuditRecord> records, bool durable) override {
+    append_audit_lines(records, durable);
   }
 
   std::vector<AuditRecord> audit_log(const AuditQuery& query) override {
@@ -480,6 +513,44 @@ private:
   }
 
   fs::path context_dir(const ContextKey& key) const { return m_contexts / key.user_id / key.ns; }
+
+  // A long-lived store (the daemon) remembers each context's head, and
+  // trusts it while its file is the same and no next version exists: two
+  // stat calls instead of listing the folder and parsing the file. Writers
+  // in other processes only ever add the next version's file or remove the
+  // folder, so both are seen.
+  struct CachedHead {
+    VersionRecord record;
+    FileIdentity file;
+  };
+  static constexpr std::size_t k_max_cached_heads = 100'000;
+
+  std::optional<VersionRecord> cached_head(const ContextKey& key) {
+    std::optional<CachedHead> cached;
+    {
+      std::lock_guard lock(m_heads_mutex);
+      const auto it = m_heads.find(key);
+      if (it == m_heads.end()) {
+        return std::nullopt;
+      }
+      cached = it->second;
+    }
+    const fs::path dir = context_dir(key);
+    struct stat next {};
+    if (::stat((dir / version_file_name(cached->record.version + 1)).c_str(), &next) == 0 || errno != ENOENT ||
+        FileIdentity::of(dir / version_file_name(cached->record.version)) != cached->file) {
+      return std::nullopt;
+    }
+    return std::move(cached->record);
+  }
+
+  void remember_head(const ContextKey& key, const VersionRecord& record, const FileIdentity& file) {
+    std::lock_guard lock(m_heads_mutex);
+    if (m_heads.size() >= k_max_cached_heads) {
+      m_heads.clear(); // a crude bound: the cache refills with what is read
+    }
+    m_heads.insert_or_assign(key, CachedHead{record, file});
+  }
 
   // The versions of a context, ascending; empty for an unsafe key.
   std::vector<std::uint64_t> list_versions(const ContextKey& key) const {
@@ -578,6 +649,9 @@ private:
     file.append(buffer, durable);
   }
 
+  bool m_long_lived;
+  std::mutex m_heads_mutex;
+  std::map<ContextKey, CachedHead> m_heads;
   fs::path m_dir;
   fs::path m_contexts;
   fs::path m_tmp;
@@ -589,7 +663,7 @@ private:
 } // namespace
 
 std::unique_ptr<MemoryStore> make_json_store(const StoreConfig& config) {
-  return std::make_unique<JsonStore>(config.data_dir);
+  return std::make_unique<JsonStore>(config.data_dir, config.long_lived);
 }
 
 } // namespace zsimem::store

@@ -264,7 +264,7 @@ public:
   std::size_t erase(std::string_view user_id, std::optional<std::string_view> ns) override;
   std::vector<ContextKey> contexts(std::optional<std::string_view> user_id) override;
 
-  void append_audit(const AuditRecord& record, bool durable) override;
+  void append_audit(std::span<const AuditRecord> records, bool durable) override;
   std::vector<AuditRecord> audit_log(const AuditQuery& query) override;
 
 private:
@@ -853,7 +853,7 @@ std::vector<ContextKey> SqliteStore::contexts(std::optional<std::string_view> us
   });
 }
 
-void SqliteStore::append_audit(const AuditRecord& record, bool durable) { write({}, {&record, 1}, durable); }
+void SqliteStore::append_audit(std::span<const AuditRecord> records, bool durable) { write({}, records, durable); }
 
 std::vector<AuditRecord> SqliteStore::audit_log(const AuditQuery& query) {
   return with_reader([&](Connection& connection) {
