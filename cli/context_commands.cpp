@@ -154,12 +154,13 @@ void add_merge(CLI::App& app, Session& session) {
       print_merge_result(session, result);
       return;
     }
-    const bool changes = result.record.version != 0 && result.patch != "[]";
+    const std::string patch = result.patch();
+    const bool changes = result.record.version != 0 && patch != "[]";
     if (session.json_output()) {
       print_json(Json{{"dry_run", true},
                       {"would_create", changes},
                       {"version", version_string(result.record.version)},
-                      {"patch", Json::parse(result.patch)},
+                      {"patch", Json::parse(patch)},
                       {"context", user_context_json(result.record)}});
       return;
     }
@@ -169,7 +170,7 @@ void add_merge(CLI::App& app, Session& session) {
     } else {
       std::cout << "would change nothing: " << context_heading(result.record) << '\n';
     }
-    print_patch_text(Json::parse(result.patch));
+    print_patch_text(Json::parse(patch));
   });
 }
 

@@ -223,8 +223,7 @@ VersionRecord update_version(const std::optional<VersionRecord>& head, const Con
 }
 
 MergeResult created(const std::optional<VersionRecord>& head, const VersionRecord& record, bool rebased) {
-  return MergeResult{record, MergeResult::Outcome::created, rebased,
-                     json_patch_text(head ? head->data : "{}", record.data)};
+  return MergeResult{record, MergeResult::Outcome::created, rebased, head ? head->data : "{}"};
 }
 
 Error too_much_contention(const std::string& what, int attempts) {
@@ -239,7 +238,7 @@ MergeResult replay(const VersionRecord& existing, const Json& delta, std::string
                     version_string(existing.version) + " with a different delta",
                 "idempotency_key");
   }
-  return MergeResult{existing, MergeResult::Outcome::replayed, false, "[]"};
+  return MergeResult{existing, MergeResult::Outcome::replayed, false, std::nullopt};
 }
 
 void validate_update(const MemoryUpdate& update) {
@@ -333,6 +332,10 @@ std::string_view to_string(MergeResult::Outcome outcome) {
   return "created";
 }
 
+std::string MergeResult::patch() const {
+  return previous_data ? json_patch_text(*previous_data, record.data) : std::string("[]");
+}
+
 MemoryService::MemoryService(std::unique_ptr<MemoryStore> store, ServiceOptions options)
     : m_store(std::move(store)), m_options(options),
       m_read_audit(options.batch_read_audit ? std::make_unique<AuditBuffer>(*m_store) : nullptr) {}
@@ -382,7 +385,7 @@ MergeResult MemoryService::merge(const Caller& caller, const MemoryUpdate& updat
                        trail.record.detail = "unchanged";
                        return MergeResult{*head,
                                           dry_run ? MergeResult::Outcome::dry_run : MergeResult::Outcome::unchanged,
-                                          plan.rebased, "[]"};
+                                          plan.rebased, std::nullopt};
                      }
                      const VersionRecord record = update_version(head, key, plan, delta, update, caller, m_options);
                      MergeResult result = created(head, record, plan.rebased);
@@ -454,7 +457,7 @@ std::vector<MergeResult> MemoryService::apply(const Caller& caller, std::span<co
           auto& head = head_it->second;
           Plan plan = plan_update(*m_store, key, head, update, deltas[i]);
           if (head && canonical_json(plan.data) == head->data) {
-            results.push_back(MergeResult{*head, MergeResult::Outcome::unchanged, plan.rebased, "[]"});
+            results.push_back(MergeResult{*head, MergeResult::Outcome::unchanged, plan.rebased, std::nullopt});
             continue;
           }
           VersionRecord record = update_version(head, key, plan, deltas[i], update, caller, m_options);
@@ -504,7 +507,7 @@ MergeResult MemoryService::rollback(const Caller& caller, const ContextKey& key,
       if (old.data == head->data) {
         trail.record.version = current;
         trail.record.detail = "unchanged";
-        return MergeResult{*head, MergeResult::Outcome::unchanged, false, "[]"};
+        return MergeResult{*head, MergeResult::Outcome::unchanged, false, std::nullopt};
       }
       const Json data = Json::parse(old.data);
       VersionRecord record =

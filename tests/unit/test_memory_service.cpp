@@ -56,7 +56,7 @@ TEST_CASE("merges create numbered versions with metadata and a hash chain", "[se
   CHECK(second.record.hash == version_hash(second.record));
   CHECK(second.record.updated_at >= first.record.updated_at);
   CHECK(f.data("alice") == Json::parse(R"({"diet":{"carbs":200},"steps":5000})"));
-  CHECK(Json::parse(second.patch) ==
+  CHECK(Json::parse(second.patch()) ==
         Json::parse(R"([{"op":"remove","path":"/diet/kcal"},{"op":"add","path":"/diet/carbs","value":200}])"));
 }
 

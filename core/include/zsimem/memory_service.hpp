@@ -40,8 +40,14 @@ struct MergeResult {
   };
   VersionRecord record; // the resulting head (or would-be head)
   Outcome outcome = Outcome::created;
-  bool rebased = false;     // the expected version was behind and the update was rebased
-  std::string patch = "[]"; // RFC 6902 JSON Patch from the previous head to `record`
+  bool rebased = false; // the expected version was behind and the update was rebased
+  // The data before the change, when there is one (created, or a dry run
+  // that would create).
+  std::optional<std::string> previous_data;
+
+  // RFC 6902 JSON Patch from the previous head to `record` ("[]" when
+  // nothing changed), computed when asked: most callers never do.
+  std::string patch() const;
 };
 
 std::string_view to_string(MergeResult::Outcome outcome);
