@@ -21,7 +21,18 @@ void add_serve_command(CLI::App& app, Session& session) {
       ->type_name("PATH")
       ->envname("API_PREFIX")
       ->capture_default_str();
-  command->add_option("--threads", args->threads, "Worker threads")->type_name("N")->capture_default_str();
+  command
+      ->add_option("--threads", args->threads,
+                   "Worker threads kept ready; more start on demand, up to --max-connections")
+      ->type_name("N")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{100'000}))
+      ->capture_default_str();
+  command
+      ->add_option("--max-connections", args->max_connections,
+                   "Connections served at once (each holds a thread); one more is answered 503")
+      ->type_name("N")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{100'000}))
+      ->capture_default_str();
   command->add_option("--log-format", args->log_format, "Access log format on standard error")
       ->check(CLI::IsMember({"text", "json"}))
       ->capture_default_str();

@@ -11,6 +11,7 @@ struct ServeArgs {
   std::string listen = "127.0.0.1:8080";
   std::string api_prefix = "/api/v1";
   std::size_t threads = 16;
+  std::size_t max_connections = 512;
   std::string log_format = "text";
 };
 

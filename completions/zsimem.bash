@@ -36,8 +36,8 @@ _zsimem_options() {
     import:-v) echo '--backend --data-dir -o --output --request-id' ;;
     apply) echo '-h --help --version --backend --data-dir -o --output --request-id' ;;
     apply:-v) echo '--backend --data-dir -o --output --request-id' ;;
-    serve) echo '-h --help --listen --api-prefix --threads --log-format --version --backend --data-dir -o --output --request-id' ;;
-    serve:-v) echo '--listen --api-prefix --threads --log-format --backend --data-dir -o --output --request-id' ;;
+    serve) echo '-h --help --listen --api-prefix --threads --max-connections --log-format --version --backend --data-dir -o --output --request-id' ;;
+    serve:-v) echo '--listen --api-prefix --threads --max-connections --log-format --backend --data-dir -o --output --request-id' ;;
     watch) echo '-h --help -n --namespace --url --api-prefix --after --count --version --backend --data-dir -o --output --request-id' ;;
     watch:-v) echo '-n --namespace --url --api-prefix --after --count --backend --data-dir -o --output --request-id' ;;
     esac
@@ -108,6 +108,7 @@ _zsimem_complete_value() {
         --listen) : ;;
         --api-prefix) : ;;
         --threads) : ;;
+        --max-connections) : ;;
         --log-format) _zsimem_complete_words 'text json' ;;
         *) false ;;
         esac && return ;;

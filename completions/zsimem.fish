@@ -34,7 +34,7 @@ function __zsimem_takes_value
         case apply
             contains -- $argv[2] --backend --data-dir -o --output --request-id
         case serve
-            contains -- $argv[2] --listen --api-prefix --threads --log-format --backend --data-dir -o --output --request-id
+            contains -- $argv[2] --listen --api-prefix --threads --max-connections --log-format --backend --data-dir -o --output --request-id
         case watch
             contains -- $argv[2] -n --namespace --url --api-prefix --after --count --backend --data-dir -o --output --request-id
         case '*'
@@ -233,7 +233,8 @@ complete -c zsimem -n '__zsimem_positional apply 1' -F -d 'JSON Lines of MemoryU
 complete -c zsimem -n '__zsimem_using_command serve' -s h -l help -d 'Print this help message and exit'
 complete -c zsimem -n '__zsimem_using_command serve' -l listen -x -d 'Address to listen on, HOST:PORT (port 0: any free port)'
 complete -c zsimem -n '__zsimem_using_command serve' -l api-prefix -x -d 'Base path of the memory endpoints'
-complete -c zsimem -n '__zsimem_using_command serve' -l threads -x -d 'Worker threads'
+complete -c zsimem -n '__zsimem_using_command serve' -l threads -x -d 'Worker threads kept ready; more start on demand, up to --max-connections'
+complete -c zsimem -n '__zsimem_using_command serve' -l max-connections -x -d 'Connections served at once (each holds a thread); one more is answered 503'
 complete -c zsimem -n '__zsimem_using_command serve' -l log-format -x -a 'text json' -d 'Access log format on standard error'
 
 # watch

@@ -1,6 +1,8 @@
 #include "http_server.hpp"
 
+#include "guarded_server.hpp"
 #include "http_errors.hpp"
+#include "request_framing.hpp"
 #include "routes.hpp"
 
 #include <zsimem/error.hpp>
@@ -8,14 +10,28 @@
 #include <httplib.h>
 #include <spdlog/spdlog.h>
 
+#include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <csignal>
+#include <fcntl.h>
 #include <iostream>
 #include <pthread.h>
 #include <thread>
+#include <unistd.h>
 
 namespace zsimem::daemon {
 namespace {
+
+// Where a stop signal's handler writes the signal's number.
+volatile std::sig_atomic_t g_stop_pipe = -1;
+
+extern "C" void on_stop_signal(int signal) {
+  const int saved_errno = errno;
+  const auto byte = static_cast<unsigned char>(signal);
+  [[maybe_unused]] const auto written = ::write(g_stop_pipe, &byte, 1);
+  errno = saved_errno;
+}
 
 // When this thread started on the current request, for the access log.
 thread_local std::chrono::steady_clock::time_point t_request_start;
@@ -54,21 +70,82 @@ std::string_view reason(int status) {
   case 400: return "Bad Request";
   case 404: return "Not Found";
   case 405: return "Method Not Allowed";
+  case 408: return "Request Timeout";
   case 413: return "Request Entity Too Large";
   case 414: return "URI Too Long";
+  case 431: return "Request Header Fields Too Large";
+  case 501: return "Not Implemented";
+  case 503: return "Service Unavailable";
   default: return "Error";
+  }
+}
+
+GuardedServer::Limits limits_of(const ServerOptions& options) {
+  GuardedServer::Limits limits;
+  limits.connection.read_timeout = std::chrono::seconds(options.read_timeout_seconds);
+  limits.connection.write_timeout = std::chrono::seconds(options.read_timeout_seconds);
+  limits.connection.max_body_bytes = options.max_body_bytes;
+  limits.max_connections = std::max<std::size_t>(1, options.max_connections);
+  limits.min_threads = std::max<std::size_t>(1, options.threads);
+  return limits;
+}
+
+// Answers a request whose framing headers are refused (check_framing), before
+// its body is read; the connection closes after the answer.
+bool refuse_framing(const httplib::Request& req, httplib::Response& res, std::size_t max_body_bytes) {
+  const auto refusal = check_framing(req, max_body_bytes).refusal;
+  if (!refusal) {
+    return false;
+  }
+  res.status = refusal->status;
+  res.set_content(detail_body(refusal->detail).dump(), "application/json");
+  return true;
+}
+
+// What httplib answers 400 when reading a request failed, told apart.
+void explain_read_failure(httplib::Response& res, std::size_t max_body_bytes) {
+  const ConnectionStream* connection = GuardedServer::current_connection();
+  if (connection == nullptr || res.status != 400 || !res.body.empty()) {
+    return;
+  }
+  switch (connection->failure()) {
+  case ConnectionStream::Failure::timeout: res.status = 408; break;
+  case ConnectionStream::Failure::head_too_large: res.status = 431; break;
+  case ConnectionStream::Failure::body_too_large:
+    res.status = 413;
+    res.set_content(detail_body(body_too_large(max_body_bytes)).dump(), "application/json");
+    break;
+  case ConnectionStream::Failure::malformed:
+    res.set_content(detail_body("Transfer-Encoding: the body does not follow the chunked coding").dump(),
+                    "application/json");
+    break;
+  default: break;
+  }
+}
+
+// Logs a refused connection, at most once a second (a flood must not flood the log).
+void log_refusal(std::size_t max_connections) {
+  static std::atomic<std::int64_t> last_logged{0};
+  static std::atomic<std::uint64_t> refused{0};
+  const std::uint64_t total = ++refused;
+  const std::int64_t now =
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
+  std::int64_t last = last_logged.load();
+  if (now > last && last_logged.compare_exchange_strong(last, now)) {
+    spdlog::warn("connection limit ({}) reached: new connections are answered 503 ({} so far)", max_connections, total);
   }
 }
 
 } // namespace
 
 struct HttpServer::Impl {
-  Impl(MemoryService& s, Metrics& m, ServerOptions o) : service(s), metrics(m), options(std::move(o)) {}
+  Impl(MemoryService& s, Metrics& m, ServerOptions o)
+      : service(s), metrics(m), options(std::move(o)), server(limits_of(options)) {}
 
   MemoryService& service;
   Metrics& metrics;
   ServerOptions options;
-  httplib::Server server;
+  GuardedServer server;
 };
 
 HttpServer::HttpServer(MemoryService& service, Metrics& metrics, ServerOptions options)
@@ -81,21 +158,44 @@ HttpServer::HttpServer(MemoryService& service, Metrics& metrics, ServerOptions o
   server.set_read_timeout(opts.read_timeout_seconds, 0);
   server.set_write_timeout(opts.read_timeout_seconds, 0);
   server.set_payload_max_length(opts.max_body_bytes);
-  const std::size_t threads = std::max<std::size_t>(1, opts.threads);
-  server.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+  // Runs once the headers are read and before the body is: a request
+  // refused for its framing is answered here (the body never read).
   server.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
     t_request_start = std::chrono::steady_clock::now();
     current_route() = "unmatched";
     // Every response and log line carries the request id, even a 404's.
     res.set_header("X-Request-ID", request_id_of(req));
-    return refuse_encoded_slash(req, res, m_impl->options) ? httplib::Server::HandlerResponse::Handled
-                                                           : httplib::Server::HandlerResponse::Unhandled;
+    const auto& server_options = m_impl->options;
+    if (refuse_framing(req, res, server_options.max_body_bytes)) {
+      return httplib::Server::HandlerResponse::Handled;
+    }
+    // httplib has no routes for these two and would answer 400.
+    if (req.method == "TRACE" || req.method == "CONNECT") {
+      res.status = 405;
+      res.set_content(detail_body(reason(405)).dump(), "application/json");
+      return httplib::Server::HandlerResponse::Handled;
+    }
+    return refuse_encoded_slash(req, res, server_options) ? httplib::Server::HandlerResponse::Handled
+                                                          : httplib::Server::HandlerResponse::Unhandled;
   });
-  // Errors httplib raises itself (no route, body too large) get FastAPI's shape.
-  server.set_error_handler([](const httplib::Request&, httplib::Response& res) {
+  // A client waiting for 100 Continue hears of a refused framing instead.
+  server.set_expect_100_continue_handler([this](const httplib::Request& req, httplib::Response& res) {
+    return refuse_framing(req, res, m_impl->options.max_body_bytes) ? res.status : 100;
+  });
+  // Errors httplib raises itself (framing, no route, a failed read) get
+  // FastAPI's shape and a request id.
+  server.set_error_handler([this](const httplib::Request& req, httplib::Response& res) {
+    explain_read_failure(res, m_impl->options.max_body_bytes);
+    if (!res.has_header("X-Request-ID")) {
+      res.set_header("X-Request-ID", request_id_of(req));
+    }
     if (res.body.empty()) {
       res.set_content(detail_body(reason(res.status)).dump(), "application/json");
     }
+  });
+  server.set_refusal_observer([this] {
+    m_impl->metrics.record_request("unmatched", "other", 503, 0.0);
+    log_refusal(m_impl->options.max_connections);
   });
   server.set_logger([this](const httplib::Request& req, const httplib::Response& res) {
     log_request(m_impl->options, m_impl->metrics, req, res);
@@ -112,6 +212,7 @@ int HttpServer::bind() {
     if (port < 0) {
       throw Error(ErrorCode::unavailable, "cannot listen on " + impl.options.host);
     }
+    impl.server.widen_listen_backlog();
     return port;
   }
   if (!impl.server.bind_to_port(impl.options.host, impl.options.port)) {
@@ -119,6 +220,7 @@ int HttpServer::bind() {
                                             std::to_string(impl.options.port) +
                                             " (address in use, or not an address of this machine)");
   }
+  impl.server.widen_listen_backlog();
   return impl.options.port;
 }
 
@@ -127,26 +229,51 @@ void HttpServer::run() { m_impl->server.listen_after_bind(); }
 void HttpServer::stop() { m_impl->server.stop(); }
 
 int serve_until_signalled(MemoryService& service, Metrics& metrics, const ServerOptions& options) {
-  // Block the stop signals in every thread; one thread waits for them.
+  // A handler, not a signal mask: threads started before this function
+  // (a store's background work) would not inherit a mask and would take
+  // the signal's default action. Whichever thread the signal lands on, the
+  // handler hands it to the waiter through a pipe.
+  int stop_pipe[2];
+  if (::pipe2(stop_pipe, O_CLOEXEC) != 0) {
+    throw Error(ErrorCode::internal, "cannot create a pipe for the stop signals");
+  }
+  g_stop_pipe = stop_pipe[1];
+  struct sigaction action {};
+  action.sa_handler = on_stop_signal;
+  action.sa_flags = SA_RESTART;
+  sigemptyset(&action.sa_mask);
+  struct sigaction previous_term {};
+  struct sigaction previous_int {};
+  sigaction(SIGTERM, &action, &previous_term);
+  sigaction(SIGINT, &action, &previous_int);
   sigset_t stop_signals;
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGTERM);
   sigaddset(&stop_signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  pthread_sigmask(SIG_UNBLOCK, &stop_signals, nullptr);
 
   HttpServer server(service, metrics, options);
   const int port = server.bind();
   std::cerr << "zsimem: listening on http://" << options.host << ":" << port << options.api_prefix << std::endl;
   std::thread waiter([&] {
-    int signal = 0;
-    sigwait(&stop_signals, &signal);
-    spdlog::info("signal {}: finishing in-flight requests", signal);
-    server.stop();
+    unsigned char signal = 0;
+    while (::read(stop_pipe[0], &signal, 1) < 0 && errno == EINTR) {
+    }
+    if (signal != 0) {
+      spdlog::info("signal {}: finishing in-flight requests", signal);
+      server.stop();
+    }
   });
   server.run();
   // Wake the waiter if the server stopped for another reason.
-  pthread_kill(waiter.native_handle(), SIGTERM);
+  const unsigned char none = 0;
+  [[maybe_unused]] const auto written = ::write(stop_pipe[1], &none, 1);
   waiter.join();
+  sigaction(SIGTERM, &previous_term, nullptr);
+  sigaction(SIGINT, &previous_int, nullptr);
+  g_stop_pipe = -1;
+  ::close(stop_pipe[0]);
+  ::close(stop_pipe[1]);
   spdlog::info("stopped");
   return 0;
 }

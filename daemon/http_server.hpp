@@ -15,9 +15,17 @@ struct ServerOptions {
   std::string host = "127.0.0.1";
   int port = 8080; // 0: any free port (see HttpServer::bind)
   std::string api_prefix = "/api/v1";
+  // Worker threads kept ready. Each connection holds a thread for its whole
+  // life (keep-alive, an event stream), so more start on demand, up to
+  // max_connections, and exit again after 30 s idle.
   std::size_t threads = 16;
+  // Connections served at once; one more is answered 503 and closed.
+  std::size_t max_connections = 512;
   std::size_t max_body_bytes = 2 * 1024 * 1024;
-  int read_timeout_seconds = 10; // a stalled client frees its worker after this
+  // The longest wait for bytes of a request, and the time its whole head
+  // (request line and headers) has; a body has it too, plus a second per
+  // 16 KiB. A stalled or trickling client frees its worker after it.
+  int read_timeout_seconds = 10;
   bool json_logs = false;
 };
 

@@ -6,11 +6,10 @@
 #include <zsimem/error.hpp>
 #include <zsimem/metrics.hpp>
 
+#include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include <charconv>
-#include <csignal>
-#include <pthread.h>
 
 namespace zsimem::cli {
 
@@ -41,14 +40,8 @@ int run_serve(Session& session, const ServeArgs& args) {
   }
   options.api_prefix = args.api_prefix;
   options.threads = args.threads;
+  options.max_connections = args.max_connections;
   options.json_logs = args.log_format == "json";
-  // Threads inherit the signal mask: block the stop signals before the store
-  // and the service start theirs, so that only the server's waiter takes them.
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGTERM);
-  sigaddset(&stop_signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   Metrics metrics;
   StoreConfig store_config = session.store_config();
   store_config.long_lived = true;
@@ -56,6 +49,8 @@ int run_serve(Session& session, const ServeArgs& args) {
   service_options.batch_read_audit = true;
   MemoryService service(instrument_store(open_store(store_config), metrics), service_options);
   options.max_body_bytes = service.options().max_delta_bytes * 2 + 64 * 1024;
+  // The access log goes to standard error, beside the daemon's other messages.
+  spdlog::set_default_logger(spdlog::stderr_logger_mt("zsimemd"));
   spdlog::set_pattern(options.json_logs ? "%v" : "%Y-%m-%dT%H:%M:%S.%fZ %l %v", spdlog::pattern_time_type::utc);
   return daemon::serve_until_signalled(service, metrics, options);
 }

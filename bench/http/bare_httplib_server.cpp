@@ -8,12 +8,11 @@
 //   once bound, then serves until SIGTERM or SIGINT.
 #include <httplib.h>
 
-#include <pthread.h>
-
 #include <csignal>
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
+#include <pthread.h>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -45,9 +44,8 @@ int main(int argc, char** argv) {
   server.set_tcp_nodelay(true);
   server.set_keep_alive_max_count(10000);
   server.new_task_queue = [] { return new httplib::ThreadPool(16); };
-  server.Get(R"(/.*)", [&body](const httplib::Request&, httplib::Response& res) {
-    res.set_content(body, "application/json");
-  });
+  server.Get(R"(/.*)",
+             [&body](const httplib::Request&, httplib::Response& res) { res.set_content(body, "application/json"); });
 
   const int bound = port == 0 ? server.bind_to_any_port(host) : (server.bind_to_port(host, port) ? port : -1);
   if (bound < 0) {

@@ -41,7 +41,10 @@ constexpr std::size_t k_kib = 1024;
 constexpr std::size_t k_max_body_bytes = 64 * k_kib;
 // Comfortably over the body limit.
 constexpr std::size_t k_over_limit_bytes = 100 * k_kib;
+// The detail of a 413 for the body limit.
+const std::string k_too_large = "request body over the limit of " + std::to_string(k_max_body_bytes) + " bytes";
 constexpr int k_read_timeout_seconds = 2;
+// Threads kept ready; more start when connections hold them all.
 constexpr std::size_t k_worker_threads = 8;
 // How long a request that should be answered at once may take.
 constexpr milliseconds k_prompt{1000};
@@ -64,7 +67,7 @@ struct Daemon : testing::TestDaemon {
     return options;
   }
 
-  explicit Daemon(std::string_view name) : TestDaemon(name, options()) {}
+  explicit Daemon(std::string_view name, daemon::ServerOptions with = options()) : TestDaemon(name, std::move(with)) {}
 
   httplib::Client client() const {
     httplib::Client client = TestDaemon::client();
@@ -329,8 +332,6 @@ struct HostileCase {
   // Shut our sending side after the bytes, so the server sees EOF at once
   // (httplib then never answers: it does not write to a half-closed peer).
   bool half_close = false;
-  // Answered by httplib before routing (broken framing): no request id.
-  bool before_routing = false;
   // Non-empty: the daemon currently gets this row wrong; the text says how.
   // Such rows run in a [!mayfail] test case so the expectation stays right.
   std::string known_bug{};
@@ -427,33 +428,46 @@ std::vector<HostileCase> hostile_cases() {
        .body = any_json(),
        .also = [](const Daemon&, const RawResponse& r) { CHECK(body_at(r, "/data/a") == std::string("x\0y", 3)); }},
 
-      // -- Body sizes, and lengths that lie.
+      // -- Body sizes, and lengths that lie. Headers that frame the body
+      // wrongly are refused before a byte of it is read (RFC 9112 section 6),
+      // and the connection closes after the answer.
       {.name = "body over the limit with Content-Length",
        .bytes = post_request(k_known, update_json("known", k_over_limit_bytes)),
        .status = 413,
-       .body = detail("Request Entity Too Large")},
+       .body = detail(k_too_large)},
       {.name = "Content-Length of 10^15, body never sent",
        .bytes = request_head("POST", k_known) + json_head + "Content-Length: 1000000000000000\r\n\r\n",
        .status = 413,
-       .body = detail("Request Entity Too Large"),
-       .known_bug = "no answer until the read timeout: httplib first reads and discards the announced 10^15 bytes, "
-                    "so a client that keeps streaming holds the worker indefinitely"},
+       .body = detail(k_too_large)},
+      {.name = "Content-Length past 2^64",
+       .bytes = request_head("POST", k_known) + json_head + "Content-Length: 99999999999999999999999\r\n\r\n",
+       .status = 413,
+       .body = detail(k_too_large)},
+      {.name = "Content-Length over the limit with Expect: 100-continue: refused instead of continued",
+       .bytes = request_head("POST", k_known) + json_head + "Expect: 100-continue\r\nContent-Length: 200000\r\n\r\n",
+       .status = 413,
+       .body = detail(k_too_large)},
+      // A request without Content-Length or Transfer-Encoding has no body
+      // (RFC 9112 6.3, rule 7): this one is an empty update, and the bytes
+      // after its head would be the next request.
       {.name = "body over the limit without Content-Length (RFC 9112 6.3: no body)",
        .bytes = request_head("POST", k_memory + "/nolength") + json_head + "\r\n" +
                 update_json("nolength", k_over_limit_bytes),
        .status = 400,
        .body = detail(),
-       .known_bug = "the body is read until EOF with no size limit; the answer (400 \"Bad Request\") only comes at "
-                    "the read timeout, and when the client closes first the 100 KiB update is merged",
        .also = not_stored("nolength")},
       {.name = "chunked body over the limit",
        .bytes =
            request_head("POST", k_memory + "/chunked") + json_head + "Transfer-Encoding: chunked\r\n\r\n" +
            chunked(R"({"user_id":"chunked","delta":{"a":1},"junk":")" + std::string(k_over_limit_bytes, 'x') + "\"}"),
        .status = 413,
-       .body = detail("Request Entity Too Large"),
-       .known_bug = "the payload limit only applies with Content-Length: the 100 KiB chunked body is read in full "
-                    "and merged (200)",
+       .body = detail(k_too_large),
+       .also = not_stored("chunked")},
+      {.name = "chunk size over the limit, data never sent",
+       .bytes = request_head("POST", k_memory + "/chunked") + json_head + "Transfer-Encoding: chunked\r\n\r\n" +
+                "fffffffffff\r\n",
+       .status = 413,
+       .body = detail(k_too_large),
        .also = not_stored("chunked")},
       {.name = "Content-Length larger than the body, then EOF",
        .bytes = request_head("POST", k_known) + json_head + "Content-Length: 500\r\n\r\n" + update,
@@ -472,18 +486,28 @@ std::vector<HostileCase> hostile_cases() {
                 "Content-Length: " + std::to_string(update_json("smuggled").size()) + "\r\nContent-Length: 5\r\n\r\n" +
                 update_json("smuggled"),
        .status = 400,
-       .body = detail("Bad Request"),
-       .before_routing = true,
-       .known_bug = "conflicting Content-Length headers must be rejected (RFC 9112 6.3); the first one wins and "
-                    "the update is merged (200), a request-smuggling vector behind a proxy that picks the other",
+       .body = detail(),
        .also = not_stored("smuggled")},
+      {.name = "two equal Content-Length headers",
+       .bytes = request_head("POST", k_memory + "/smuggled") + json_head +
+                repeat("Content-Length: " + std::to_string(update_json("smuggled").size()) + "\r\n", 2) + "\r\n" +
+                update_json("smuggled"),
+       .status = 400,
+       .body = detail(),
+       .also = not_stored("smuggled")},
+      {.name = "Content-Length as a list (5, 5)",
+       .bytes = request_head("POST", k_known) + json_head + "Content-Length: 5, 5\r\n\r\n{}{}{",
+       .status = 400,
+       .body = detail()},
       {.name = "negative Content-Length",
        .bytes = request_head("POST", k_known) + json_head + "Content-Length: -1\r\n\r\n" + update,
        .status = 400,
-       .body = detail("Bad Request"),
-       .before_routing = true,
-       .known_bug = "Content-Length: -1 must be 400 (RFC 9112 6.3); it is read as 2^64-1, so the answer is 413 after "
-                    "the read timeout"},
+       .body = detail()},
+      {.name = "Content-Length with a plus sign",
+       .bytes = request_head("POST", k_known) + json_head + "Content-Length: +" + std::to_string(update.size()) +
+                "\r\n\r\n" + update,
+       .status = 400,
+       .body = detail()},
 
       // -- Transfer codings.
       {.name = "unknown Transfer-Encoding (gzip) with a valid body",
@@ -491,14 +515,50 @@ std::vector<HostileCase> hostile_cases() {
                 update_json("coded"),
        .status = 501,
        .body = detail(),
-       .known_bug = "an unknown transfer coding must be 501 (RFC 9112 6.1); the coding is ignored and the body "
-                    "read until EOF: 400 at the read timeout, or merged without an answer if the client half-closes",
        .also = not_stored("coded")},
+      {.name = "gzip, then chunked",
+       .bytes = request_head("POST", k_memory + "/coded") + json_head + "Transfer-Encoding: gzip, chunked\r\n\r\n" +
+                chunked(update_json("coded")),
+       .status = 501,
+       .body = detail(),
+       .also = not_stored("coded")},
+      {.name = "chunked twice",
+       .bytes = request_head("POST", k_memory + "/coded") + json_head +
+                "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n" + chunked(update_json("coded")),
+       .status = 400,
+       .body = detail(),
+       .also = not_stored("coded")},
+      {.name = "Transfer-Encoding and Content-Length together (a smuggling classic)",
+       .bytes = request_head("POST", k_memory + "/smuggled") + json_head + "Content-Length: 4\r\n" +
+                "Transfer-Encoding: chunked\r\n\r\n" + chunked(update_json("smuggled")),
+       .status = 400,
+       .body = detail(),
+       .also = not_stored("smuggled")},
+      {.name = "Transfer-Encoding in an HTTP/1.0 request",
+       .bytes = "POST " + k_memory + "/coded HTTP/1.0\r\nHost: 127.0.0.1\r\n" + json_head +
+                "Transfer-Encoding: chunked\r\n\r\n" + chunked(update_json("coded")),
+       .status = 400,
+       .body = detail(),
+       .also = not_stored("coded")},
+      {.name = "chunked body within the limit, with a chunk extension",
+       .bytes = request_head("POST", k_memory + "/chunky") + json_head + "Transfer-Encoding: chunked\r\n\r\n" +
+                "5;name=value\r\n" + update_json("chunky").substr(0, 5) + "\r\n" +
+                chunked(update_json("chunky").substr(5)),
+       .status = 200,
+       .body = any_json(),
+       .also = [](const Daemon&, const RawResponse& r) { CHECK(body_at(r, "/user_id") == "chunky"); }},
+      {.name = "chunked body with a trailer field",
+       .bytes = request_head("POST", k_memory + "/trailer") + json_head + "Transfer-Encoding: chunked\r\n\r\n" +
+                chunked(update_json("trailer")).substr(0, chunked(update_json("trailer")).size() - 2) +
+                "X-Trailer: 1\r\n\r\n",
+       .status = 400,
+       .body = detail(),
+       .also = not_stored("trailer")},
       {.name = "chunked body with a broken chunk size",
        .bytes = request_head("POST", k_known) + json_head + "Transfer-Encoding: chunked\r\n\r\nzz\r\n" + update +
                 "\r\n0\r\n\r\n",
        .status = 400,
-       .body = detail("Bad Request")},
+       .body = detail()},
       {.name = "chunked body with a chunk shorter than its size, then EOF",
        .bytes = request_head("POST", k_known) + json_head + "Transfer-Encoding: chunked\r\n\r\nfff\r\n" + update +
                 "\r\n0\r\n\r\n",
@@ -530,8 +590,7 @@ std::vector<HostileCase> hostile_cases() {
       {.name = "10 KB user id",
        .bytes = get_request(k_memory + "/" + std::string(10 * k_kib, 'a')),
        .status = 414,
-       .body = detail("URI Too Long"),
-       .before_routing = true},
+       .body = detail("URI Too Long")},
       {.name = "200-byte user id",
        .bytes = get_request(k_memory + "/" + std::string(200, 'a')),
        .status = 422,
@@ -552,8 +611,7 @@ std::vector<HostileCase> hostile_cases() {
       {.name = "raw NUL byte in the request line",
        .bytes = bytes("GET /healthz\0 HTTP/1.1\r\nHost: x\r\n\r\n"),
        .status = 400,
-       .body = detail("Bad Request"),
-       .before_routing = true},
+       .body = detail("Bad Request")},
 
       // -- Query values.
       {.name = "limit=-1",
@@ -623,12 +681,20 @@ std::vector<HostileCase> hostile_cases() {
       {.name = "a 10 KB header line",
        .bytes = get_request(k_known, "X-Big: " + std::string(10 * k_kib, 'h') + "\r\n"),
        .status = 400,
-       .body = detail("Bad Request"),
-       .before_routing = true},
+       .body = detail("Bad Request")},
       {.name = "3,000 headers",
        .bytes = get_request(k_known, repeat("X-Filler: 0123456789\r\n", 3000)),
        .status = 200,
        .body = any_json()},
+      {.name = "headers over 1 MiB in all",
+       .bytes = get_request(k_known, repeat("X-Filler: " + std::string(1000, 'f') + "\r\n", 1100)),
+       .status = 431,
+       .body = detail("Request Header Fields Too Large")},
+      {.name = "GET with a body: answered, and the unread body closes the connection",
+       .bytes = body_request("GET", k_known, "{}"),
+       .status = 200,
+       .body = any_json(),
+       .also = [](const Daemon&, const RawResponse& r) { CHECK(r.header("connection") == "close"); }},
       {.name = "If-Match not a version",
        .bytes = post_request(k_known, update, "If-Match: \"abc\"\r\n"),
        .status = 422,
@@ -685,8 +751,11 @@ std::vector<HostileCase> hostile_cases() {
       {.name = "TRACE on a user",
        .bytes = request_head("TRACE", k_known) + "\r\n",
        .status = 405,
-       .body = detail("Method Not Allowed"),
-       .known_bug = "httplib answers TRACE with 400 Bad Request"},
+       .body = detail("Method Not Allowed")},
+      {.name = "CONNECT",
+       .bytes = request_head("CONNECT", "127.0.0.1:22") + "\r\n",
+       .status = 405,
+       .body = detail("Method Not Allowed")},
       {.name = "POST on /healthz",
        .bytes = post_request("/healthz", "{}"),
        .status = 405,
@@ -741,13 +810,8 @@ std::vector<HostileCase> hostile_cases() {
       {.name = "garbage request line",
        .bytes = bytes("\x16\x03\x01\x02\x00 garbage\r\n\r\n"),
        .status = 400,
-       .body = detail("Bad Request"),
-       .before_routing = true},
-      {.name = "HTTP/0.9 request",
-       .bytes = "GET /healthz\r\n",
-       .status = 400,
-       .body = detail("Bad Request"),
-       .before_routing = true},
+       .body = detail("Bad Request")},
+      {.name = "HTTP/0.9 request", .bytes = "GET /healthz\r\n", .status = 400, .body = detail("Bad Request")},
   };
 }
 
@@ -816,10 +880,8 @@ void check_case(const Daemon& d, const HostileCase& c) {
       break;
     case BodyCheck::Kind::any_json: break;
     }
-    if (!c.before_routing) {
-      // The pre-routing handler ran, so the response carries a request id.
-      CHECK_FALSE(r.header("x-request-id").value_or("").empty());
-    }
+    // Even httplib's own answers to broken framing carry a request id.
+    CHECK_FALSE(r.header("x-request-id").value_or("").empty());
     CHECK_FALSE(r.header("exception_what").has_value()); // internal errors must not leak
   }
   if (c.also) {
@@ -847,10 +909,14 @@ TEST_CASE("http hostile: each hostile request gets its documented status and the
 // [!mayfail] reports them without failing the run. Move a row back (clear
 // its known_bug) once it is fixed.
 TEST_CASE("http hostile: known bugs", "[http][hostile][!mayfail]") {
+  const auto cases = hostile_cases();
+  if (std::none_of(cases.begin(), cases.end(), [](const auto& c) { return !c.known_bug.empty(); })) {
+    return; // none today
+  }
   // HTTP-layer bugs, the same for every backend; one keeps the run short.
   const Daemon d("sqlite");
   seed(d);
-  for (const auto& c : hostile_cases()) {
+  for (const auto& c : cases) {
     if (!c.known_bug.empty()) {
       check_case(d, c);
     }
@@ -859,13 +925,15 @@ TEST_CASE("http hostile: known bugs", "[http][hostile][!mayfail]") {
 
 namespace {
 
-// A connection that sent part of a request and then went quiet.
+// A connection that sent part of a request and then went quiet, or keeps
+// trickling a byte every half second so that no single wait times out.
 struct StalledClient {
   std::string what;
   std::string bytes;
-  // The daemon's answer once it gives up: 400 {"detail":"Bad Request"}, or
-  // (no request line yet) closing without a response.
+  // The daemon's answer once it gives up: 408 {"detail":"Request Timeout"},
+  // or (no request line yet) closing without a response.
   bool expect_answer = true;
+  bool trickle = false;
   std::unique_ptr<RawConnection> connection{};
   std::optional<milliseconds> gave_up_after{};
   RawResponse response{};
@@ -882,6 +950,8 @@ std::optional<milliseconds> timed_health_check(const Daemon& d) {
   return std::chrono::duration_cast<milliseconds>(Clock::now() - start);
 }
 
+const std::string k_half_headers = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Half: ";
+
 } // namespace
 
 TEST_CASE("http hostile: stalled and slowloris clients are dropped within the read timeout while others are served",
@@ -889,13 +959,17 @@ TEST_CASE("http hostile: stalled and slowloris clients are dropped within the re
   const Daemon d("sqlite"); // transport behaviour; the backend does not matter
   seed(d);
   std::vector<StalledClient> stalled;
-  stalled.push_back({.what = "half the headers", .bytes = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Half: "});
+  stalled.push_back({.what = "half the headers", .bytes = k_half_headers});
   stalled.push_back({.what = "request line only", .bytes = "GET /healthz HTTP/1.1\r\n"});
   stalled.push_back({.what = "half the request line", .bytes = "GET /heal", .expect_answer = false});
   stalled.push_back({.what = "half the body", .bytes = post_request(k_known, update_json("known")).substr(0, 150)});
   stalled.push_back(
       {.what = "headers without the blank line", .bytes = "POST /api/v1/memory/known HTTP/1.1\r\nHost: 127.0.0.1\r\n"});
-  REQUIRE(stalled.size() < k_worker_threads); // "several", leaving workers for others
+  // Each wait for a byte is short; the request head as a whole is not.
+  stalled.push_back({.what = "headers trickled (slowloris)", .bytes = k_half_headers, .trickle = true});
+  stalled.push_back({.what = "body trickled",
+                     .bytes = request_head("POST", k_known) + "Content-Length: 1000\r\n\r\n{",
+                     .trickle = true});
 
   const auto start = Clock::now();
   for (auto& s : stalled) {
@@ -904,6 +978,7 @@ TEST_CASE("http hostile: stalled and slowloris clients are dropped within the re
   }
   // Normal clients keep coming while the stalled ones wait out the timeout.
   const auto deadline = start + std::chrono::seconds(k_read_timeout_seconds) + k_drop_slack;
+  auto next_trickle = start + milliseconds(500);
   milliseconds slowest{0};
   int served = 0;
   int failed = 0;
@@ -915,10 +990,16 @@ TEST_CASE("http hostile: stalled and slowloris clients are dropped within the re
     } else {
       ++failed;
     }
+    const bool trickle_now = Clock::now() >= next_trickle;
+    if (trickle_now) {
+      next_trickle += milliseconds(500);
+    }
     for (auto& s : stalled) {
       if (!s.gave_up_after && s.connection->server_spoke()) {
         s.gave_up_after = std::chrono::duration_cast<milliseconds>(Clock::now() - start);
         s.response = s.connection->read_response(milliseconds(500));
+      } else if (!s.gave_up_after && s.trickle && trickle_now) {
+        s.connection->send_all(s.what.starts_with("body") ? " " : "a");
       }
     }
     std::this_thread::sleep_for(milliseconds(50));
@@ -934,67 +1015,127 @@ TEST_CASE("http hostile: stalled and slowloris clients are dropped within the re
     CHECK(*s.gave_up_after >= std::chrono::seconds(k_read_timeout_seconds) - milliseconds(500));
     CHECK(*s.gave_up_after <= std::chrono::seconds(k_read_timeout_seconds) + k_drop_slack);
     if (s.expect_answer) {
-      CHECK(s.response.status == 400);
-      CHECK(Json::parse(s.response.body, nullptr, false) == Json{{"detail", "Bad Request"}});
+      CHECK(s.response.status == 408);
+      CHECK(Json::parse(s.response.body, nullptr, false) == Json{{"detail", "Request Timeout"}});
+      CHECK(s.response.header("connection") == "close");
+      CHECK_FALSE(s.response.header("x-request-id").value_or("").empty());
     } else {
       CHECK(s.response.status == -1);
-      CHECK(s.response.closed);
     }
+    // The worker lets go of the connection at once, not after a keep-alive wait.
+    s.connection->wait_closed(Clock::now() + milliseconds(500));
+    CHECK(s.connection->closed());
   }
   check_still_serves(d);
 }
 
-// Transport weaknesses found by the hostile tests, with the right
-// expectation kept.
-TEST_CASE("http hostile: known bugs in dropping slow clients", "[http][hostile][!mayfail]") {
+TEST_CASE("http hostile: stalled connections beyond the ready workers do not hold up others", "[http][hostile]") {
+  const Daemon d("sqlite");
+  std::vector<std::unique_ptr<RawConnection>> stalled;
+  for (std::size_t i = 0; i < 3 * k_worker_threads; ++i) {
+    stalled.push_back(std::make_unique<RawConnection>(d.port));
+    REQUIRE(stalled.back()->send_all(k_half_headers));
+  }
+  std::this_thread::sleep_for(milliseconds(100)); // let workers pick them up
+  // Each takes a thread (as a long event stream would); the pool grows.
+  for (int i = 0; i < 3; ++i) {
+    const auto took = timed_health_check(d);
+    INFO(3 * k_worker_threads << " stalled connections");
+    REQUIRE(took.has_value());
+    CHECK(*took < k_prompt);
+  }
+}
+
+TEST_CASE("http hostile: connections over max_connections are answered 503 and closed", "[http][hostile]") {
+  constexpr std::size_t k_max_connections = 4;
+  daemon::ServerOptions options = Daemon::options();
+  options.threads = 2;
+  options.max_connections = k_max_connections;
+  const Daemon d("sqlite", options);
+  std::vector<std::unique_ptr<RawConnection>> held;
+  for (std::size_t i = 0; i < k_max_connections; ++i) {
+    held.push_back(std::make_unique<RawConnection>(d.port));
+    REQUIRE(held.back()->send_all(k_half_headers));
+  }
+  std::this_thread::sleep_for(milliseconds(100));
+  {
+    RawConnection over(d.port);
+    over.send_all("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+    const auto start = Clock::now();
+    const RawResponse r = over.read_response(k_prompt);
+    INFO("status line '" << r.status_line << "', body " << r.body);
+    CHECK(r.status == 503);
+    CHECK(Clock::now() - start < k_prompt);
+    CHECK(r.header("connection") == "close");
+    CHECK(r.header("retry-after") == "1");
+    CHECK_FALSE(r.header("x-request-id").value_or("").empty());
+    CHECK(Json::parse(r.body, nullptr, false).value("detail", "").find("too many connections") != std::string::npos);
+    over.wait_closed(Clock::now() + k_prompt);
+    CHECK(over.closed());
+  }
+  // Once the held connections go, new ones are served again.
+  held.clear();
+  const auto until = Clock::now() + k_prompt;
+  std::optional<milliseconds> took;
+  while (!took && Clock::now() < until) {
+    took = timed_health_check(d);
+  }
+  CHECK(took.has_value());
+  auto client = d.client();
+  const auto metrics = client.Get("/metrics");
+  REQUIRE(metrics);
+  CHECK(metrics->body.find("status=\"503\"") != std::string::npos);
+}
+
+TEST_CASE("http hostile: a connection carries another request only when the last one was read to its end",
+          "[http][hostile]") {
   const Daemon d("sqlite");
   seed(d);
-  const std::string half_headers = "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Half: ";
-  {
-    // Both watched at once to keep the test short.
-    RawConnection stalled(d.port);
-    RawConnection trickle(d.port);
-    REQUIRE(stalled.send_all(half_headers));
-    REQUIRE(trickle.send_all(half_headers));
-    const auto start = Clock::now();
-    const auto deadline = start + std::chrono::seconds(k_read_timeout_seconds) + k_drop_slack;
-    auto next_byte = start;
-    bool trickle_dropped = false;
-    while (Clock::now() < deadline && !(stalled.closed() && trickle_dropped)) {
-      if (!trickle_dropped && Clock::now() >= next_byte) {
-        // One byte every 500 ms: each read completes well within the timeout.
-        trickle_dropped = trickle.server_spoke() || !trickle.send_all("a");
-        next_byte += milliseconds(500);
-      }
-      stalled.wait_closed(Clock::now() + milliseconds(50));
+  const std::string keep_alive_head = "Host: 127.0.0.1\r\nContent-Type: application/json\r\n";
+  const auto get_known = "GET " + k_known + " HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+  const auto is_known = [](const RawResponse& r) {
+    return r.status == 200 && Json::parse(r.body, nullptr, false).value("user_id", "") == "known";
+  };
+
+  SECTION("requests read to their end keep the connection; pipelined ones are answered in order") {
+    RawConnection connection(d.port);
+    const std::string update = update_json("other");
+    const std::string chunked_update = update_json("chunky");
+    REQUIRE(connection.send_all("POST " + k_memory + "/other HTTP/1.1\r\n" + keep_alive_head +
+                                "Content-Length: " + std::to_string(update.size()) + "\r\n\r\n" + update + "POST " +
+                                k_memory + "/chunky HTTP/1.1\r\n" + keep_alive_head +
+                                "Transfer-Encoding: chunked\r\n\r\n" + chunked(chunked_update) + get_known));
+    for (const char* user : {"other", "chunky", "known"}) {
+      INFO(user);
+      const RawResponse r = connection.read_response(k_prompt);
+      CHECK(r.status == 200);
+      CHECK(Json::parse(r.body, nullptr, false).value("user_id", "") == user);
+      CHECK(r.header("connection") != "close");
     }
-    CHECK(stalled.read_response(milliseconds(0)).status == 400);
-    // Known bug: after the 400 the connection stays open for httplib's
-    // keep-alive timeout (5 s, not configured), holding its worker.
-    CHECK(stalled.closed());
-    // Known bug: the read timeout bounds each recv(), not the request, so a
-    // client trickling its headers holds a worker forever (slowloris).
-    CHECK(trickle_dropped);
+    CHECK_FALSE(connection.closed());
   }
-  {
-    // Known bug: each stalled connection holds one worker of the fixed pool,
-    // and new connections queue behind them.
-    std::vector<std::unique_ptr<RawConnection>> stalled;
-    for (std::size_t i = 0; i < k_worker_threads + 4; ++i) {
-      stalled.push_back(std::make_unique<RawConnection>(d.port));
-      REQUIRE(stalled.back()->send_all(half_headers));
-      // httplib listens with a backlog of 5; a burst of connects can overflow
-      // it and wait a second for the SYN to be retried.
-      std::this_thread::sleep_for(milliseconds(10));
+  SECTION("a POST without Content-Length has no body: what follows is the next request") {
+    RawConnection connection(d.port);
+    REQUIRE(connection.send_all("POST " + k_known + " HTTP/1.1\r\n" + keep_alive_head + "\r\n" + get_known));
+    CHECK(connection.read_response(k_prompt).status == 400); // an empty body is not JSON
+    CHECK(is_known(connection.read_response(k_prompt)));
+  }
+  SECTION("an answer given before the body was read closes the connection") {
+    for (const std::string& head :
+         {"POST " + k_known + " HTTP/1.1\r\n" + keep_alive_head + "Content-Length: 1000000000\r\n\r\n",
+          "POST " + k_memory + "/a%2Fb HTTP/1.1\r\n" + keep_alive_head + "Content-Length: 5\r\n\r\n",
+          "GET " + k_known + " HTTP/1.1\r\n" + keep_alive_head + "Content-Length: 5\r\n\r\n"}) {
+      INFO(head);
+      RawConnection connection(d.port);
+      // The body (with a request hidden in it) is sent, but never read.
+      REQUIRE(connection.send_all(head + "12345" + get_known));
+      const RawResponse r = connection.read_response(k_prompt);
+      CHECK((r.status != 200 || head.starts_with("GET")));
+      CHECK(r.header("connection") == "close");
+      connection.wait_closed(Clock::now() + k_prompt);
+      CHECK(connection.closed());
+      CHECK(connection.read_response(milliseconds(0)).status == -1); // the hidden request got no answer
     }
-    std::this_thread::sleep_for(milliseconds(100)); // let the workers pick them up
-    auto client = d.client();
-    client.set_read_timeout(1, 0);
-    const auto start = Clock::now();
-    const auto health = client.Get("/healthz");
-    INFO(k_worker_threads + 4 << " stalled connections; waited "
-                              << std::chrono::duration_cast<milliseconds>(Clock::now() - start).count() << " ms");
-    CHECK(static_cast<bool>(health));
   }
 }
 
