@@ -89,6 +89,18 @@ auto audited(const ReadAuditLog& log, const Caller& caller, std::string_view ope
   }
 }
 
+// Appends one version with its operation's audit record and tells the
+// context's followers. False when another writer appended it first.
+bool append_version(MemoryStore& store, ChangeFeed& changes, const VersionRecord& record, AuditTrail& trail) {
+  const AuditRecord audit = trail.record;
+  if (!store.append({&record, 1}, {&audit, 1})) {
+    return false;
+  }
+  trail.logged = true;
+  changes.publish(record.user_id, record.ns);
+  return true;
+}
+
 // Tells followers of every context these records belong to.
 void publish_each(ChangeFeed& changes, std::span<const VersionRecord> records) {
   for (std::size_t i = 0; i < records.size(); ++i) {
@@ -394,10 +406,7 @@ MergeResult MemoryService::merge(const Caller& caller, const MemoryUpdate& updat
                        result.outcome = MergeResult::Outcome::dry_run;
                        return result;
                      }
-                     const AuditRecord audit = trail.record;
-                     if (m_store->append({&record, 1}, {&audit, 1})) {
-                       trail.logged = true;
-                       m_changes.publish(key.user_id, key.ns);
+                     if (append_version(*m_store, m_changes, record, trail)) {
                        return result;
                      }
                      // Another writer appended first: recompute against the new head.
@@ -518,10 +527,7 @@ MergeResult MemoryService::rollback(const Caller& caller, const ContextKey& key,
       MergeResult result = created(head, record, false);
       trail.record.version = version_string(record.version);
       trail.record.detail = "rollback to version " + version_string(target);
-      const AuditRecord audit = trail.record;
-      if (m_store->append({&record, 1}, {&audit, 1})) {
-        trail.logged = true;
-        m_changes.publish(key.user_id, key.ns);
+      if (append_version(*m_store, m_changes, record, trail)) {
         return result;
       }
     }
