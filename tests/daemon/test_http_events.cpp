@@ -1,4 +1,5 @@
 #include "support/run_process.hpp"
+#include "support/temp_dir.hpp"
 #include "support/test_daemon.hpp"
 
 #include <zsimem/codec.hpp>
@@ -8,10 +9,15 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <csignal>
+#include <fcntl.h>
+#include <fstream>
 #include <mutex>
 #include <optional>
 #include <sstream>
+#include <sys/wait.h>
 #include <thread>
+#include <unistd.h>
 
 using namespace zsimem;
 using Daemon = zsimem::testing::TestDaemon;
@@ -292,4 +298,102 @@ TEST_CASE("cli: zsimem watch prints the versions a daemon streams", "[http][even
   const auto bad_url =
       zsimem::testing::run_process({ZSIMEM_BINARY, "watch", "gina", "--url", "ftp://x", "--count", "1"}, {}, {}, 20s);
   CHECK(bad_url.exit_code == 5);
+}
+
+namespace {
+
+// A `zsimem serve` process on a data directory, its standard error in a file.
+class ServeProcess {
+public:
+  ServeProcess(const std::filesystem::path& data_dir, int port, const std::filesystem::path& log) {
+    m_pid = fork();
+    if (m_pid == 0) {
+      const int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      dup2(fd, STDERR_FILENO);
+      const std::string dir = data_dir.string();
+      const std::string listen = "127.0.0.1:" + std::to_string(port);
+      execl(ZSIMEM_BINARY, ZSIMEM_BINARY, "--backend", "sqlite", "--data-dir", dir.c_str(), "serve", "--listen",
+            listen.c_str(), static_cast<char*>(nullptr));
+      _exit(127);
+    }
+    // The first line names the address, with the port the kernel chose.
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (std::chrono::steady_clock::now() < deadline) {
+      std::ifstream in(log);
+      std::string line;
+      if (std::getline(in, line) && line.find("listening on") != std::string::npos) {
+        const auto colon = line.rfind(':');
+        m_port = std::stoi(line.substr(colon + 1, line.find('/', colon) - colon - 1));
+        return;
+      }
+      std::this_thread::sleep_for(20ms);
+    }
+    FAIL("zsimem serve did not start");
+  }
+  ~ServeProcess() {
+    kill(m_pid, SIGTERM);
+    waitpid(m_pid, nullptr, 0);
+  }
+  ServeProcess(const ServeProcess&) = delete;
+  ServeProcess& operator=(const ServeProcess&) = delete;
+
+  int port() const { return m_port; }
+
+private:
+  pid_t m_pid = -1;
+  int m_port = 0;
+};
+
+void merge_at(int port, const std::string& user, int n) {
+  httplib::Client client("127.0.0.1", port);
+  const auto result = client.Post((k_memory + "/" + user).c_str(),
+                                  Json{{"user_id", user}, {"delta", {{"n", n}}}}.dump(), "application/json");
+  REQUIRE(result);
+  REQUIRE(result->status == 200);
+}
+
+// A write by a CLI process while no daemon runs.
+void merge_at_offline(const std::filesystem::path& data_dir, const std::string& user, int n) {
+  const auto result = testing::run_process(
+      {ZSIMEM_BINARY, "--backend", "sqlite", "--data-dir", data_dir.string(), "merge", user, Json{{"n", n}}.dump()});
+  REQUIRE(result.exit_code == 0);
+}
+
+} // namespace
+
+TEST_CASE("cli: zsimem watch reconnects after the daemon restarts, missing no version", "[http][events][cli]") {
+  const testing::TempDir dir;
+  std::optional<ServeProcess> daemon(std::in_place, dir.path() / "data", 0, dir.path() / "first.log");
+  const int port = daemon->port();
+  merge_at(port, "hana", 1);
+  testing::ProcessResult watched;
+  std::thread watcher([&] {
+    watched = testing::run_process({ZSIMEM_BINARY, "-o", "json", "watch", "hana", "--url",
+                                    "http://127.0.0.1:" + std::to_string(port), "--after", "0", "--count", "3"},
+                                   {}, {}, 30s);
+  });
+  // Opening the stream is audited: once it is, the watcher has version 1.
+  httplib::Client client("127.0.0.1", port);
+  const auto following = [&] {
+    const auto logs = client.Get((k_memory + "/logs?user_id=hana").c_str());
+    return logs && logs->body.find(R"("operation":"follow")") != std::string::npos;
+  };
+  for (int i = 0; i < 500 && !following(); ++i) {
+    std::this_thread::sleep_for(20ms);
+  }
+  REQUIRE(following());
+  daemon.reset(); // the stream ends with the daemon
+  merge_at_offline(dir.path() / "data", "hana", 2);
+  daemon.emplace(dir.path() / "data", port, dir.path() / "second.log");
+  merge_at(port, "hana", 3);
+  watcher.join();
+  INFO(watched.err);
+  REQUIRE(watched.exit_code == 0);
+  std::vector<std::string> versions;
+  std::istringstream out(watched.out);
+  for (std::string line; std::getline(out, line);) {
+    versions.push_back(Json::parse(line)["version"]);
+  }
+  CHECK(versions == std::vector<std::string>{"1", "2", "3"});
+  CHECK(watched.err.find("reconnecting after version 1") != std::string::npos);
 }
