@@ -3,6 +3,8 @@
 #include "http_errors.hpp"
 #include "thread_pool.hpp"
 
+#include <zsimem/memory_service.hpp>
+
 #include <cstdint>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -129,7 +131,7 @@ void GuardedServer::refuse(socket_t sock) {
   std::string response = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n";
   response += "Content-Length: " + std::to_string(body.size()) + "\r\n";
   response += "Connection: close\r\nRetry-After: 1\r\n";
-  response += "X-Request-ID: " + request_id_of(httplib::Request{}) + "\r\n\r\n";
+  response += "X-Request-ID: " + new_request_id() + "\r\n\r\n";
   response += body;
   if (m_on_refusal) {
     m_on_refusal();

@@ -228,6 +228,12 @@ void HttpServer::run() { m_impl->server.listen_after_bind(); }
 
 void HttpServer::stop() { m_impl->server.stop(); }
 
+MemoryService open_daemon_service(StoreConfig store, Metrics& metrics, ServiceOptions options) {
+  store.long_lived = true;
+  options.batch_read_audit = true;
+  return MemoryService(instrument_store(open_store(store), metrics), options);
+}
+
 int serve_until_signalled(MemoryService& service, Metrics& metrics, const ServerOptions& options) {
   // A handler, not a signal mask: threads started before this function
   // (a store's background work) would not inherit a mask and would take

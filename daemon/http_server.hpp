@@ -53,6 +53,12 @@ private:
   std::unique_ptr<Impl> m_impl;
 };
 
+// The service as the daemon runs it: the store opened long-lived (more
+// connections, housekeeping on threads of its own) and instrumented into
+// `metrics`, reads' audit records written in batches. The tests' daemon uses
+// it too, so that they exercise what `zsimem serve` runs.
+MemoryService open_daemon_service(StoreConfig store, Metrics& metrics, ServiceOptions options);
+
 // Binds, prints the address, serves until SIGTERM or SIGINT, then exits
 // cleanly. Returns the process exit status.
 int serve_until_signalled(MemoryService& service, Metrics& metrics, const ServerOptions& options);

@@ -43,11 +43,7 @@ int run_serve(Session& session, const ServeArgs& args) {
   options.max_connections = args.max_connections;
   options.json_logs = args.log_format == "json";
   Metrics metrics;
-  StoreConfig store_config = session.store_config();
-  store_config.long_lived = true;
-  ServiceOptions service_options = service_options_from_env();
-  service_options.batch_read_audit = true;
-  MemoryService service(instrument_store(open_store(store_config), metrics), service_options);
+  MemoryService service = daemon::open_daemon_service(session.store_config(), metrics, service_options_from_env());
   options.max_body_bytes = service.options().max_delta_bytes * 2 + 64 * 1024;
   // The access log goes to standard error, beside the daemon's other messages.
   spdlog::set_default_logger(spdlog::stderr_logger_mt("zsimemd"));

@@ -208,6 +208,18 @@ bool mentions(const std::string& text, const std::string& word) {
   return false;
 }
 
+// The shell drivers print one line per completed line: its candidates,
+// tab-separated, between < and >. Expects exactly `count` of them.
+std::vector<Words> bracketed_replies(const std::string& out, std::size_t count) {
+  std::vector<Words> replies;
+  for (const auto& line : split(out, '\n')) {
+    REQUIRE(line.size() >= 2);
+    replies.push_back(line.size() == 2 ? Words{} : split(line.substr(1, line.size() - 2), '\t'));
+  }
+  REQUIRE(replies.size() == count);
+  return replies;
+}
+
 // Completes each case (words, the last one being completed) with the
 // committed bash completion; returns COMPREPLY per case.
 std::vector<Words> bash_complete(const std::vector<Words>& cases, const fs::path& cwd, const TempDir& home) {
@@ -243,13 +255,7 @@ done
   REQUIRE(result);
   INFO(result->err);
   REQUIRE(result->exit_code == 0);
-  std::vector<Words> replies;
-  for (const auto& line : split(result->out, '\n')) {
-    REQUIRE(line.size() >= 2);
-    replies.push_back(line.size() == 2 ? Words{} : split(line.substr(1, line.size() - 2), '\t'));
-  }
-  REQUIRE(replies.size() == cases.size());
-  return replies;
+  return bracketed_replies(result->out, cases.size());
 }
 
 // Completes each command line with the committed fish completion, as
@@ -276,13 +282,7 @@ end
   }
   INFO(result->err);
   REQUIRE(result->exit_code == 0);
-  std::vector<Words> replies;
-  for (const auto& line : split(result->out, '\n')) {
-    REQUIRE(line.size() >= 2);
-    replies.push_back(line.size() == 2 ? Words{} : split(line.substr(1, line.size() - 2), '\t'));
-  }
-  REQUIRE(replies.size() == lines.size());
-  return replies;
+  return bracketed_replies(result->out, lines.size());
 }
 
 // A store with two users, for the completions that ask the binary.

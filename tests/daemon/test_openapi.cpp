@@ -27,11 +27,8 @@ namespace {
 const std::vector<std::string> k_methods{"get", "post", "put", "patch", "delete"};
 
 daemon::ServerOptions options() {
-  daemon::ServerOptions options;
-  options.port = 0;
+  daemon::ServerOptions options = testing::TestDaemon::default_options();
   options.threads = 4;
-  options.max_body_bytes = 64 * 1024;
-  options.read_timeout_seconds = 2;
   return options;
 }
 

@@ -13,20 +13,8 @@ daemon::ServerOptions TestDaemon::default_options() {
   return options;
 }
 
-namespace {
-
-// As `zsimem serve` runs the service.
-ServiceOptions daemon_service_options() {
-  ServiceOptions options;
-  options.batch_read_audit = true;
-  return options;
-}
-
-} // namespace
-
 TestDaemon::TestDaemon(std::string_view name, daemon::ServerOptions options)
-    : backend(name),
-      service(instrument_store(open_store({backend, dir.path(), true}), metrics), daemon_service_options()),
+    : backend(name), service(daemon::open_daemon_service({backend, dir.path()}, metrics, {})),
       m_server(service, metrics, std::move(options)) {
   spdlog::set_level(spdlog::level::warn); // keep the access log out of test output
   port = m_server.bind();
