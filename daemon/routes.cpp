@@ -168,10 +168,15 @@ void set_etag(httplib::Response& res, const VersionRecord& record) {
   res.set_header("ETag", "\"" + version_string(record.version) + "\"");
 }
 
+void send_context(httplib::Response& res, const VersionRecord& record) {
+  set_etag(res, record);
+  res.status = 200;
+  res.set_content(user_context_text(record), "application/json");
+}
+
 void send_context(httplib::Response& res, const MergeResult& result) {
-  set_etag(res, result.record);
   res.set_header("X-Zsimem-Outcome", std::string(to_string(result.outcome)));
-  send_json(res, 200, user_context_json(result.record));
+  send_context(res, result.record);
 }
 
 using Body = std::function<void(const httplib::Request&, httplib::Response&, const Caller&)>;
@@ -450,9 +455,7 @@ void add_routes(httplib::Server& server, MemoryService& service, Metrics& metric
                  if (!selector.at) {
                    selector.at = time_param(req, "at");
                  }
-                 const VersionRecord record = service.get(caller, key, selector);
-                 set_etag(res, record);
-                 send_json(res, 200, user_context_json(record));
+                 send_context(res, service.get(caller, key, selector));
                }),
                handle([&service](const auto& req, auto& res, const Caller& caller) {
                  send_context(res, merge_body(service, req, caller));

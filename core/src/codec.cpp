@@ -134,6 +134,24 @@ Json user_context_json(const VersionRecord& record) {
               {"updated_at", format_rfc3339(record.updated_at)}};
 }
 
+std::string user_context_text(const VersionRecord& record) {
+  // Members in the order dump() gives them: nlohmann's objects are sorted maps.
+  std::string text;
+  text.reserve(record.data.size() + record.user_id.size() + record.ns.size() + 96);
+  text += R"({"data":)";
+  text += record.data;
+  text += R"(,"namespace":)";
+  text += Json(record.ns).dump();
+  text += R"(,"updated_at":")";
+  text += format_rfc3339(record.updated_at);
+  text += R"(","user_id":)";
+  text += Json(record.user_id).dump();
+  text += R"(,"version":")";
+  text += version_string(record.version);
+  text += R"("})";
+  return text;
+}
+
 Json version_json(const VersionRecord& record, bool with_data) {
   Json json{{"user_id", record.user_id},
             {"namespace", record.ns},

@@ -141,8 +141,9 @@ VersionRecord require_head(MemoryStore& store, const ContextKey& key) {
   return std::move(*head);
 }
 
-// The version that follows `head` with `data`, hashed into the chain.
-VersionRecord next_version(const std::optional<VersionRecord>& head, const ContextKey& key, const Json& data,
+// The version that follows `head` with `data` (canonical JSON), to be sealed
+// into the chain.
+VersionRecord next_version(const std::optional<VersionRecord>& head, const ContextKey& key, std::string data,
                            const Json& delta, const Caller& caller, const ServiceOptions& options) {
   VersionRecord record;
   record.user_id = key.user_id;
@@ -150,7 +151,7 @@ VersionRecord next_version(const std::optional<VersionRecord>& head, const Conte
   record.version = head ? head->version + 1 : 1;
   // Non-decreasing within a context, so that as-of reads can bisect.
   record.updated_at = head ? std::max(now(), head->updated_at) : now();
-  record.data = canonical_json(data);
+  record.data = std::move(data);
   if (record.data.size() > options.max_context_bytes) {
     throw Error(ErrorCode::too_large, "the context of " + describe(key) + " would grow to " +
                                           std::to_string(record.data.size()) + " bytes; the limit is " +
@@ -169,6 +170,7 @@ void seal(VersionRecord& record) { record.hash = version_hash(record); }
 // What an update does to a head: the new data, or a conflict.
 struct Plan {
   Json data;
+  std::string text; // data as canonical JSON
   bool rebased = false;
 };
 
@@ -179,7 +181,7 @@ struct Plan {
 Plan plan_update(MemoryStore& store, const ContextKey& key, const std::optional<VersionRecord>& head,
                  const MemoryUpdate& update, const Json& delta) {
   const std::uint64_t head_version = head ? head->version : 0;
-  Plan plan{head ? Json::parse(head->data) : Json::object(), false};
+  Plan plan{head ? Json::parse(head->data) : Json::object(), {}, false};
   if (update.expected_version && *update.expected_version != head_version) {
     const std::uint64_t expected = *update.expected_version;
     const std::string current = version_string(head_version);
@@ -213,6 +215,7 @@ Plan plan_update(MemoryStore& store, const ContextKey& key, const std::optional<
     plan.rebased = true;
   }
   apply_merge_patch(plan.data, delta);
+  plan.text = canonical_json(plan.data);
   return plan;
 }
 
@@ -224,7 +227,7 @@ std::string json_patch_text(const std::string& from, const std::string& to) {
 VersionRecord update_version(const std::optional<VersionRecord>& head, const ContextKey& key, const Plan& plan,
                              const Json& delta, const MemoryUpdate& update, const Caller& caller,
                              const ServiceOptions& options) {
-  VersionRecord record = next_version(head, key, plan.data, delta, caller, options);
+  VersionRecord record = next_version(head, key, plan.text, delta, caller, options);
   record.tags = update.tags;
   record.idempotency_key = update.idempotency_key;
   if (update.expected_version) {
@@ -382,6 +385,10 @@ MergeResult MemoryService::merge(const Caller& caller, const MemoryUpdate& updat
                  [&](AuditTrail& trail) {
                    validate_update(update);
                    const Json delta = parse_delta(update.delta, m_options.max_delta_bytes, "delta");
+                   // The first try may build on the store's guess at the head
+                   // (see head_hint), but only to append: anything else it
+                   // would decide is decided again on the stored head.
+                   bool may_guess = !dry_run;
                    for (int attempt = 0; attempt < m_options.max_attempts; ++attempt) {
                      if (!update.idempotency_key.empty()) {
                        if (const auto existing = m_store->find_idempotency_key(key, update.idempotency_key)) {
@@ -390,9 +397,21 @@ MergeResult MemoryService::merge(const Caller& caller, const MemoryUpdate& updat
                          return replay(*existing, delta, update.idempotency_key);
                        }
                      }
-                     const auto head = m_store->head(key);
+                     auto head = may_guess ? m_store->head_hint(key) : std::nullopt;
+                     if (head && update.expected_version && *update.expected_version != head->version) {
+                       head.reset(); // a conflict or a rebase: not on a guess
+                     }
+                     const bool guessed = head.has_value();
+                     may_guess = false;
+                     if (!guessed) {
+                       head = m_store->head(key);
+                     }
                      Plan plan = plan_update(*m_store, key, head, update, delta);
-                     if (head && canonical_json(plan.data) == head->data) {
+                     if (head && plan.text == head->data) {
+                       if (guessed) {
+                         --attempt; // not a lost race: look at the stored head
+                         continue;
+                       }
                        trail.record.version = version_string(head->version);
                        trail.record.detail = "unchanged";
                        return MergeResult{*head,
@@ -465,7 +484,7 @@ std::vector<MergeResult> MemoryService::apply(const Caller& caller, std::span<co
           }
           auto& head = head_it->second;
           Plan plan = plan_update(*m_store, key, head, update, deltas[i]);
-          if (head && canonical_json(plan.data) == head->data) {
+          if (head && plan.text == head->data) {
             results.push_back(MergeResult{*head, MergeResult::Outcome::unchanged, plan.rebased, std::nullopt});
             continue;
           }
@@ -518,9 +537,8 @@ MergeResult MemoryService::rollback(const Caller& caller, const ContextKey& key,
         trail.record.detail = "unchanged";
         return MergeResult{*head, MergeResult::Outcome::unchanged, false, std::nullopt};
       }
-      const Json data = Json::parse(old.data);
-      VersionRecord record =
-          next_version(head, key, data, create_merge_patch(Json::parse(head->data), data), caller, m_options);
+      VersionRecord record = next_version(
+          head, key, old.data, create_merge_patch(Json::parse(head->data), Json::parse(old.data)), caller, m_options);
       record.tags = tags;
       record.rollback_of = target;
       seal(record);

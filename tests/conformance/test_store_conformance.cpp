@@ -410,6 +410,47 @@ TEST_CASE("appending an existing version fails and writes nothing", "[store][con
   CHECK(number(store->head(alice)) == 3);
 }
 
+TEST_CASE("an append that does not follow the stored head fails and writes nothing", "[store][conformance]") {
+  const std::string backend{GENERATE(from_range(store_variants()))};
+  CAPTURE(backend);
+  TempDir dir;
+  auto store = open(backend, dir);
+  const ContextKey alice{"alice", "default"};
+  append_versions(*store, "alice", "default", 2);
+
+  // Built on a version 2 that is not the stored one.
+  auto forked = make_record("alice", "default", 3, at(3000));
+  forked.prev_hash = fake_hash("someone-else", "default", 2);
+  CHECK_FALSE(append_one(*store, forked));
+  CHECK(number(store->head(alice)) == 2);
+
+  // Built on a head that was erased meanwhile: no orphan version 3.
+  const auto hint = store->head_hint(alice);
+  if (hint) {
+    check_same(hint, make_record("alice", "default", 2, at(2000)));
+  }
+  REQUIRE(store->erase("alice", std::nullopt) == 2);
+  CHECK_FALSE(store->head_hint(alice).has_value());
+  CHECK_FALSE(append_one(*store, make_record("alice", "default", 3, at(3000))));
+  CHECK_FALSE(store->head(alice).has_value());
+  CHECK(store->contexts().empty());
+
+  // A batch whose second context does not follow writes nothing there.
+  append_versions(*store, "bob", "work", 1);
+  const std::vector<VersionRecord> batch{make_record("bob", "work", 2, at(5000)),
+                                         make_record("alice", "default", 5, at(5000))};
+  CHECK_FALSE(store->append(batch, {}));
+  CHECK_FALSE(store->head(alice).has_value());
+  if (store->supports_atomic_batches()) {
+    CHECK(number(store->head({"bob", "work"})) == 1);
+  }
+
+  // The context starts again at version 1, and grows from there.
+  append_versions(*store, "alice", "default", 3);
+  CHECK(number(store->head(alice)) == 3);
+  CHECK(versions_of(store->history(alice, {})) == Versions{3, 2, 1});
+}
+
 TEST_CASE("one append can write to two contexts", "[store][conformance]") {
   const std::string backend{GENERATE(from_range(store_variants()))};
   CAPTURE(backend);

@@ -59,6 +59,16 @@ TEST_CASE("the UserContext JSON has the spec's fields", "[codec]") {
   CHECK(json["namespace"] == "prefs");
 }
 
+TEST_CASE("the UserContext text is the UserContext JSON's bytes, made without parsing the data", "[codec]") {
+  VersionRecord record = sample();
+  CHECK(user_context_text(record) == user_context_json(record).dump());
+  record.user_id = "élève-1";
+  record.ns = "x.y_z";
+  record.data = canonical_json(Json::parse(R"({"q":"say \"hi\"\n","z":[1,2.25,null,{"b":true,"a":{}}]})"));
+  record.version = 18446744073709551615u;
+  CHECK(user_context_text(record) == user_context_json(record).dump());
+}
+
 TEST_CASE("MemoryUpdate parsing applies the spec's defaults and names bad fields", "[codec]") {
   const MemoryUpdate update = memory_update_from_json(Json::parse(R"({"user_id":"bob","delta":{"a":1}})"));
   CHECK(update.ns == "default");

@@ -223,6 +223,52 @@ TEST_CASE("erase removes every version, idempotently, and is audited", "[service
   CHECK(log.records[0].detail == "removed 0 versions");
 }
 
+TEST_CASE("a daemon's merges build on what other processes wrote or erased", "[service][locking]") {
+  const std::string backend{GENERATE(from_range(backend_names()))};
+  CAPTURE(backend);
+  testing::TempDir dir;
+  // A long-lived store may guess heads from its own writes (head_hint); the
+  // one-shot "CLI" service on the same directory moves them behind its back.
+  MemoryService daemon(open_store({backend, dir.path(), true}));
+  MemoryService cli(open_store({backend, dir.path()}));
+  const Caller caller{"tester", "req-1"};
+  const auto merge = [&](MemoryService& service, const std::string& delta,
+                         std::optional<std::uint64_t> expected = std::nullopt) {
+    MemoryUpdate update;
+    update.user_id = "alice";
+    update.delta = delta;
+    update.expected_version = expected;
+    return service.merge(caller, update);
+  };
+
+  REQUIRE(merge(daemon, R"({"a":1})").record.version == 1);
+  merge(cli, R"({"b":2})");
+  const auto third = merge(cli, R"({"c":3})");
+  const auto fourth = merge(daemon, R"({"d":4})");
+  CHECK(fourth.record.version == 4);
+  CHECK(fourth.record.prev_hash == third.record.hash);
+  CHECK(Json::parse(fourth.record.data) == Json::parse(R"({"a":1,"b":2,"c":3,"d":4})"));
+
+  // Unchanged next to the daemon's own last write, but not next to the head.
+  CHECK(merge(daemon, R"({"d":4})").outcome == MergeResult::Outcome::unchanged);
+  merge(cli, R"({"d":5})");
+  const auto sixth = merge(daemon, R"({"d":4})");
+  CHECK(sixth.outcome == MergeResult::Outcome::created);
+  CHECK(sixth.record.version == 6);
+
+  // An expected version the daemon has not seen is still current.
+  merge(cli, R"({"e":7})");
+  CHECK(merge(daemon, R"({"f":8})", 7).record.version == 8);
+
+  // After an erase elsewhere, the context starts again at version 1.
+  REQUIRE(cli.erase(caller, "alice") == 8);
+  const auto restarted = merge(daemon, R"({"g":1})");
+  CHECK(restarted.record.version == 1);
+  CHECK(restarted.record.prev_hash.empty());
+  CHECK(Json::parse(restarted.record.data) == Json::parse(R"({"g":1})"));
+  CHECK(cli.verify(caller, "alice").ok());
+}
+
 TEST_CASE("every read, write and failure leaves an audit record", "[service][audit]") {
   Fixture f(GENERATE(from_range(backend_names())));
   f.merge("alice", R"({"a":1})");

@@ -5,6 +5,7 @@
 #include "support/temp_dir.hpp"
 
 #include <zsimem/error.hpp>
+#include <zsimem/metrics.hpp>
 #include <zsimem/store.hpp>
 
 #include <catch2/catch.hpp>
@@ -49,7 +50,9 @@ VersionRecord make_record(const std::string& user, const std::string& ns, std::u
   record.actor = "cli:" + user;
   record.request_id = "req-" + std::to_string(version);
   record.derived_from = version - 1;
+  // Every version has the same hash, so each follows the one before.
   record.hash = std::string(64, 'a');
+  record.prev_hash = version == 1 ? std::string{} : record.hash;
   return record;
 }
 
@@ -241,6 +244,30 @@ TEST_CASE("sqlite: a data directory that cannot be created is unavailable", "[st
   const Error error = error_of([&] { open_store({"sqlite", dir.path() / "file" / "store"}); });
   CHECK(error.code() == ErrorCode::unavailable);
   CHECK_THAT(error.what(), Catch::Contains((dir.path() / "file").string()));
+}
+
+TEST_CASE("sqlite: a long-lived store hints the heads it wrote, through the timing wrapper too", "[store][sqlite]") {
+  const TempDir dir;
+  Metrics metrics;
+  const auto store = instrument_store(open_sqlite(dir, true), metrics);
+  const ContextKey alice{"alice", "default"};
+  CHECK_FALSE(store->head_hint(alice).has_value()); // nothing written yet
+  append(*store, make_record("alice", "default", 1));
+  append(*store, make_record("alice", "default", 2, 64));
+  const auto hint = store->head_hint(alice);
+  REQUIRE(hint.has_value());
+  CHECK(hint->version == 2);
+  CHECK(hint->data == store->head(alice)->data);
+  // A refused append forgets the hint it may have been built on.
+  CHECK_FALSE(store->append(std::vector{make_record("alice", "default", 2)}, {}));
+  CHECK_FALSE(store->head_hint(alice).has_value());
+  append(*store, make_record("alice", "default", 3));
+  REQUIRE(store->erase("alice", std::nullopt) == 3);
+  CHECK_FALSE(store->head_hint(alice).has_value());
+  // A one-shot store (the CLI) guesses nothing.
+  const auto one_shot = open_sqlite(dir);
+  append(*one_shot, make_record("bob", "default", 1));
+  CHECK_FALSE(one_shot->head_hint({"bob", "default"}).has_value());
 }
 
 TEST_CASE("sqlite: concurrent writes share transactions, each succeeding or failing on its own",

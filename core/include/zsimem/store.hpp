@@ -59,6 +59,12 @@ public:
 
   // The newest version of a context, if it has any.
   virtual std::optional<VersionRecord> head(const ContextKey& key) = 0;
+  // A cheap guess at head(), for a writer to build the next version on: the
+  // head as this process last wrote it, or nullopt for no guess. It is stale
+  // when another process or an erase has moved the context since; append()
+  // refuses a version built on a stale head, so a wrong guess costs a retry,
+  // never a fork of the chain. Readers must use head().
+  virtual std::optional<VersionRecord> head_hint(const ContextKey& /*key*/) { return std::nullopt; }
   // One version, if it exists.
   virtual std::optional<VersionRecord> version(const ContextKey& key, std::uint64_t version) = 0;
   // The newest version with updated_at <= at.
@@ -72,8 +78,11 @@ public:
   // Appends versions, each the next of its context (records for one context
   // come in version order), with audit records that belong to them.
   // Returns false, having written no version, when any of these versions
-  // already exists: someone else got there first. Atomic as a whole where
-  // the backend allows (see supports_atomic_batches); durable on return.
+  // already exists, or when the first of a context does not follow the
+  // stored head (version - 1 with hash prev_hash; no version at all for
+  // version 1): someone else got there first, or erased the context. Atomic
+  // as a whole where the backend allows (see supports_atomic_batches);
+  // durable on return.
   virtual bool append(std::span<const VersionRecord> records, std::span<const AuditRecord> audit) = 0;
   // Whether append() is all-or-nothing across several records.
   virtual bool supports_atomic_batches() const = 0;

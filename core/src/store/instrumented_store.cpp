@@ -39,6 +39,8 @@ public:
     const OperationTimer timer(m_metrics, "head");
     return m_inner->head(key);
   }
+  // Untimed: a guess from memory, not a store operation.
+  std::optional<VersionRecord> head_hint(const ContextKey& key) override { return m_inner->head_hint(key); }
   std::optional<VersionRecord> version(const ContextKey& key, std::uint64_t number) override {
     const OperationTimer timer(m_metrics, "version");
     return m_inner->version(key, number);

@@ -346,6 +346,16 @@ public:
     }
     // Shared: appends run side by side, but never while an erase moves directories away.
     file_io::FileLock lock(m_lock, LockMode::shared);
+    for (std::size_t i = 0; i < records.size(); ++i) {
+      // Within one write, a context's later versions follow its first.
+      const VersionRecord& record = records[i];
+      if ((i == 0 || records[i - 1].key() != record.key()) && record.version > 1) {
+        const auto previous = read_version(record.key(), record.version - 1);
+        if (!previous || previous->hash != record.prev_hash) {
+          return false; // built on a head that was erased or replaced meanwhile
+        }
+      }
+    }
     for (const auto& record : records) {
       std::string text = encode_version(record);
       fs::path dir = context_dir(record.key());

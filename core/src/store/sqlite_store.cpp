@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <exception>
 #include <limits>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -34,6 +35,8 @@ constexpr int k_checkpoint_frames = 128;
 constexpr int k_background_checkpoint_frames = 1000;
 // Read connections a long-lived store opens besides the writer's.
 constexpr std::size_t k_max_readers = 4;
+// Bytes of head hints a long-lived store keeps before it starts afresh.
+constexpr std::size_t k_max_hint_bytes = 32u << 20;
 constexpr std::int64_t k_int_max = std::numeric_limits<std::int64_t>::max();
 constexpr std::int64_t k_int_min = std::numeric_limits<std::int64_t>::min();
 
@@ -102,6 +105,7 @@ enum class Sql : std::size_t {
   history_newest,
   history_oldest,
   find_idempotency_key,
+  predecessor_hash,
   insert_version,
   insert_audit,
   erase_namespace,
@@ -131,6 +135,7 @@ constexpr std::array<const char*, static_cast<std::size_t>(Sql::count)> k_sql{
     // The subquery makes the planner use the key's index rather than scan the context.
     "SELECT " ZSIMEM_VERSION_COLUMNS " FROM versions WHERE user_id = ?1 AND ns = ?2 AND version ="
     " (SELECT min(version) FROM versions WHERE user_id = ?1 AND ns = ?2 AND idempotency_key = ?3)",
+    "SELECT hash FROM versions WHERE user_id = ?1 AND ns = ?2 AND version = ?3",
     "INSERT INTO versions (" ZSIMEM_VERSION_COLUMNS ")"
     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
     "INSERT INTO audit (time, request_id, actor, operation, user_id, ns, version, outcome, detail)"
@@ -252,6 +257,7 @@ public:
   std::string_view backend_name() const override { return "sqlite"; }
 
   std::optional<VersionRecord> head(const ContextKey& key) override;
+  std::optional<VersionRecord> head_hint(const ContextKey& key) override;
   std::optional<VersionRecord> version(const ContextKey& key, std::uint64_t version) override;
   std::optional<VersionRecord> version_at(const ContextKey& key, Timestamp at) override;
   std::vector<VersionRecord> history(const ContextKey& key, const HistoryQuery& query) override;
@@ -288,8 +294,16 @@ private:
   // so that one write's existing version fails only that write. Reports to
   // each write through its PendingWrite (but for `done`); never throws.
   void commit_group(const std::vector<PendingWrite*>& group);
-  // Inserts one write's versions; false when one of them exists.
+  // Inserts one write's versions; false when one of them exists or the
+  // first of a context does not follow the stored head.
   static bool insert_versions(Connection& connection, const PendingWrite& pending);
+  // Whether version `record.version - 1` is stored with hash `record.prev_hash`.
+  static bool follows_stored_head(Connection& connection, const VersionRecord& record);
+
+  // The head hints (long-lived only): what this process committed last per
+  // context, forgotten when a write on it is refused or it is erased.
+  void remember_heads(const std::vector<PendingWrite*>& group);
+  void forget_heads(std::string_view user_id, std::optional<std::string_view> ns);
 
   static SQLite::Database open_database(const std::filesystem::path& dir, const std::filesystem::path& path);
   std::unique_ptr<Connection> open_connection() const;
@@ -353,6 +367,9 @@ private:
   bool m_leading = false; // a group is being committed
   std::atomic<std::uint64_t> m_transactions{0};
   std::atomic<std::uint64_t> m_writes{0};
+  std::mutex m_hints_mutex;
+  std::map<ContextKey, VersionRecord> m_hints;
+  std::size_t m_hint_bytes = 0;
 };
 
 SqliteStore::SqliteStore(const StoreConfig& config)
@@ -628,6 +645,55 @@ std::optional<VersionRecord> SqliteStore::one_version(Sql id, const ContextKey& 
 
 std::optional<VersionRecord> SqliteStore::head(const ContextKey& key) { return one_version(Sql::head, key); }
 
+std::optional<VersionRecord> SqliteStore::head_hint(const ContextKey& key) {
+  std::lock_guard lock(m_hints_mutex);
+  const auto it = m_hints.find(key);
+  if (it == m_hints.end()) {
+    return std::nullopt;
+  }
+  return it->second;
+}
+
+void SqliteStore::remember_heads(const std::vector<PendingWrite*>& group) {
+  std::lock_guard lock(m_hints_mutex);
+  for (const PendingWrite* pending : group) {
+    if (pending->records.empty()) {
+      continue;
+    }
+    if (!pending->appended) {
+      // Built on a head that moved: whatever is remembered may be stale too.
+      for (const auto& record : pending->records) {
+        if (const auto it = m_hints.find(record.key()); it != m_hints.end()) {
+          m_hint_bytes -= it->second.data.size();
+          m_hints.erase(it);
+        }
+      }
+      continue;
+    }
+    for (const auto& record : pending->records) {
+      if (m_hint_bytes + record.data.size() > k_max_hint_bytes) {
+        m_hints.clear(); // a crude bound: the hints refill with what is written
+        m_hint_bytes = 0;
+      }
+      auto [it, inserted] = m_hints.try_emplace(record.key(), record);
+      if (!inserted) {
+        m_hint_bytes -= it->second.data.size();
+        it->second = record;
+      }
+      m_hint_bytes += record.data.size();
+    }
+  }
+}
+
+void SqliteStore::forget_heads(std::string_view user_id, std::optional<std::string_view> ns) {
+  std::lock_guard lock(m_hints_mutex);
+  for (auto it = m_hints.lower_bound(ContextKey{std::string(user_id), ns ? std::string(*ns) : std::string{}});
+       it != m_hints.end() && it->first.user_id == user_id && (!ns || it->first.ns == *ns);) {
+    m_hint_bytes -= it->second.data.size();
+    it = m_hints.erase(it);
+  }
+}
+
 std::optional<VersionRecord> SqliteStore::version(const ContextKey& key, std::uint64_t version) {
   return one_version(Sql::version, key, clamp_to_int64(version));
 }
@@ -765,6 +831,9 @@ void SqliteStore::commit_group(const std::vector<PendingWrite*>& group) {
     });
     ++m_transactions;
     m_writes += group.size();
+    if (m_long_lived) {
+      remember_heads(group);
+    }
   } catch (...) {
     // The transaction rolled back: every write of the group failed with it.
     for (PendingWrite* pending : group) {
@@ -774,9 +843,22 @@ void SqliteStore::commit_group(const std::vector<PendingWrite*>& group) {
   }
 }
 
+bool SqliteStore::follows_stored_head(Connection& connection, const VersionRecord& record) {
+  StatementUse query(connection.statement(Sql::predecessor_hash));
+  query->bindNoCopy(1, record.user_id);
+  query->bindNoCopy(2, record.ns);
+  query->bind(3, clamp_to_int64(record.version - 1));
+  return query->executeStep() && query->getColumn(0).getString() == record.prev_hash;
+}
+
 bool SqliteStore::insert_versions(Connection& connection, const PendingWrite& pending) {
   for (std::size_t i = 0; i < pending.records.size(); ++i) {
     const VersionRecord& record = pending.records[i];
+    // Within one write, a context's later versions follow its first.
+    const bool first_of_context = i == 0 || pending.records[i - 1].key() != record.key();
+    if (first_of_context && record.version > 1 && !follows_stored_head(connection, record)) {
+      return false;
+    }
     StatementUse insert(connection.statement(Sql::insert_version));
     insert->bindNoCopy(1, record.user_id);
     insert->bindNoCopy(2, record.ns);
@@ -814,7 +896,7 @@ bool SqliteStore::insert_versions(Connection& connection, const PendingWrite& pe
 std::size_t SqliteStore::erase(std::string_view user_id, std::optional<std::string_view> ns) {
   const std::string user(user_id);
   const std::string name(ns.value_or(""));
-  return with_writer([&](Connection& connection) {
+  const auto removed = with_writer([&](Connection& connection) {
     StatementUse remove(connection.statement(ns ? Sql::erase_namespace : Sql::erase_user));
     remove->bindNoCopy(1, user);
     if (ns) {
@@ -822,6 +904,8 @@ std::size_t SqliteStore::erase(std::string_view user_id, std::optional<std::stri
     }
     return static_cast<std::size_t>(remove->exec());
   });
+  forget_heads(user_id, ns);
+  return removed;
 }
 
 std::vector<ContextKey> SqliteStore::contexts(std::optional<std::string_view> user_id) {
