@@ -6,6 +6,7 @@
 
 #include <zsimem/codec.hpp>
 #include <zsimem/error.hpp>
+#include <zsimem/failpoint.hpp>
 #include <zsimem/validate.hpp>
 
 #include <httplib.h>
@@ -189,6 +190,7 @@ httplib::Server::Handler handle(Body body) {
     const Caller caller{"http:" + req.remote_addr, res.get_header_value("X-Request-ID")};
     try {
       body(req, res, caller);
+      failpoint::hit("http.before_response");
     } catch (const SourcedError& sourced) {
       if (sourced.error.field() == "__malformed__") {
         send_json(res, 400, detail_body(sourced.error.what()));
@@ -505,7 +507,10 @@ void add_routes(httplib::Server& server, MemoryService& service, Metrics& metric
          auto header_expected = if_match(req);
          const MergeResult result =
              header_expected
-                 ? failing_if_match([&] { return service.rollback(caller, key, target, header_expected, tags); })
+                 // Named captures: clang before 16 cannot capture structured bindings implicitly.
+                 ? failing_if_match([&, target = target, &tags = tags] {
+                     return service.rollback(caller, key, target, header_expected, tags);
+                   })
                  : service.rollback(caller, key, target, expected, tags);
          send_context(res, result);
        }),

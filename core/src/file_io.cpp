@@ -1,6 +1,7 @@
 #include "file_io.hpp"
 
 #include <zsimem/error.hpp>
+#include <zsimem/failpoint.hpp>
 
 #include <atomic>
 #include <cerrno>
@@ -222,6 +223,7 @@ bool write_file_atomic(const fs::path& path, std::string_view contents, const fs
   if (::close(fd.release()) != 0) {
     fail("cannot close", temp, errno);
   }
+  failpoint::hit("file.before_publish");
 
   if (mode == WriteMode::replace) {
     if (::rename(temp.c_str(), path.c_str()) != 0) {
@@ -241,6 +243,7 @@ bool write_file_atomic(const fs::path& path, std::string_view contents, const fs
     }
     guard.dismiss();
   }
+  failpoint::hit("file.after_publish");
   fsync_dir(parent_of(path));
   return true;
 }

@@ -2,6 +2,7 @@
 
 #include <zsimem/codec.hpp>
 #include <zsimem/error.hpp>
+#include <zsimem/failpoint.hpp>
 #include <zsimem/hash_chain.hpp>
 #include <zsimem/memory_service.hpp>
 #include <zsimem/merge_patch.hpp>
@@ -9,6 +10,7 @@
 
 #include <algorithm>
 #include <array>
+#include <iostream>
 #include <map>
 #include <random>
 #include <set>
@@ -77,12 +79,26 @@ auto audited(const ReadAuditLog& log, const Caller& caller, std::string_view ope
   try {
     auto result = body(trail);
     if (!trail.logged) {
-      log.add(trail.record);
+      try {
+        log.add(trail.record);
+      } catch (const std::exception& error) {
+        // As the daemon's buffer does: a read's record (or that of a write
+        // that changed nothing) is lost rather than the read failed after the
+        // fact, so that a full disk does not stop reads.
+        std::cerr << "zsimem: lost the audit record of this " << operation << ": " << error.what() << std::endl;
+      }
     }
     return result;
   } catch (const Error& error) {
     log_failure(error.code(), error.what());
     throw;
+  } catch (const Json::parse_error& error) {
+    // Inputs are parsed by parse_json, which throws Error: JSON that fails
+    // to parse here was read from the store, which is damaged.
+    const Error damaged(ErrorCode::unavailable,
+                        std::string("the store is damaged (run zsimem verify): ") + error.what());
+    log_failure(damaged.code(), damaged.what());
+    throw damaged;
   } catch (const std::exception& error) {
     log_failure(ErrorCode::internal, error.what());
     throw Error(ErrorCode::internal, std::string("internal error: ") + error.what());
@@ -98,6 +114,7 @@ bool append_version(MemoryStore& store, ChangeFeed& changes, const VersionRecord
   }
   trail.logged = true;
   changes.publish(record.user_id, record.ns);
+  failpoint::hit("service.after_append");
   return true;
 }
 
@@ -284,6 +301,12 @@ template <typename Visit> void for_each_version(MemoryStore& store, const Contex
     }
     if (page.size() < query.limit) {
       return;
+    }
+    if (query.after_version && page.back().version <= *query.after_version) {
+      // Pages must move forward; on a damaged store they may not (a version
+      // stored as text reads as 0): stop rather than loop forever.
+      throw Error(ErrorCode::unavailable,
+                  "the versions of " + describe(key) + " are out of order: the store is damaged");
     }
     query.after_version = page.back().version;
   }
@@ -510,6 +533,7 @@ std::vector<MergeResult> MemoryService::apply(const Caller& caller, std::span<co
       if (records.empty() || m_store->append(records, audits)) {
         trail.logged = !records.empty();
         publish_each(m_changes, records);
+        failpoint::hit("service.after_append");
         return results;
       }
     }

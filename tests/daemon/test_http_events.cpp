@@ -1,4 +1,5 @@
 #include "support/run_process.hpp"
+#include "support/serve_process.hpp"
 #include "support/temp_dir.hpp"
 #include "support/test_daemon.hpp"
 
@@ -261,13 +262,19 @@ TEST_CASE("cli: zsimem watch prints the versions a daemon streams", "[http][even
   merge(d, "gina", {{"n", 1}});
   merge(d, "gina", {{"n", 2}});
   const std::string url = "http://127.0.0.1:" + std::to_string(d.port);
+  // The writer's outcome is asserted on this thread: Catch2 is not thread-safe.
+  int written = 0;
   std::thread writer([&] {
     std::this_thread::sleep_for(300ms);
-    merge(d, "gina", {{"n", 3}});
+    auto client = d.client();
+    const auto result = client.Post((k_memory + "/gina").c_str(),
+                                    Json{{"user_id", "gina"}, {"delta", {{"n", 3}}}}.dump(), "application/json");
+    written = result ? result->status : -1;
   });
   const auto watched = zsimem::testing::run_process(
       {ZSIMEM_BINARY, "-o", "json", "watch", "gina", "--url", url, "--after", "1", "--count", "2"}, {}, {}, 20s);
   writer.join();
+  REQUIRE(written == 200);
   REQUIRE(watched.exit_code == 0);
   std::vector<Json> lines;
   std::istringstream out(watched.out);
@@ -302,48 +309,6 @@ TEST_CASE("cli: zsimem watch prints the versions a daemon streams", "[http][even
 
 namespace {
 
-// A `zsimem serve` process on a data directory, its standard error in a file.
-class ServeProcess {
-public:
-  ServeProcess(const std::filesystem::path& data_dir, int port, const std::filesystem::path& log) {
-    m_pid = fork();
-    if (m_pid == 0) {
-      const int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      dup2(fd, STDERR_FILENO);
-      const std::string dir = data_dir.string();
-      const std::string listen = "127.0.0.1:" + std::to_string(port);
-      execl(ZSIMEM_BINARY, ZSIMEM_BINARY, "--backend", "sqlite", "--data-dir", dir.c_str(), "serve", "--listen",
-            listen.c_str(), static_cast<char*>(nullptr));
-      _exit(127);
-    }
-    // The first line names the address, with the port the kernel chose.
-    const auto deadline = std::chrono::steady_clock::now() + 10s;
-    while (std::chrono::steady_clock::now() < deadline) {
-      std::ifstream in(log);
-      std::string line;
-      if (std::getline(in, line) && line.find("listening on") != std::string::npos) {
-        const auto colon = line.rfind(':');
-        m_port = std::stoi(line.substr(colon + 1, line.find('/', colon) - colon - 1));
-        return;
-      }
-      std::this_thread::sleep_for(20ms);
-    }
-    FAIL("zsimem serve did not start");
-  }
-  ~ServeProcess() {
-    kill(m_pid, SIGTERM);
-    waitpid(m_pid, nullptr, 0);
-  }
-  ServeProcess(const ServeProcess&) = delete;
-  ServeProcess& operator=(const ServeProcess&) = delete;
-
-  int port() const { return m_port; }
-
-private:
-  pid_t m_pid = -1;
-  int m_port = 0;
-};
-
 void merge_at(int port, const std::string& user, int n) {
   httplib::Client client("127.0.0.1", port);
   const auto result = client.Post((k_memory + "/" + user).c_str(),
@@ -363,7 +328,8 @@ void merge_at_offline(const std::filesystem::path& data_dir, const std::string& 
 
 TEST_CASE("cli: zsimem watch reconnects after the daemon restarts, missing no version", "[http][events][cli]") {
   const testing::TempDir dir;
-  std::optional<ServeProcess> daemon(std::in_place, dir.path() / "data", 0, dir.path() / "first.log");
+  std::optional<testing::ServeProcess> daemon;
+  daemon.emplace(testing::ServeProcess::Options("sqlite", dir.path() / "data", dir.path() / "first.log"));
   const int port = daemon->port();
   merge_at(port, "hana", 1);
   testing::ProcessResult watched;
@@ -384,7 +350,9 @@ TEST_CASE("cli: zsimem watch reconnects after the daemon restarts, missing no ve
   REQUIRE(following());
   daemon.reset(); // the stream ends with the daemon
   merge_at_offline(dir.path() / "data", "hana", 2);
-  daemon.emplace(dir.path() / "data", port, dir.path() / "second.log");
+  testing::ServeProcess::Options again("sqlite", dir.path() / "data", dir.path() / "second.log");
+  again.port = port;
+  daemon.emplace(again);
   merge_at(port, "hana", 3);
   watcher.join();
   INFO(watched.err);

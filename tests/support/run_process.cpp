@@ -66,6 +66,8 @@ Pipe make_pipe() {
   return {Fd(fds[0]), Fd(fds[1])};
 }
 
+} // namespace
+
 std::vector<std::string> child_environment(const std::vector<std::string>& extra_env) {
   std::vector<std::string> env;
   for (char** entry = environ; *entry != nullptr; ++entry) {
@@ -80,6 +82,8 @@ std::vector<std::string> child_environment(const std::vector<std::string>& extra
   }
   return env;
 }
+
+namespace {
 
 // Resolved before fork with the child's PATH, so that the child only calls
 // async-signal-safe functions.

@@ -14,6 +14,9 @@ struct ProcessResult {
   bool timed_out = false; // killed (SIGKILL, with its process group) after the timeout
 };
 
+// This process's environment with `extra_env` applied as run_process does.
+std::vector<std::string> child_environment(const std::vector<std::string>& extra_env);
+
 // Runs argv[0] (searched in PATH when it has no slash) with the arguments
 // as given, no shell involved; feeds it `stdin_text` then end of file, and
 // collects both output streams without deadlock however much either holds.

@@ -3,6 +3,7 @@
 
 #include <zsimem/codec.hpp>
 #include <zsimem/error.hpp>
+#include <zsimem/failpoint.hpp>
 
 #include <algorithm>
 #include <cerrno>
@@ -356,7 +357,11 @@ public:
         }
       }
     }
+    failpoint::hit("json.before_append");
     for (const auto& record : records) {
+      if (&record != records.data()) {
+        failpoint::hit("json.between_records");
+      }
       std::string text = encode_version(record);
       fs::path dir = context_dir(record.key());
       file_io::create_directories(dir);
@@ -366,6 +371,7 @@ public:
       }
     }
     if (!audit.empty()) {
+      failpoint::hit("json.before_audit");
       append_audit_lines(audit, true);
     }
     return true;
@@ -399,6 +405,7 @@ public:
         removed += is_safe_name(name) ? count_version_files(doomed / name) : 0;
       }
     }
+    failpoint::hit("json.erase.after_move");
     file_io::remove_tree(doomed);
     // Drop a user left without namespaces, so it stops being listed.
     if (ns && ::rmdir(user_dir.c_str()) == 0) {

@@ -1,7 +1,9 @@
+#include "file_io.hpp"
 #include "store/backends.hpp"
 
 #include <zsimem/codec.hpp>
 #include <zsimem/error.hpp>
+#include <zsimem/failpoint.hpp>
 #include <zsimem/time.hpp>
 
 #include <SQLiteCpp/SQLiteCpp.h>
@@ -162,6 +164,15 @@ std::int64_t clamp_to_int64(std::uint64_t value) {
   return value > static_cast<std::uint64_t>(k_int_max) ? k_int_max : static_cast<std::int64_t>(value);
 }
 
+// Whether a stored time lies in the years format_rfc3339 writes (0000 to
+// 9999): a damaged row can hold any integer, and arithmetic on the extremes
+// overflows.
+bool is_plausible_time(std::int64_t micros) {
+  constexpr std::int64_t k_first = -62'167'219'200'000'000; // 0000-01-01T00:00:00Z
+  constexpr std::int64_t k_end = 253'402'300'800'000'000;   // 10000-01-01T00:00:00Z
+  return micros >= k_first && micros < k_end;
+}
+
 std::string encode_tags(const std::vector<std::string>& tags) {
   if (tags.empty()) {
     return "[]";
@@ -173,11 +184,24 @@ std::string encode_tags(const std::vector<std::string>& tags) {
   }
 }
 
+// The OS's words for the failed call behind an I/O error, which SQLite's
+// own message leaves out (a full quota reads "disk I/O error").
+std::string system_error_of(sqlite3* db, const SQLite::Exception& e) {
+  const int code = e.getErrorCode() & 0xff;
+  const int error = code == SQLITE_IOERR || code == SQLITE_CANTOPEN ? sqlite3_system_errno(db) : 0;
+  return error != 0 ? " (" + std::generic_category().message(error) + ")" : std::string();
+}
+
 // Replaces SQLite's auto-checkpoint: each process's first open re-reads the
 // whole WAL and forgets what was checkpointed, so with one-shot processes only
 // truncating the WAL keeps it, and every open, small.
 int checkpoint_long_wal(sqlite3* db, const char* name, int frames) {
   if (frames >= k_checkpoint_frames) {
+    try {
+      failpoint::hit("sqlite.checkpoint");
+    } catch (const std::exception&) {
+      return SQLITE_OK; // a failed checkpoint leaves the WAL as it is; nothing may unwind through SQLite
+    }
     // Waiting for readers here would hold up a commit that already succeeded;
     // when one is active this degrades to copying pages back.
     sqlite3_busy_timeout(db, 0);
@@ -313,7 +337,7 @@ private:
   void switch_to_wal();
   Error newer_schema_error(int found) const;
 
-  Error to_error(const SQLite::Exception& e) const;
+  Error to_error(const SQLite::Exception& e, sqlite3* db) const;
 
   // Runs `fn` on the writer connection, turning SQLite failures into Error.
   template <typename Fn> decltype(auto) with_writer(Fn&& fn) {
@@ -321,7 +345,7 @@ private:
     try {
       return std::forward<Fn>(fn)(*m_writer);
     } catch (const SQLite::Exception& e) {
-      throw to_error(e);
+      throw to_error(e, m_writer->handle());
     }
   }
   // Runs a read `fn` on a free connection (see reader()).
@@ -331,7 +355,7 @@ private:
     try {
       return std::forward<Fn>(fn)(connection);
     } catch (const SQLite::Exception& e) {
-      throw to_error(e);
+      throw to_error(e, connection.handle());
     }
   }
   // A connection for a read, locked: the writer's when it is free (so that a
@@ -347,7 +371,8 @@ private:
   std::optional<VersionRecord> one_version(Sql id, const ContextKey& key,
                                            std::optional<std::int64_t> third = std::nullopt);
   VersionRecord read_version(const SQLite::Statement& row) const;
-  static AuditRecord read_audit(const SQLite::Statement& row);
+  AuditRecord read_audit(const SQLite::Statement& row) const;
+  Error damaged_time(const std::string& where) const;
   static void insert_audit(Connection& connection, const AuditRecord& record);
 
   std::filesystem::path m_path;
@@ -379,7 +404,7 @@ SqliteStore::SqliteStore(const StoreConfig& config)
     sqlite3_wal_hook(m_writer->handle(), &on_wal_commit, this);
     ensure_schema();
   } catch (const SQLite::Exception& e) {
-    throw to_error(e);
+    throw to_error(e, m_writer->handle());
   }
   if (m_long_lived) {
     m_checkpointer = std::thread([this] { checkpoint_in_background(); });
@@ -398,11 +423,9 @@ SqliteStore::~SqliteStore() {
 }
 
 SQLite::Database SqliteStore::open_database(const std::filesystem::path& dir, const std::filesystem::path& path) {
-  std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
-  if (ec) {
-    throw Error(ErrorCode::unavailable, "cannot create data directory " + dir.string() + ": " + ec.message());
-  }
+  // Each new directory's parent is fsynced: a power cut after a commit must
+  // not take the data directory, and the database in it, away.
+  file_io::create_directories(dir);
   try {
     SQLite::Database db(path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE | SQLite::OPEN_NOMUTEX, k_busy_timeout_ms);
     // A one-shot CLI process opens and closes the database per command:
@@ -413,7 +436,12 @@ SQLite::Database SqliteStore::open_database(const std::filesystem::path& dir, co
     sqlite3_db_config(db.getHandle(), SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, nullptr);
     // A successful append must survive a power cut. The size limit shrinks a
     // WAL that a large transaction grew when it restarts.
-    db.exec("PRAGMA synchronous = FULL; PRAGMA journal_size_limit = 16777216");
+    try {
+      db.exec("PRAGMA synchronous = FULL; PRAGMA journal_size_limit = 16777216");
+    } catch (const SQLite::Exception& e) {
+      throw Error(ErrorCode::unavailable, "cannot open SQLite database " + path.string() + ": " + e.what() +
+                                              system_error_of(db.getHandle(), e));
+    }
     return db;
   } catch (const SQLite::Exception& e) {
     throw Error(ErrorCode::unavailable, "cannot open SQLite database " + path.string() + ": " + e.what());
@@ -476,6 +504,7 @@ void SqliteStore::checkpoint_in_background() {
       if (!connection) {
         connection = open_connection();
       }
+      failpoint::hit("sqlite.checkpoint");
       // Passive: copies what no reader needs without blocking anyone; the
       // writer then starts the WAL over from its beginning.
       sqlite3_wal_checkpoint_v2(connection->handle(), "main", SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
@@ -566,18 +595,27 @@ void SqliteStore::ensure_schema() {
   transaction.commit();
 }
 
-Error SqliteStore::to_error(const SQLite::Exception& e) const {
+Error SqliteStore::to_error(const SQLite::Exception& e, sqlite3* db) const {
   const int code = e.getErrorCode() & 0xff;
   if (code == SQLITE_BUSY || code == SQLITE_LOCKED) {
     return Error(ErrorCode::timeout, "SQLite database " + m_path.string() + " stayed locked for " +
                                          std::to_string(k_busy_timeout_ms / 1000) +
                                          " s (another process is writing): " + e.what());
   }
-  std::string message = "SQLite database " + m_path.string() + ": " + e.what();
+  std::string message = "SQLite database " + m_path.string() + ": " + e.what() + system_error_of(db, e);
   if (code == SQLITE_CORRUPT || code == SQLITE_NOTADB) {
     message += " (the file is damaged or not a zsimem database; restore it from a backup)";
+  } else if (code == SQLITE_READONLY) {
+    // SQLite falls back to reading when a file of the database fails to open for writing.
+    message += " (a file of it could be opened only for reading: check the permissions of " +
+               m_path.parent_path().string() + " and its files, and the disk)";
   }
   return Error(ErrorCode::unavailable, message);
+}
+
+Error SqliteStore::damaged_time(const std::string& where) const {
+  return Error(ErrorCode::unavailable,
+               "SQLite database " + m_path.string() + ": damaged time in " + where + " (restore it from a backup)");
 }
 
 VersionRecord SqliteStore::read_version(const SQLite::Statement& row) const {
@@ -585,7 +623,11 @@ VersionRecord SqliteStore::read_version(const SQLite::Statement& row) const {
   record.user_id = row.getColumn(0).getString();
   record.ns = row.getColumn(1).getString();
   record.version = static_cast<std::uint64_t>(row.getColumn(2).getInt64());
-  record.updated_at = from_micros(row.getColumn(3).getInt64());
+  const std::int64_t updated_at = row.getColumn(3).getInt64();
+  if (!is_plausible_time(updated_at)) {
+    throw damaged_time(record.user_id + "/" + record.ns + " version " + std::to_string(record.version));
+  }
+  record.updated_at = from_micros(updated_at);
   record.data = row.getColumn(4).getString();
   record.delta = row.getColumn(5).getString();
   record.actor = row.getColumn(6).getString();
@@ -612,10 +654,14 @@ VersionRecord SqliteStore::read_version(const SQLite::Statement& row) const {
   return record;
 }
 
-AuditRecord SqliteStore::read_audit(const SQLite::Statement& row) {
+AuditRecord SqliteStore::read_audit(const SQLite::Statement& row) const {
   AuditRecord record;
   record.seq = static_cast<std::uint64_t>(row.getColumn(0).getInt64());
-  record.time = from_micros(row.getColumn(1).getInt64());
+  const std::int64_t time = row.getColumn(1).getInt64();
+  if (!is_plausible_time(time)) {
+    throw damaged_time("audit record " + std::to_string(record.seq));
+  }
+  record.time = from_micros(time);
   record.request_id = row.getColumn(2).getString();
   record.actor = row.getColumn(3).getString();
   record.operation = row.getColumn(4).getString();
@@ -738,7 +784,14 @@ std::optional<VersionRecord> SqliteStore::find_idempotency_key(const ContextKey&
     if (!query->executeStep()) {
       return std::nullopt;
     }
-    return read_version(*query);
+    VersionRecord record = read_version(*query);
+    if (record.idempotency_key != wanted) {
+      // The lookup goes through an index: a damaged one can point at any row.
+      throw Error(ErrorCode::unavailable, "SQLite database " + m_path.string() +
+                                              ": damaged index of idempotency keys in " + record.user_id + "/" +
+                                              record.ns + " (restore it from a backup, or REINDEX)");
+    }
+    return record;
   });
 }
 
@@ -803,6 +856,9 @@ void SqliteStore::commit_group(const std::vector<PendingWrite*>& group) {
       try {
         WriteTransaction transaction(connection);
         for (PendingWrite* pending : group) {
+          if (pending != group.front()) {
+            failpoint::hit("sqlite.between_writes");
+          }
           if (!pending->records.empty()) {
             StatementUse(connection.statement(Sql::savepoint))->exec();
             pending->appended = insert_versions(connection, *pending);
@@ -818,6 +874,7 @@ void SqliteStore::commit_group(const std::vector<PendingWrite*>& group) {
             insert_audit(connection, record);
           }
         }
+        failpoint::hit("sqlite.before_commit");
         transaction.commit();
       } catch (...) {
         if (!durable) {
@@ -834,6 +891,7 @@ void SqliteStore::commit_group(const std::vector<PendingWrite*>& group) {
     if (m_long_lived) {
       remember_heads(group);
     }
+    failpoint::hit("sqlite.after_commit");
   } catch (...) {
     // The transaction rolled back: every write of the group failed with it.
     for (PendingWrite* pending : group) {
@@ -929,7 +987,14 @@ std::vector<ContextKey> SqliteStore::contexts(std::optional<std::string_view> us
       if (!next->executeStep()) {
         return keys;
       }
-      keys.push_back({next->getColumn(0).getString(), next->getColumn(1).getString()});
+      ContextKey key{next->getColumn(0).getString(), next->getColumn(1).getString()};
+      if (!keys.empty() && key <= keys.back()) {
+        // A damaged row (a name stored as a blob, a version as text) sorts
+        // where no text key can skip past it: stop rather than loop forever.
+        throw Error(ErrorCode::unavailable, "SQLite database " + m_path.string() +
+                                                ": damaged keys in the versions table (restore it from a backup)");
+      }
+      keys.push_back(std::move(key));
       next->reset();
       after = keys.back();
       after_version = k_int_max;
