@@ -3,8 +3,8 @@
 // clock) judged by the history checker. Both embedded backends.
 
 #include "reliability/history_checker.hpp"
-#include "support/run_process.hpp"
 #include "support/exported.hpp"
+#include "support/run_process.hpp"
 #include "support/serve_process.hpp"
 #include "support/stress_scale.hpp"
 #include "support/temp_dir.hpp"
@@ -54,6 +54,18 @@ void require_verified(const std::string& backend, const std::filesystem::path& d
   REQUIRE(result.exit_code == 0);
 }
 
+// Debian's libfaketime (package faketime), wherever the architecture puts it.
+std::filesystem::path libfaketime() {
+  for (const auto& entry : std::filesystem::directory_iterator("/usr/lib")) {
+    const auto candidate = entry.path() / "faketime" / "libfaketime.so.1";
+    if (std::filesystem::exists(candidate)) {
+      return candidate;
+    }
+  }
+  FAIL("libfaketime.so.1 not found under /usr/lib: install the faketime package (scripts/deps)");
+  return {};
+}
+
 // A daemon that can be killed and started again on the same port.
 class RestartableDaemon {
 public:
@@ -66,9 +78,11 @@ public:
                                            m_logs / ("serve-" + std::to_string(m_starts++) + ".log"));
     options.port = m_port;
     if (!clock_offset.empty()) {
-      options.wrapper = {"faketime", "-f", clock_offset};
-      // libfaketime is preloaded; a sanitizer runtime must not insist on coming first.
-      options.env = {"ASAN_OPTIONS=verify_asan_link_order=0:detect_leaks=0"};
+      // libfaketime preloaded directly: the faketime program would fork, and
+      // a SIGKILL meant for the daemon would orphan it instead. A sanitizer
+      // runtime must then not insist on coming first.
+      options.env = {"LD_PRELOAD=" + libfaketime().string(), "FAKETIME=" + clock_offset,
+                     "ASAN_OPTIONS=verify_asan_link_order=0:detect_leaks=0"};
     }
     m_process.emplace(options);
     m_port = m_process->port();

@@ -34,15 +34,17 @@ std::string read_text(const std::filesystem::path& path) {
 } // namespace
 
 ServeProcess::ServeProcess(Options options) {
-  std::vector<std::string> argv = options.wrapper;
-  argv.insert(argv.end(), {ZSIMEM_BINARY, "--backend", options.backend, "--data-dir", options.data_dir.string(),
-                           "serve", "--listen", "127.0.0.1:" + std::to_string(options.port)});
+  std::vector<std::string> argv{ZSIMEM_BINARY,
+                                "--backend",
+                                options.backend,
+                                "--data-dir",
+                                options.data_dir.string(),
+                                "serve",
+                                "--listen",
+                                "127.0.0.1:" + std::to_string(options.port)};
   std::vector<std::string> env = child_environment(options.env);
   // Built before fork: the child only calls async-signal-safe functions.
-  std::string program = argv.front();
-  if (program.find('/') == std::string::npos) {
-    program = "/usr/bin/" + program;
-  }
+  const std::string program = argv.front();
   auto args = pointers(argv);
   auto envp = pointers(env);
   const std::string log = options.log.string();
@@ -57,6 +59,7 @@ ServeProcess::ServeProcess(Options options) {
     ::execve(program.c_str(), args.data(), envp.data());
     _exit(127);
   }
+  ::setpgid(m_pid, m_pid); // here too, so that a kill never finds the group missing
   // The first line names the address, with the port the kernel chose.
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
   while (std::chrono::steady_clock::now() < deadline) {
@@ -95,8 +98,8 @@ void ServeProcess::kill_now() {
   if (!running()) {
     return;
   }
-  ::kill(m_pid, SIGKILL);
-  ::kill(m_pid, SIGCONT);
+  // The whole group (it leads one): nothing it started may outlive it.
+  ::kill(-m_pid, SIGKILL);
   ::waitpid(m_pid, nullptr, 0);
   m_pid = -1;
 }

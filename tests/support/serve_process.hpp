@@ -19,9 +19,8 @@ public:
     std::string backend;
     std::filesystem::path data_dir;
     std::filesystem::path log;
-    int port = 0;                     // 0: the kernel chooses
-    std::vector<std::string> env;     // NAME=VALUE changes, as run_process takes them
-    std::vector<std::string> wrapper; // a program to run it under, e.g. {"faketime", "-f", "+1d"}
+    int port = 0;                 // 0: the kernel chooses
+    std::vector<std::string> env; // NAME=VALUE changes, as run_process takes them
   };
 
   // Starts the daemon and waits (up to 10 s) until it listens; throws
@@ -34,7 +33,7 @@ public:
 
   int port() const { return m_port; }
   pid_t pid() const { return m_pid; }
-  // Sends SIGKILL (resuming it first if paused) and reaps it.
+  // Sends SIGKILL to its process group and reaps it.
   void kill_now();
   // SIGSTOP / SIGCONT.
   void pause();

@@ -184,14 +184,6 @@ std::string encode_tags(const std::vector<std::string>& tags) {
   }
 }
 
-// The OS's words for the failed call behind an I/O error, which SQLite's
-// own message leaves out (a full quota reads "disk I/O error").
-std::string system_error_of(sqlite3* db, const SQLite::Exception& e) {
-  const int code = e.getErrorCode() & 0xff;
-  const int error = code == SQLITE_IOERR || code == SQLITE_CANTOPEN ? sqlite3_system_errno(db) : 0;
-  return error != 0 ? " (" + std::generic_category().message(error) + ")" : std::string();
-}
-
 // Replaces SQLite's auto-checkpoint: each process's first open re-reads the
 // whole WAL and forgets what was checkpointed, so with one-shot processes only
 // truncating the WAL keeps it, and every open, small.
@@ -337,7 +329,7 @@ private:
   void switch_to_wal();
   Error newer_schema_error(int found) const;
 
-  Error to_error(const SQLite::Exception& e, sqlite3* db) const;
+  Error to_error(const SQLite::Exception& e) const;
 
   // Runs `fn` on the writer connection, turning SQLite failures into Error.
   template <typename Fn> decltype(auto) with_writer(Fn&& fn) {
@@ -345,7 +337,7 @@ private:
     try {
       return std::forward<Fn>(fn)(*m_writer);
     } catch (const SQLite::Exception& e) {
-      throw to_error(e, m_writer->handle());
+      throw to_error(e);
     }
   }
   // Runs a read `fn` on a free connection (see reader()).
@@ -355,7 +347,7 @@ private:
     try {
       return std::forward<Fn>(fn)(connection);
     } catch (const SQLite::Exception& e) {
-      throw to_error(e, connection.handle());
+      throw to_error(e);
     }
   }
   // A connection for a read, locked: the writer's when it is free (so that a
@@ -404,7 +396,7 @@ SqliteStore::SqliteStore(const StoreConfig& config)
     sqlite3_wal_hook(m_writer->handle(), &on_wal_commit, this);
     ensure_schema();
   } catch (const SQLite::Exception& e) {
-    throw to_error(e, m_writer->handle());
+    throw to_error(e);
   }
   if (m_long_lived) {
     m_checkpointer = std::thread([this] { checkpoint_in_background(); });
@@ -436,12 +428,7 @@ SQLite::Database SqliteStore::open_database(const std::filesystem::path& dir, co
     sqlite3_db_config(db.getHandle(), SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, nullptr);
     // A successful append must survive a power cut. The size limit shrinks a
     // WAL that a large transaction grew when it restarts.
-    try {
-      db.exec("PRAGMA synchronous = FULL; PRAGMA journal_size_limit = 16777216");
-    } catch (const SQLite::Exception& e) {
-      throw Error(ErrorCode::unavailable, "cannot open SQLite database " + path.string() + ": " + e.what() +
-                                              system_error_of(db.getHandle(), e));
-    }
+    db.exec("PRAGMA synchronous = FULL; PRAGMA journal_size_limit = 16777216");
     return db;
   } catch (const SQLite::Exception& e) {
     throw Error(ErrorCode::unavailable, "cannot open SQLite database " + path.string() + ": " + e.what());
@@ -595,14 +582,14 @@ void SqliteStore::ensure_schema() {
   transaction.commit();
 }
 
-Error SqliteStore::to_error(const SQLite::Exception& e, sqlite3* db) const {
+Error SqliteStore::to_error(const SQLite::Exception& e) const {
   const int code = e.getErrorCode() & 0xff;
   if (code == SQLITE_BUSY || code == SQLITE_LOCKED) {
     return Error(ErrorCode::timeout, "SQLite database " + m_path.string() + " stayed locked for " +
                                          std::to_string(k_busy_timeout_ms / 1000) +
                                          " s (another process is writing): " + e.what());
   }
-  std::string message = "SQLite database " + m_path.string() + ": " + e.what() + system_error_of(db, e);
+  std::string message = "SQLite database " + m_path.string() + ": " + e.what();
   if (code == SQLITE_CORRUPT || code == SQLITE_NOTADB) {
     message += " (the file is damaged or not a zsimem database; restore it from a backup)";
   } else if (code == SQLITE_READONLY) {
