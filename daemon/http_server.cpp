@@ -10,12 +10,14 @@
 #include <httplib.h>
 #include <spdlog/spdlog.h>
 
+#include <array>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <csignal>
 #include <fcntl.h>
 #include <iostream>
+#include <poll.h>
 #include <pthread.h>
 #include <thread>
 #include <unistd.h>
@@ -32,6 +34,80 @@ extern "C" void on_stop_signal(int signal) {
   [[maybe_unused]] const auto written = ::write(g_stop_pipe, &byte, 1);
   errno = saved_errno;
 }
+
+// SIGTERM and SIGINT while it lives, taken by one thread, the one in wait():
+// the calling thread blocks them, so that every thread it starts from then on
+// inherits them blocked (as do the store's, when the caller blocked them
+// before opening it, as run_serve does). A thread started earlier without the
+// mask may still take one; the handler works there too.
+class StopSignals {
+public:
+  StopSignals() {
+    if (::pipe2(m_pipe.data(), O_CLOEXEC) != 0) {
+      throw Error(ErrorCode::internal, "cannot create a pipe for the stop signals");
+    }
+    g_stop_pipe = m_pipe[1];
+    sigemptyset(&m_signals);
+    sigaddset(&m_signals, SIGTERM);
+    sigaddset(&m_signals, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &m_signals, &m_previous_mask);
+    struct sigaction action {};
+    action.sa_handler = on_stop_signal;
+    action.sa_flags = SA_RESTART;
+    sigemptyset(&action.sa_mask);
+    sigaction(SIGTERM, &action, &m_previous_term);
+    sigaction(SIGINT, &action, &m_previous_int);
+  }
+
+  ~StopSignals() {
+    // Signals that came during the shutdown are spent, not left to the
+    // previous handlers.
+    const timespec no_wait{};
+    while (sigtimedwait(&m_signals, nullptr, &no_wait) > 0) {
+    }
+    sigaction(SIGTERM, &m_previous_term, nullptr);
+    sigaction(SIGINT, &m_previous_int, nullptr);
+    pthread_sigmask(SIG_SETMASK, &m_previous_mask, nullptr);
+    g_stop_pipe = -1;
+    ::close(m_pipe[0]);
+    ::close(m_pipe[1]);
+  }
+
+  StopSignals(const StopSignals&) = delete;
+  StopSignals& operator=(const StopSignals&) = delete;
+
+  // Takes the signals on the calling thread until one comes (its number) or
+  // wake() is called (0). poll, not read: ThreadSanitizer runs a handler only
+  // once its thread is in a call it deems blocking, and read is not one.
+  int wait() {
+    pthread_sigmask(SIG_UNBLOCK, &m_signals, nullptr);
+    unsigned char signal = 0;
+    for (;;) {
+      pollfd readable{m_pipe[0], POLLIN, 0};
+      if (::poll(&readable, 1, -1) < 0 && errno != EINTR) {
+        break;
+      }
+      if (::read(m_pipe[0], &signal, 1) >= 0 || errno != EINTR) {
+        break;
+      }
+    }
+    pthread_sigmask(SIG_BLOCK, &m_signals, nullptr);
+    return signal;
+  }
+
+  // Ends wait().
+  void wake() {
+    const unsigned char none = 0;
+    [[maybe_unused]] const auto written = ::write(m_pipe[1], &none, 1);
+  }
+
+private:
+  std::array<int, 2> m_pipe{-1, -1};
+  sigset_t m_signals{};
+  sigset_t m_previous_mask{};
+  struct sigaction m_previous_term {};
+  struct sigaction m_previous_int {};
+};
 
 // When this thread started on the current request, for the access log.
 thread_local std::chrono::steady_clock::time_point t_request_start;
@@ -98,7 +174,9 @@ bool refuse_framing(const httplib::Request& req, httplib::Response& res, std::si
     return false;
   }
   res.status = refusal->status;
-  res.set_content(detail_body(refusal->detail).dump(), "application/json");
+  // The detail may quote the client's bytes, which need not be UTF-8.
+  res.set_content(detail_body(refusal->detail).dump(-1, ' ', false, Json::error_handler_t::replace),
+                  "application/json");
   return true;
 }
 
@@ -235,51 +313,19 @@ MemoryService open_daemon_service(StoreConfig store, Metrics& metrics, ServiceOp
 }
 
 int serve_until_signalled(MemoryService& service, Metrics& metrics, const ServerOptions& options) {
-  // A handler, not a signal mask: threads started before this function
-  // (a store's background work) would not inherit a mask and would take
-  // the signal's default action. Whichever thread the signal lands on, the
-  // handler hands it to the waiter through a pipe.
-  int stop_pipe[2];
-  if (::pipe2(stop_pipe, O_CLOEXEC) != 0) {
-    throw Error(ErrorCode::internal, "cannot create a pipe for the stop signals");
-  }
-  g_stop_pipe = stop_pipe[1];
-  struct sigaction action {};
-  action.sa_handler = on_stop_signal;
-  action.sa_flags = SA_RESTART;
-  sigemptyset(&action.sa_mask);
-  struct sigaction previous_term {};
-  struct sigaction previous_int {};
-  sigaction(SIGTERM, &action, &previous_term);
-  sigaction(SIGINT, &action, &previous_int);
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGTERM);
-  sigaddset(&stop_signals, SIGINT);
-  pthread_sigmask(SIG_UNBLOCK, &stop_signals, nullptr);
-
+  StopSignals stop_signals;
   HttpServer server(service, metrics, options);
   const int port = server.bind();
   std::cerr << "zsimem: listening on http://" << options.host << ":" << port << options.api_prefix << std::endl;
   std::thread waiter([&] {
-    unsigned char signal = 0;
-    while (::read(stop_pipe[0], &signal, 1) < 0 && errno == EINTR) {
-    }
-    if (signal != 0) {
+    if (const int signal = stop_signals.wait(); signal != 0) {
       spdlog::info("signal {}: finishing in-flight requests", signal);
       server.stop();
     }
   });
   server.run();
-  // Wake the waiter if the server stopped for another reason.
-  const unsigned char none = 0;
-  [[maybe_unused]] const auto written = ::write(stop_pipe[1], &none, 1);
+  stop_signals.wake(); // in case the server stopped for another reason
   waiter.join();
-  sigaction(SIGTERM, &previous_term, nullptr);
-  sigaction(SIGINT, &previous_int, nullptr);
-  g_stop_pipe = -1;
-  ::close(stop_pipe[0]);
-  ::close(stop_pipe[1]);
   spdlog::info("stopped");
   return 0;
 }

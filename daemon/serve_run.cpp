@@ -10,6 +10,8 @@
 #include <spdlog/spdlog.h>
 
 #include <charconv>
+#include <csignal>
+#include <pthread.h>
 
 namespace zsimem::cli {
 
@@ -42,6 +44,13 @@ int run_serve(Session& session, const ServeArgs& args) {
   options.threads = args.threads;
   options.max_connections = args.max_connections;
   options.json_logs = args.log_format == "json";
+  // The store's threads inherit the stop signals blocked: serve_until_signalled
+  // hands them to one thread of its own.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   Metrics metrics;
   MemoryService service = daemon::open_daemon_service(session.store_config(), metrics, service_options_from_env());
   options.max_body_bytes = service.options().max_delta_bytes * 2 + 64 * 1024;

@@ -135,6 +135,12 @@ Json user_context_json(const VersionRecord& record) {
 }
 
 std::string user_context_text(const VersionRecord& record) {
+  // Checked, not parsed: a store damaged in place must not answer with broken JSON.
+  if (!Json::accept(record.data)) {
+    throw Error(ErrorCode::unavailable, "the data of version " + version_string(record.version) + " of " +
+                                            record.user_id + "/" + record.ns +
+                                            " is not valid JSON: the store is damaged (run zsimem verify)");
+  }
   // Members in the order dump() gives them: nlohmann's objects are sorted maps.
   std::string text;
   text.reserve(record.data.size() + record.user_id.size() + record.ns.size() + 96);

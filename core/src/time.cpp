@@ -128,7 +128,17 @@ Timestamp parse_time(std::string_view text, std::string_view field) {
     bad_time(text, field);
   }
   // A leap second (:60) is read as the first instant of the next minute.
-  return Timestamp{date} + hours{hour} + minutes{minute} + seconds{second} + microseconds{micros} - offset;
+  const Timestamp time =
+      Timestamp{date} + hours{hour} + minutes{minute} + seconds{second} + microseconds{micros} - offset;
+  // An offset can carry the instant out of the years format_rfc3339 writes
+  // as four digits, and what it writes must read back.
+  if (time < Timestamp{sys_days{std::chrono::year{0} / January / 1}} ||
+      time >= Timestamp{sys_days{std::chrono::year{10000} / January / 1}}) {
+    throw Error(ErrorCode::invalid,
+                std::string(field) + ": '" + std::string(text) + "' is outside the years 0000 to 9999 in UTC",
+                std::string(field));
+  }
+  return time;
 }
 
 std::int64_t to_micros(Timestamp t) { return t.time_since_epoch().count(); }

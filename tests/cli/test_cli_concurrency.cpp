@@ -9,6 +9,9 @@
 
 #include <atomic>
 #include <cstdlib>
+#include <mutex>
+#include <stdexcept>
+#include <string>
 #include <thread>
 
 using namespace zsimem;
@@ -22,6 +25,8 @@ struct Head {
   std::int64_t counter = 0;
 };
 
+// Called on worker threads, where Catch2's assertions must not be used (they
+// are not thread-safe): a failure is thrown, for the thread to record.
 Head read_head(const std::vector<std::string>& base) {
   auto argv = base;
   argv.insert(argv.end(), {"get", "counter", "-o", "json"});
@@ -29,7 +34,9 @@ Head read_head(const std::vector<std::string>& base) {
   if (result.exit_code == 3) {
     return {}; // not created yet
   }
-  REQUIRE(result.exit_code == 0);
+  if (result.exit_code != 0) {
+    throw std::runtime_error("get exited with " + std::to_string(result.exit_code) + ": " + result.err);
+  }
   const Json context = Json::parse(result.out);
   return {parse_version(context["version"].get<std::string>()), context["data"]["counter"].get<std::int64_t>()};
 }
@@ -44,36 +51,46 @@ TEST_CASE("concurrent CLI processes increment a counter without losing an update
   const int increments = std::max(10, static_cast<int>(250 * stress_scale()));
   std::atomic<int> successes{0};
   std::atomic<int> conflicts{0};
-  std::atomic<int> failures{0};
+  // What went wrong on the writers' threads, asserted on this one.
+  std::mutex errors_mutex;
+  std::vector<std::string> errors;
   std::vector<std::thread> threads;
   for (int w = 0; w < writers; ++w) {
     threads.emplace_back([&] {
-      Head head = read_head(base);
-      int done = 0;
-      while (done < increments) {
-        auto argv = base;
-        argv.insert(argv.end(), {"merge", "counter", R"({"counter":)" + std::to_string(head.counter + 1) + "}",
-                                 "--if-version", std::to_string(head.version), "-o", "json"});
-        const auto result = run_process(argv);
-        if (result.exit_code == 0) {
-          const Json context = Json::parse(result.out);
-          head = {parse_version(context["version"].get<std::string>()), context["data"]["counter"].get<std::int64_t>()};
-          ++done;
-          ++successes;
-        } else if (result.exit_code == 4) {
-          ++conflicts;
-          head = read_head(base);
-        } else {
-          ++failures;
-          return;
+      try {
+        Head head = read_head(base);
+        int done = 0;
+        while (done < increments) {
+          auto argv = base;
+          argv.insert(argv.end(), {"merge", "counter", R"({"counter":)" + std::to_string(head.counter + 1) + "}",
+                                   "--if-version", std::to_string(head.version), "-o", "json"});
+          const auto result = run_process(argv);
+          if (result.exit_code == 0) {
+            const Json context = Json::parse(result.out);
+            head = {parse_version(context["version"].get<std::string>()),
+                    context["data"]["counter"].get<std::int64_t>()};
+            ++done;
+            ++successes;
+          } else if (result.exit_code == 4) {
+            ++conflicts;
+            head = read_head(base);
+          } else {
+            throw std::runtime_error("merge exited with " + std::to_string(result.exit_code) + ": " + result.err);
+          }
         }
+      } catch (const std::exception& error) {
+        const std::lock_guard lock(errors_mutex);
+        errors.emplace_back(error.what());
       }
     });
   }
   for (auto& thread : threads) {
     thread.join();
   }
-  REQUIRE(failures == 0);
+  for (const auto& error : errors) {
+    FAIL_CHECK(error);
+  }
+  REQUIRE(errors.empty());
   CHECK(successes == writers * increments);
   INFO("conflicts: " << conflicts);
 

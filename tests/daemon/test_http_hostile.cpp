@@ -522,6 +522,12 @@ std::vector<HostileCase> hostile_cases() {
        .status = 501,
        .body = detail(),
        .also = not_stored("coded")},
+      {.name = "a transfer coding that is not UTF-8 (quoted in the detail; found by fuzz_http_request)",
+       .bytes = request_head("POST", k_memory + "/coded") + json_head + "Transfer-Encoding: \xfe\xff chunked\r\n\r\n" +
+                chunked(update_json("coded")),
+       .status = 501,
+       .body = detail(),
+       .also = not_stored("coded")},
       {.name = "chunked twice",
        .bytes = request_head("POST", k_memory + "/coded") + json_head +
                 "Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n" + chunked(update_json("coded")),

@@ -67,6 +67,8 @@ TEST_CASE("the UserContext text is the UserContext JSON's bytes, made without pa
   record.data = canonical_json(Json::parse(R"({"q":"say \"hi\"\n","z":[1,2.25,null,{"b":true,"a":{}}]})"));
   record.version = 18446744073709551615u;
   CHECK(user_context_text(record) == user_context_json(record).dump());
+  record.data = R"({"cut":"in the mid)";
+  CHECK(error_of([&] { user_context_text(record); }).code() == ErrorCode::unavailable);
 }
 
 TEST_CASE("MemoryUpdate parsing applies the spec's defaults and names bad fields", "[codec]") {

@@ -5,6 +5,7 @@
 #include "support/temp_dir.hpp"
 
 #include <zsimem/error.hpp>
+#include <zsimem/memory_service.hpp>
 #include <zsimem/metrics.hpp>
 #include <zsimem/store.hpp>
 
@@ -164,6 +165,122 @@ TEST_CASE("sqlite: another program's database is refused and left alone", "[stor
   CHECK_THAT(error.what(), Catch::Contains("not a zsimem database"));
   CHECK(raw_query(db_path(dir), "PRAGMA journal_mode") == "delete");
   CHECK(raw_query(db_path(dir), "SELECT count(*) FROM sqlite_schema") == "1");
+}
+
+TEST_CASE("sqlite: damaged keys end the listing of contexts instead of looping", "[store][sqlite]") {
+  TempDir dir;
+  {
+    auto store = open_sqlite(dir);
+    append(*store, make_record("alice", "default", 1));
+    append(*store, make_record("bob", "default", 1));
+  }
+  // A blob sorts after every text, where no text key can skip past it (found by fuzz_sqlite_file).
+  raw_query(db_path(dir), "UPDATE versions SET user_id = CAST(user_id AS BLOB) WHERE user_id = 'alice'");
+  const Error error = error_of([&] { open_sqlite(dir)->contexts(); });
+  CHECK(error.code() == ErrorCode::unavailable);
+  CHECK_THAT(error.what(), Catch::Contains("damaged keys"));
+}
+
+TEST_CASE("sqlite: a version stored as text ends a scan of the versions instead of looping", "[store][sqlite]") {
+  TempDir dir;
+  {
+    // One full page of the service's scans (500 versions), the last of which reads as version 0.
+    std::vector<VersionRecord> records;
+    for (std::uint64_t v = 1; v <= 500; ++v) {
+      records.push_back(make_record("alice", "default", v));
+    }
+    REQUIRE(open_sqlite(dir)->append(records, {}));
+  }
+  raw_query(db_path(dir), "UPDATE versions SET version = 'x' WHERE version = 500");
+  MemoryService service(open_sqlite(dir));
+  const Caller caller{"tester", "req"};
+  // Blame pages through one context; export and verify list the contexts first.
+  const Error paging = error_of([&] { service.blame(caller, {"alice"}); });
+  CHECK(paging.code() == ErrorCode::unavailable);
+  CHECK_THAT(paging.what(), Catch::Contains("out of order"));
+  const Error listing = error_of([&] { service.export_versions(caller, std::nullopt, [](const VersionRecord&) {}); });
+  CHECK(listing.code() == ErrorCode::unavailable);
+  CHECK_THAT(listing.what(), Catch::Contains("damaged keys"));
+  CHECK(error_of([&] { service.verify(caller); }).code() == ErrorCode::unavailable);
+}
+
+TEST_CASE("sqlite: a stored time beyond the years 0000 to 9999 is damage", "[store][sqlite]") {
+  TempDir dir;
+  {
+    auto store = open_sqlite(dir);
+    append(*store, make_record("alice", "default", 1));
+    AuditRecord audit;
+    audit.time = Timestamp{std::chrono::microseconds{k_t0}};
+    audit.operation = "get";
+    audit.outcome = "ok";
+    store->append_audit(audit, true);
+  }
+  // Formatting such a time overflows (UBSan: signed integer overflow in
+  // format_rfc3339), as the CLI and the daemon do with what they read.
+  raw_query(db_path(dir), "UPDATE versions SET updated_at = -9223372036854775808");
+  raw_query(db_path(dir), "UPDATE audit SET time = 9223372036854775807");
+  auto store = open_sqlite(dir);
+  const Error version = error_of([&] { store->head({"alice", "default"}); });
+  CHECK(version.code() == ErrorCode::unavailable);
+  CHECK_THAT(version.what(), Catch::Contains("damaged time in alice/default version 1"));
+  const Error audit = error_of([&] { store->audit_log({}); });
+  CHECK(audit.code() == ErrorCode::unavailable);
+  CHECK_THAT(audit.what(), Catch::Contains("damaged time in audit record"));
+}
+
+TEST_CASE("sqlite: stored data that does not parse is damage, not an internal error", "[store][sqlite]") {
+  TempDir dir;
+  const Caller caller{"tester", "req"};
+  MemoryUpdate update;
+  update.user_id = "alice";
+  update.delta = R"({"a":1})";
+  MemoryService(open_sqlite(dir)).merge(caller, update);
+  // Found by fuzz_sqlite_file: a byte changed inside the stored text.
+  raw_query(db_path(dir), R"(UPDATE versions SET data = '{"a":' || char(3) || '}')");
+  MemoryService service(open_sqlite(dir));
+  update.delta = R"({"b":2})";
+  for (const auto& operation : std::vector<std::function<void()>>{[&] { service.merge(caller, update); },
+                                                                  [&] { service.diff(caller, {"alice"}, 1); },
+                                                                  [&] { service.blame(caller, {"alice"}); }}) {
+    const Error error = error_of(operation);
+    CHECK(error.code() == ErrorCode::unavailable);
+    CHECK_THAT(error.what(), Catch::Contains("damaged"));
+  }
+  AuditQuery query;
+  query.limit = 1;
+  const AuditRecord last = service.audit_log(caller, query).records.at(0);
+  CHECK(last.operation == "blame");
+  CHECK(last.outcome == "unavailable");
+}
+
+TEST_CASE("sqlite: a damaged index of idempotency keys is reported, not taken as a replay", "[store][sqlite]") {
+  TempDir dir;
+  {
+    auto store = open_sqlite(dir);
+    auto first = make_record("alice", "default", 1);
+    first.idempotency_key = "key-1";
+    append(*store, first);
+    append(*store, make_record("alice", "default", 2));
+  }
+  // Detach the index from the schema, move the key to version 2 unseen by
+  // it, and attach it again: it still says key-1 is version 1's.
+  const std::string index = raw_query(
+      db_path(dir), "SELECT sql || '|' || rootpage FROM sqlite_schema WHERE name = 'versions_by_idempotency_key'");
+  const auto bar = index.rfind('|');
+  REQUIRE(bar != std::string::npos);
+  raw_query(db_path(dir), "PRAGMA writable_schema = ON; DELETE FROM sqlite_schema WHERE name = "
+                          "'versions_by_idempotency_key'");
+  raw_query(db_path(dir), "UPDATE versions SET idempotency_key = CASE version WHEN 1 THEN NULL ELSE 'key-2' END");
+  std::string sql = index.substr(0, bar);
+  for (std::size_t quote = sql.find('\''); quote != std::string::npos; quote = sql.find('\'', quote + 2)) {
+    sql.insert(quote, "'");
+  }
+  raw_query(db_path(dir), "PRAGMA writable_schema = ON; INSERT INTO sqlite_schema VALUES ('index', "
+                          "'versions_by_idempotency_key', 'versions', " +
+                              index.substr(bar + 1) + ", '" + sql + "')");
+  const Error error = error_of([&] { open_sqlite(dir)->find_idempotency_key({"alice", "default"}, "key-1"); });
+  CHECK(error.code() == ErrorCode::unavailable);
+  CHECK_THAT(error.what(), Catch::Contains("damaged index"));
 }
 
 TEST_CASE("sqlite: the database is in WAL mode with the current schema", "[store][sqlite]") {

@@ -39,3 +39,22 @@ TEST_CASE("malformed times are rejected naming the field", "[time]") {
     }
   }
 }
+
+TEST_CASE("times whose offset carries them out of the years 0000 to 9999 are rejected", "[time]") {
+  // format_rfc3339 would write them as "-001-..." or "10000-...", which no
+  // parse reads back: an imported version would leave an unreadable file.
+  for (const char* bad : {"0000-01-01T00:30:00+01:00", "9999-12-31T23:59:59-01:00", "9999-12-31T23:59:60Z"}) {
+    INFO(bad);
+    try {
+      parse_time(bad, "updated_at");
+      FAIL("accepted");
+    } catch (const Error& error) {
+      CHECK(error.code() == ErrorCode::invalid);
+      CHECK(error.field() == "updated_at");
+      CHECK_THAT(error.what(), Catch::Contains("outside the years 0000 to 9999"));
+    }
+  }
+  CHECK(format_rfc3339(parse_time("0000-01-01T00:00:00Z")) == "0000-01-01T00:00:00.000000Z");
+  CHECK(format_rfc3339(parse_time("9999-12-31T23:59:59.999999Z")) == "9999-12-31T23:59:59.999999Z");
+  CHECK(format_rfc3339(parse_time("9999-12-31")) == "9999-12-31T23:59:59.999999Z");
+}

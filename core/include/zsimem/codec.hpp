@@ -26,7 +26,8 @@ std::string canonical_json(const Json& value);
 // The spec's UserContext {user_id, version, data, updated_at}, plus namespace.
 Json user_context_json(const VersionRecord& record);
 // The same, as compact JSON text: the bytes of user_context_json(record)
-// dumped, made without parsing the stored data, which is canonical already.
+// dumped, made without parsing the stored data, which is canonical already
+// (only checked: Error{unavailable} when a damaged store holds broken JSON).
 std::string user_context_text(const VersionRecord& record);
 
 // A version with all its metadata. `with_data` false leaves out data and delta.
