@@ -287,8 +287,62 @@ TEST_CASE("sqlite: the database is in WAL mode with the current schema", "[store
   TempDir dir;
   open_sqlite(dir).reset();
   CHECK(raw_query(db_path(dir), "PRAGMA journal_mode") == "wal");
-  CHECK(raw_query(db_path(dir), "PRAGMA user_version") == "1");
+  CHECK(raw_query(db_path(dir), "PRAGMA user_version") == "2");
   CHECK(raw_query(db_path(dir), "SELECT count(*) FROM sqlite_schema WHERE type = 'table'") != "0");
+}
+
+TEST_CASE("sqlite: a database of schema 1 is migrated on open, every version kept", "[store][sqlite]") {
+  TempDir dir;
+  // Schema 1 as zsimem created it before schema 2: versions clustered by their key.
+  raw_query(db_path(dir), R"sql(
+PRAGMA journal_mode = WAL;
+CREATE TABLE versions (
+  user_id TEXT NOT NULL, ns TEXT NOT NULL, version INTEGER NOT NULL, updated_at INTEGER NOT NULL,
+  data TEXT NOT NULL, delta TEXT NOT NULL, actor TEXT NOT NULL, request_id TEXT NOT NULL, tags TEXT NOT NULL,
+  derived_from INTEGER NOT NULL, rollback_of INTEGER, idempotency_key TEXT, prev_hash TEXT NOT NULL,
+  hash TEXT NOT NULL, PRIMARY KEY (user_id, ns, version)
+) WITHOUT ROWID;
+CREATE INDEX versions_by_idempotency_key ON versions (user_id, ns, idempotency_key)
+  WHERE idempotency_key IS NOT NULL;
+CREATE INDEX versions_by_time ON versions (user_id, ns, updated_at);
+CREATE TABLE audit (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT, time INTEGER NOT NULL, request_id TEXT NOT NULL, actor TEXT NOT NULL,
+  operation TEXT NOT NULL, user_id TEXT NOT NULL, ns TEXT NOT NULL, version TEXT NOT NULL,
+  outcome TEXT NOT NULL, detail TEXT NOT NULL
+);
+CREATE INDEX audit_by_user ON audit (user_id, seq);
+INSERT INTO versions VALUES
+  ('bob', 'default', 1, 1764380641000001, '{"a":1}', '{"a":1}', 'cli:bob', 'req-1', '[]', 0, NULL, NULL, '', 'h1'),
+  ('alice', 'default', 2, 1764380641000003, '{"a":2}', '{"a":2}', 'cli:alice', 'req-3', '["x"]', 1, NULL,
+   'key-2', 'h1', 'h2'),
+  ('alice', 'default', 1, 1764380641000002, '{"a":1}', '{"a":1}', 'cli:alice', 'req-2', '[]', 0, NULL,
+   'key-1', '', 'h1');
+INSERT INTO audit (time, request_id, actor, operation, user_id, ns, version, outcome, detail)
+  VALUES (1764380641000002, 'req-2', 'cli:alice', 'merge', 'alice', 'default', '1', 'ok', '');
+PRAGMA user_version = 1;
+)sql");
+
+  auto store = open_sqlite(dir);
+  CHECK(raw_query(db_path(dir), "PRAGMA user_version") == "2");
+  CHECK(raw_query(db_path(dir), "SELECT count(*) FROM sqlite_schema WHERE name = 'versions_by_time'") == "0");
+  const ContextKey alice{"alice", "default"};
+  const auto head = store->head(alice);
+  REQUIRE(head);
+  CHECK(head->version == 2);
+  CHECK(head->data == R"({"a":2})");
+  CHECK(head->tags == std::vector<std::string>{"x"});
+  CHECK(store->version(alice, 1)->request_id == "req-2");
+  CHECK(store->find_idempotency_key(alice, "key-2")->version == 2);
+  CHECK(store->find_idempotency_key(alice, "key-1")->version == 1);
+  CHECK(store->history(alice, {}).size() == 2);
+  CHECK(store->head({"bob", "default"})->version == 1);
+  CHECK(store->audit_log({}).size() == 1);
+  // The migrated table takes new versions, and still refuses a repeated one.
+  auto third = make_record("alice", "default", 3);
+  third.prev_hash = "h2";
+  append(*store, third);
+  CHECK(store->head(alice)->version == 3);
+  CHECK_FALSE(store->append({&third, 1}, {}));
 }
 
 TEST_CASE("sqlite: closing a store keeps the WAL instead of checkpointing", "[store][sqlite]") {

@@ -85,6 +85,38 @@ CREATE TABLE audit (
 );
 CREATE INDEX audit_by_user ON audit (user_id, seq);
 )sql"},
+    // Versions in a rowid table, keyed by a unique index: a new version's
+    // row (a whole context) is appended at the table's end, where a group
+    // commit's rows share pages, instead of splitting a leaf in the middle of
+    // a B-tree of whole rows; the key's index has small entries. Fewer
+    // indexes, as each costs a page write per version: versions_by_time goes
+    // (time-bounded reads walk the key's index back from the newest version,
+    // and never used it), and the index of idempotency keys covers the
+    // version it maps a key to.
+    Migration{2, R"sql(
+CREATE TABLE versions_appended (
+  user_id TEXT NOT NULL,
+  ns TEXT NOT NULL,
+  version INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL,
+  data TEXT NOT NULL,
+  delta TEXT NOT NULL,
+  actor TEXT NOT NULL,
+  request_id TEXT NOT NULL,
+  tags TEXT NOT NULL,
+  derived_from INTEGER NOT NULL,
+  rollback_of INTEGER,
+  idempotency_key TEXT,
+  prev_hash TEXT NOT NULL,
+  hash TEXT NOT NULL
+);
+INSERT INTO versions_appended SELECT * FROM versions ORDER BY user_id, ns, version;
+DROP TABLE versions;
+ALTER TABLE versions_appended RENAME TO versions;
+CREATE UNIQUE INDEX versions_by_key ON versions (user_id, ns, version);
+CREATE INDEX versions_by_idempotency_key ON versions (user_id, ns, idempotency_key, version)
+  WHERE idempotency_key IS NOT NULL;
+)sql"},
 };
 
 constexpr int k_schema_version = k_migrations.back().to_version;
@@ -296,15 +328,21 @@ private:
     std::vector<std::string> tags; // of each record, encoded before: a bad tag must fail its own write only
     std::span<const AuditRecord> audit;
     bool durable = true;
-    bool done = false;
     bool appended = false; // false: one of `records` existed already
     std::exception_ptr error;
+    // Each waiter sleeps on a condition of its own, so that a commit wakes
+    // exactly its group's writers and the next leader, not every writer queued.
+    std::mutex mutex;
+    std::condition_variable woken;
+    bool done = false;  // under `mutex`
+    bool leads = false; // under `mutex`: handed the next group
   };
 
   // Group commit: concurrent writes share one transaction, and so one fsync.
   // The first writer to find no commit in progress leads: it commits every
-  // write queued so far, its own among them, while the next ones queue.
-  // Returns whether the write's versions were appended.
+  // write queued so far, its own among them, while the next ones queue; then
+  // it wakes its group's writers, and hands the lead to the first of the
+  // queue. Returns whether the write's versions were appended.
   bool write(std::span<const VersionRecord> records, std::span<const AuditRecord> audit, bool durable);
   // Commits a group in one transaction, each write in a savepoint of its own,
   // so that one write's existing version fails only that write. Reports to
@@ -379,9 +417,8 @@ private:
   bool m_stopping = false;
   std::thread m_checkpointer;
   std::mutex m_queue_mutex;
-  std::condition_variable m_queue_changed;
   std::vector<PendingWrite*> m_queue;
-  bool m_leading = false; // a group is being committed
+  bool m_leading = false; // a writer leads: it commits the queue's writes next
   std::atomic<std::uint64_t> m_transactions{0};
   std::atomic<std::uint64_t> m_writes{0};
   std::mutex m_hints_mutex;
@@ -809,21 +846,48 @@ bool SqliteStore::write(std::span<const VersionRecord> records, std::span<const 
   for (const auto& record : records) {
     pending.tags.push_back(encode_tags(record.tags));
   }
-  std::unique_lock lock(m_queue_mutex);
-  m_queue.push_back(&pending);
-  m_queue_changed.wait(lock, [&] { return pending.done || !m_leading; });
-  if (!pending.done) {
-    m_leading = true;
+  bool leads;
+  {
+    const std::lock_guard lock(m_queue_mutex);
+    m_queue.push_back(&pending);
+    leads = !std::exchange(m_leading, true);
+  }
+  if (!leads) {
+    std::unique_lock lock(pending.mutex);
+    pending.woken.wait(lock, [&] { return pending.done || pending.leads; });
+    leads = !pending.done;
+  }
+  if (leads) {
+    // The queue holds this write: the group committed next includes it.
     std::vector<PendingWrite*> group;
-    group.swap(m_queue);
-    lock.unlock();
-    commit_group(group);
-    lock.lock();
-    for (PendingWrite* written : group) {
-      written->done = true;
+    PendingWrite* next_leader = nullptr;
+    {
+      const std::lock_guard lock(m_queue_mutex);
+      group.swap(m_queue);
     }
-    m_leading = false;
-    m_queue_changed.notify_all();
+    commit_group(group);
+    {
+      const std::lock_guard lock(m_queue_mutex);
+      if (m_queue.empty()) {
+        m_leading = false;
+      } else {
+        next_leader = m_queue.front();
+      }
+    }
+    for (PendingWrite* written : group) {
+      if (written != &pending) {
+        // Under its mutex: the writer returns, and its PendingWrite goes,
+        // only once it has the mutex back.
+        const std::lock_guard lock(written->mutex);
+        written->done = true;
+        written->woken.notify_one();
+      }
+    }
+    if (next_leader != nullptr) {
+      const std::lock_guard lock(next_leader->mutex);
+      next_leader->leads = true;
+      next_leader->woken.notify_one();
+    }
   }
   if (pending.error) {
     std::rethrow_exception(pending.error);
@@ -879,8 +943,15 @@ void SqliteStore::commit_group(const std::vector<PendingWrite*>& group) {
       remember_heads(group);
     }
     failpoint::hit("sqlite.after_commit");
-  } catch (...) {
+  } catch (const Error& error) {
     // The transaction rolled back: every write of the group failed with it.
+    // Each caller gets a copy of its own: waiters on other threads rethrow
+    // and free them independently.
+    for (PendingWrite* pending : group) {
+      pending->appended = false;
+      pending->error = std::make_exception_ptr(error);
+    }
+  } catch (...) {
     for (PendingWrite* pending : group) {
       pending->appended = false;
       pending->error = std::current_exception();
