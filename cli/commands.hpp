@@ -18,6 +18,9 @@ void add_store_commands(CLI::App& app, Session& session);
 // `serve` (the HTTP daemon) and `watch` (follows a daemon's event stream).
 void add_daemon_commands(CLI::App& app, Session& session);
 
+// `policy check`: explains the policy's decisions.
+void add_policy_commands(CLI::App& app, Session& session);
+
 // The hidden generator of the man page and the shell completions from this
 // very command table, so that the docs cannot drift from the code.
 void add_docs_command(CLI::App& app);

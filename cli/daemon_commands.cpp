@@ -36,7 +36,10 @@ void add_serve_command(CLI::App& app, Session& session) {
   command->add_option("--log-format", args->log_format, "Access log format on standard error")
       ->check(CLI::IsMember({"text", "json"}))
       ->capture_default_str();
-  command->footer("Stops cleanly on SIGTERM or SIGINT. See docs/http-api.md.\nExample:\n"
+  command->add_flag("--insecure", args->insecure,
+                    "Listen on an address beyond loopback without a policy (--policy): anyone who can reach it may "
+                    "read and write every context");
+  command->footer("Stops cleanly on SIGTERM or SIGINT. See docs/http-api.md and docs/security.md.\nExample:\n"
                   "  MEMORY_BACKEND=sqlite zsimem serve --listen 127.0.0.1:8080");
   command->callback([&session, args] {
     const int status = run_serve(session, *args);

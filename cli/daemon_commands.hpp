@@ -13,6 +13,7 @@ struct ServeArgs {
   std::size_t threads = 16;
   std::size_t max_connections = 512;
   std::string log_format = "text";
+  bool insecure = false; // listen beyond loopback without a policy
 };
 
 struct WatchArgs {

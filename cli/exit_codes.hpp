@@ -22,6 +22,7 @@ constexpr int exit_code(ErrorCode code) {
   case ErrorCode::too_large: return k_exit_invalid;
   case ErrorCode::not_found: return k_exit_not_found;
   case ErrorCode::conflict: return k_exit_conflict;
+  case ErrorCode::unauthenticated:
   case ErrorCode::denied: return k_exit_denied;
   case ErrorCode::unavailable: return k_exit_unavailable;
   case ErrorCode::timeout: return k_exit_timeout;

@@ -32,11 +32,19 @@ void build_app(CLI::App& app, Session& session) {
                  "Request id recorded in the audit log (default: a new UUID)")
       ->type_name("ID")
       ->envname("ZSIMEM_REQUEST_ID");
+  app.add_option("--policy", session.options.policy,
+                 "Access policy file: every operation must be allowed by it (docs/security.md)")
+      ->type_name("FILE")
+      ->envname("ZSIMEM_POLICY");
+  app.add_option("--token-file", session.options.token_file,
+                 "Act as the subject of the bearer token in FILE (or in ZSIMEM_TOKEN), checked against the policy")
+      ->type_name("FILE");
   app.require_subcommand(1);
   app.fallthrough();
   add_context_commands(app, session);
   add_store_commands(app, session);
   add_daemon_commands(app, session);
+  add_policy_commands(app, session);
   add_docs_command(app);
 }
 

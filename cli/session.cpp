@@ -2,8 +2,11 @@
 
 #include <zsimem/config.hpp>
 #include <zsimem/error.hpp>
+#include <zsimem/identity.hpp>
+#include <zsimem/policy.hpp>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <iostream>
@@ -47,6 +50,27 @@ std::ifstream open_file(const std::string& path, const std::string& field) {
   return file;
 }
 
+// The token of --token-file (surrounding whitespace dropped), or else of
+// ZSIMEM_TOKEN; nullopt when neither is given. Never from an argument, which
+// other users could read in the process list.
+std::optional<std::string> bearer_token(const std::string& token_file) {
+  std::string token;
+  if (!token_file.empty()) {
+    std::ifstream file = open_file(token_file, "--token-file");
+    token.assign(std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>());
+  } else if (const char* value = std::getenv("ZSIMEM_TOKEN"); value != nullptr) {
+    token = value;
+  } else {
+    return std::nullopt;
+  }
+  const auto first = token.find_first_not_of(" \t\r\n");
+  const auto last = token.find_last_not_of(" \t\r\n");
+  if (first == std::string::npos) {
+    throw Error(ErrorCode::unauthenticated, "the bearer token is empty");
+  }
+  return token.substr(first, last - first + 1);
+}
+
 } // namespace
 
 StoreConfig Session::store_config() const {
@@ -62,14 +86,36 @@ StoreConfig Session::store_config() const {
 
 MemoryService& Session::service() {
   if (!m_service) {
-    m_service = std::make_unique<MemoryService>(open_store(store_config()), service_options_from_env());
+    ServiceOptions service_options = service_options_from_env();
+    service_options.policy = policy();
+    m_service = std::make_unique<MemoryService>(open_store(store_config()), std::move(service_options));
   }
   return *m_service;
 }
 
+std::shared_ptr<const Policy> Session::policy() {
+  if (!m_policy) {
+    m_policy = options.policy.empty() ? nullptr : std::make_shared<const Policy>(Policy::load(options.policy));
+  }
+  return *m_policy;
+}
+
 const Caller& Session::caller() {
   if (!m_caller) {
-    m_caller = Caller{os_user(), options.request_id.empty() ? new_request_id() : options.request_id};
+    Caller caller{os_user(), options.request_id.empty() ? new_request_id() : options.request_id, {}};
+    caller.subject.id = caller.actor;
+    if (const auto token = bearer_token(options.token_file)) {
+      const auto checked_by = policy();
+      if (!checked_by) {
+        throw Error(ErrorCode::invalid,
+                    "a bearer token (ZSIMEM_TOKEN or --token-file) is checked against a policy: give --policy or "
+                    "ZSIMEM_POLICY",
+                    "--policy");
+      }
+      caller.subject = Authenticator(checked_by->identity()).authenticate(*token, now());
+      caller.actor = caller.subject.id;
+    }
+    m_caller = std::move(caller);
   }
   return *m_caller;
 }

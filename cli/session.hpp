@@ -19,6 +19,8 @@ struct GlobalOptions {
   std::string data_dir;
   std::string output = "auto";
   std::string request_id;
+  std::string policy;     // a policy file: every operation must be allowed by it
+  std::string token_file; // a file holding a bearer token to act as its subject
 };
 
 // What every command needs: the options, the caller, and the service,
@@ -31,12 +33,18 @@ public:
   MemoryService& service();
   // The store the options and the environment name.
   StoreConfig store_config() const;
+  // The OS user, or the subject of the bearer token in --token-file or
+  // ZSIMEM_TOKEN, checked against the policy.
   const Caller& caller();
+  // The policy of --policy or ZSIMEM_POLICY, loaded on first use; null when
+  // none is configured.
+  std::shared_ptr<const Policy> policy();
   bool json_output() const;
 
 private:
   std::unique_ptr<MemoryService> m_service;
   std::optional<Caller> m_caller;
+  std::optional<std::shared_ptr<const Policy>> m_policy;
 };
 
 // Reads a command's input argument: JSON text, @FILE, or - for standard

@@ -6,40 +6,42 @@
 # as $2, only those that take a value.
 _zsimem_options() {
     case $1${2:+:$2} in
-    '') echo '-h --help --version --backend --data-dir -o --output --request-id' ;;
-    :-v) echo '--backend --data-dir -o --output --request-id' ;;
-    get) echo '-h --help -n --namespace --version --at -p --path --backend --data-dir -o --output --request-id' ;;
-    get:-v) echo '-n --namespace --version --at -p --path --backend --data-dir -o --output --request-id' ;;
-    merge) echo '-h --help -n --namespace -t --tag --if-version --strict --idempotency-key --dry-run --version --backend --data-dir -o --output --request-id' ;;
-    merge:-v) echo '-n --namespace -t --tag --if-version --idempotency-key --backend --data-dir -o --output --request-id' ;;
-    history) echo '-h --help -n --namespace --limit --since --until --cursor --version --backend --data-dir -o --output --request-id' ;;
-    history:-v) echo '-n --namespace --limit --since --until --cursor --backend --data-dir -o --output --request-id' ;;
-    rollback) echo '-h --help -n --namespace --if-version -t --tag --version --backend --data-dir -o --output --request-id' ;;
-    rollback:-v) echo '-n --namespace --if-version -t --tag --backend --data-dir -o --output --request-id' ;;
-    diff) echo '-h --help -n --namespace --version --backend --data-dir -o --output --request-id' ;;
-    diff:-v) echo '-n --namespace --backend --data-dir -o --output --request-id' ;;
-    blame) echo '-h --help -n --namespace --version --backend --data-dir -o --output --request-id' ;;
-    blame:-v) echo '-n --namespace --backend --data-dir -o --output --request-id' ;;
-    delete) echo '-h --help -n --namespace -y --yes --version --backend --data-dir -o --output --request-id' ;;
-    delete:-v) echo '-n --namespace --backend --data-dir -o --output --request-id' ;;
-    namespaces) echo '-h --help --version --backend --data-dir -o --output --request-id' ;;
-    namespaces:-v) echo '--backend --data-dir -o --output --request-id' ;;
-    users) echo '-h --help --version --backend --data-dir -o --output --request-id' ;;
-    users:-v) echo '--backend --data-dir -o --output --request-id' ;;
-    log) echo '-h --help --user -n --namespace --since --until --limit --cursor --version --backend --data-dir -o --output --request-id' ;;
-    log:-v) echo '--user -n --namespace --since --until --limit --cursor --backend --data-dir -o --output --request-id' ;;
-    verify) echo '-h --help --version --backend --data-dir -o --output --request-id' ;;
-    verify:-v) echo '--backend --data-dir -o --output --request-id' ;;
-    export) echo '-h --help --version --backend --data-dir -o --output --request-id' ;;
-    export:-v) echo '--backend --data-dir -o --output --request-id' ;;
-    import) echo '-h --help --version --backend --data-dir -o --output --request-id' ;;
-    import:-v) echo '--backend --data-dir -o --output --request-id' ;;
-    apply) echo '-h --help --version --backend --data-dir -o --output --request-id' ;;
-    apply:-v) echo '--backend --data-dir -o --output --request-id' ;;
-    serve) echo '-h --help --listen --api-prefix --threads --max-connections --log-format --version --backend --data-dir -o --output --request-id' ;;
-    serve:-v) echo '--listen --api-prefix --threads --max-connections --log-format --backend --data-dir -o --output --request-id' ;;
-    watch) echo '-h --help -n --namespace --url --api-prefix --after --count --version --backend --data-dir -o --output --request-id' ;;
-    watch:-v) echo '-n --namespace --url --api-prefix --after --count --backend --data-dir -o --output --request-id' ;;
+    '') echo '-h --help --version --backend --data-dir -o --output --request-id --policy --token-file' ;;
+    :-v) echo '--backend --data-dir -o --output --request-id --policy --token-file' ;;
+    get) echo '-h --help -n --namespace --version --at -p --path --backend --data-dir -o --output --request-id --policy --token-file' ;;
+    get:-v) echo '-n --namespace --version --at -p --path --backend --data-dir -o --output --request-id --policy --token-file' ;;
+    merge) echo '-h --help -n --namespace -t --tag --if-version --strict --idempotency-key --dry-run --version --backend --data-dir -o --output --request-id --policy --token-file' ;;
+    merge:-v) echo '-n --namespace -t --tag --if-version --idempotency-key --backend --data-dir -o --output --request-id --policy --token-file' ;;
+    history) echo '-h --help -n --namespace --limit --since --until --cursor --version --backend --data-dir -o --output --request-id --policy --token-file' ;;
+    history:-v) echo '-n --namespace --limit --since --until --cursor --backend --data-dir -o --output --request-id --policy --token-file' ;;
+    rollback) echo '-h --help -n --namespace --if-version -t --tag --version --backend --data-dir -o --output --request-id --policy --token-file' ;;
+    rollback:-v) echo '-n --namespace --if-version -t --tag --backend --data-dir -o --output --request-id --policy --token-file' ;;
+    diff) echo '-h --help -n --namespace --version --backend --data-dir -o --output --request-id --policy --token-file' ;;
+    diff:-v) echo '-n --namespace --backend --data-dir -o --output --request-id --policy --token-file' ;;
+    blame) echo '-h --help -n --namespace --version --backend --data-dir -o --output --request-id --policy --token-file' ;;
+    blame:-v) echo '-n --namespace --backend --data-dir -o --output --request-id --policy --token-file' ;;
+    delete) echo '-h --help -n --namespace -y --yes --version --backend --data-dir -o --output --request-id --policy --token-file' ;;
+    delete:-v) echo '-n --namespace --backend --data-dir -o --output --request-id --policy --token-file' ;;
+    namespaces) echo '-h --help --version --backend --data-dir -o --output --request-id --policy --token-file' ;;
+    namespaces:-v) echo '--backend --data-dir -o --output --request-id --policy --token-file' ;;
+    users) echo '-h --help --version --backend --data-dir -o --output --request-id --policy --token-file' ;;
+    users:-v) echo '--backend --data-dir -o --output --request-id --policy --token-file' ;;
+    log) echo '-h --help --user -n --namespace --since --until --limit --cursor --version --backend --data-dir -o --output --request-id --policy --token-file' ;;
+    log:-v) echo '--user -n --namespace --since --until --limit --cursor --backend --data-dir -o --output --request-id --policy --token-file' ;;
+    verify) echo '-h --help --version --backend --data-dir -o --output --request-id --policy --token-file' ;;
+    verify:-v) echo '--backend --data-dir -o --output --request-id --policy --token-file' ;;
+    export) echo '-h --help --version --backend --data-dir -o --output --request-id --policy --token-file' ;;
+    export:-v) echo '--backend --data-dir -o --output --request-id --policy --token-file' ;;
+    import) echo '-h --help --version --backend --data-dir -o --output --request-id --policy --token-file' ;;
+    import:-v) echo '--backend --data-dir -o --output --request-id --policy --token-file' ;;
+    apply) echo '-h --help --version --backend --data-dir -o --output --request-id --policy --token-file' ;;
+    apply:-v) echo '--backend --data-dir -o --output --request-id --policy --token-file' ;;
+    serve) echo '-h --help --listen --api-prefix --threads --max-connections --log-format --insecure --version --backend --data-dir -o --output --request-id --policy --token-file' ;;
+    serve:-v) echo '--listen --api-prefix --threads --max-connections --log-format --backend --data-dir -o --output --request-id --policy --token-file' ;;
+    watch) echo '-h --help -n --namespace --url --api-prefix --after --count --version --backend --data-dir -o --output --request-id --policy --token-file' ;;
+    watch:-v) echo '-n --namespace --url --api-prefix --after --count --backend --data-dir -o --output --request-id --policy --token-file' ;;
+    policy) echo '-h --help --role --attribute --version --backend --data-dir -o --output --request-id --policy --token-file' ;;
+    policy:-v) echo '--role --attribute --backend --data-dir -o --output --request-id --policy --token-file' ;;
     esac
 }
 
@@ -121,12 +123,20 @@ _zsimem_complete_value() {
         --count) : ;;
         *) false ;;
         esac && return ;;
+    policy)
+        case $2 in
+        --role) : ;;
+        --attribute) : ;;
+        *) false ;;
+        esac && return ;;
     esac
     case $2 in
     --backend) _zsimem_complete_words 'json sqlite' ;;
     --data-dir) _zsimem_complete_files -d ;;
     -o|--output) _zsimem_complete_words 'auto text json' ;;
     --request-id) : ;;
+    --policy) : ;;
+    --token-file) : ;;
     esac
 }
 
@@ -151,6 +161,11 @@ _zsimem_complete_positional() {
     import:0) _zsimem_complete_files ;;
     apply:0) _zsimem_complete_files ;;
     watch:0) _zsimem_complete_users ;;
+    policy:0) _zsimem_complete_words 'check' ;;
+    policy:1) : ;;
+    policy:2) : ;;
+    policy:3) _zsimem_complete_users ;;
+    policy:4) : ;;
     esac
 }
 
@@ -239,7 +254,7 @@ _zsimem() {
     elif [[ $cur == -?* ]]; then
         _zsimem_complete_words "$(_zsimem_options "$command")"
     elif [[ -z $command ]]; then
-        _zsimem_complete_words 'get merge history rollback diff blame delete namespaces users log verify export import apply serve watch'
+        _zsimem_complete_words 'get merge history rollback diff blame delete namespaces users log verify export import apply serve watch policy'
     else
         _zsimem_complete_positional "$command" "$positional"
     fi
@@ -249,7 +264,7 @@ _zsimem() {
 # Keeps the options that pick the store, for _zsimem_complete_users.
 _zsimem_store_arg() {
     case $1 in
-    --backend|--data-dir|--request-id) store_args+=("$1" "${2/#\~/$HOME}") ;;
+    --backend|--data-dir|--request-id|--policy) store_args+=("$1" "${2/#\~/$HOME}") ;;
     esac
 }
 

@@ -6,39 +6,41 @@
 function __zsimem_takes_value
     switch "$argv[1]"
         case get
-            contains -- $argv[2] -n --namespace --version --at -p --path --backend --data-dir -o --output --request-id
+            contains -- $argv[2] -n --namespace --version --at -p --path --backend --data-dir -o --output --request-id --policy --token-file
         case merge
-            contains -- $argv[2] -n --namespace -t --tag --if-version --idempotency-key --backend --data-dir -o --output --request-id
+            contains -- $argv[2] -n --namespace -t --tag --if-version --idempotency-key --backend --data-dir -o --output --request-id --policy --token-file
         case history
-            contains -- $argv[2] -n --namespace --limit --since --until --cursor --backend --data-dir -o --output --request-id
+            contains -- $argv[2] -n --namespace --limit --since --until --cursor --backend --data-dir -o --output --request-id --policy --token-file
         case rollback
-            contains -- $argv[2] -n --namespace --if-version -t --tag --backend --data-dir -o --output --request-id
+            contains -- $argv[2] -n --namespace --if-version -t --tag --backend --data-dir -o --output --request-id --policy --token-file
         case diff
-            contains -- $argv[2] -n --namespace --backend --data-dir -o --output --request-id
+            contains -- $argv[2] -n --namespace --backend --data-dir -o --output --request-id --policy --token-file
         case blame
-            contains -- $argv[2] -n --namespace --backend --data-dir -o --output --request-id
+            contains -- $argv[2] -n --namespace --backend --data-dir -o --output --request-id --policy --token-file
         case delete
-            contains -- $argv[2] -n --namespace --backend --data-dir -o --output --request-id
+            contains -- $argv[2] -n --namespace --backend --data-dir -o --output --request-id --policy --token-file
         case namespaces
-            contains -- $argv[2] --backend --data-dir -o --output --request-id
+            contains -- $argv[2] --backend --data-dir -o --output --request-id --policy --token-file
         case users
-            contains -- $argv[2] --backend --data-dir -o --output --request-id
+            contains -- $argv[2] --backend --data-dir -o --output --request-id --policy --token-file
         case log
-            contains -- $argv[2] --user -n --namespace --since --until --limit --cursor --backend --data-dir -o --output --request-id
+            contains -- $argv[2] --user -n --namespace --since --until --limit --cursor --backend --data-dir -o --output --request-id --policy --token-file
         case verify
-            contains -- $argv[2] --backend --data-dir -o --output --request-id
+            contains -- $argv[2] --backend --data-dir -o --output --request-id --policy --token-file
         case export
-            contains -- $argv[2] --backend --data-dir -o --output --request-id
+            contains -- $argv[2] --backend --data-dir -o --output --request-id --policy --token-file
         case import
-            contains -- $argv[2] --backend --data-dir -o --output --request-id
+            contains -- $argv[2] --backend --data-dir -o --output --request-id --policy --token-file
         case apply
-            contains -- $argv[2] --backend --data-dir -o --output --request-id
+            contains -- $argv[2] --backend --data-dir -o --output --request-id --policy --token-file
         case serve
-            contains -- $argv[2] --listen --api-prefix --threads --max-connections --log-format --backend --data-dir -o --output --request-id
+            contains -- $argv[2] --listen --api-prefix --threads --max-connections --log-format --backend --data-dir -o --output --request-id --policy --token-file
         case watch
-            contains -- $argv[2] -n --namespace --url --api-prefix --after --count --backend --data-dir -o --output --request-id
+            contains -- $argv[2] -n --namespace --url --api-prefix --after --count --backend --data-dir -o --output --request-id --policy --token-file
+        case policy
+            contains -- $argv[2] --role --attribute --backend --data-dir -o --output --request-id --policy --token-file
         case '*'
-            contains -- $argv[2] --backend --data-dir -o --output --request-id
+            contains -- $argv[2] --backend --data-dir -o --output --request-id --policy --token-file
     end
 end
 
@@ -92,11 +94,11 @@ function __zsimem_users
     set -l i 2
     while test $i -le (count $tokens)
         switch $tokens[$i]
-            case --backend --data-dir --request-id
+            case --backend --data-dir --request-id --policy
                 set -a store_args $tokens[$i]
                 set i (math $i + 1)
                 set -q tokens[$i]; and set -a store_args (string replace -r '^~' $HOME -- $tokens[$i])
-            case '--backend=*' '--data-dir=*' '--request-id=*'
+            case '--backend=*' '--data-dir=*' '--request-id=*' '--policy=*'
                 set -a store_args $tokens[$i]
         end
         set i (math $i + 1)
@@ -137,6 +139,7 @@ complete -c zsimem -n __zsimem_needs_command -a import -d 'Read versions written
 complete -c zsimem -n __zsimem_needs_command -a apply -d 'Merge many MemoryUpdates from JSON Lines, in one transaction where the backend allows'
 complete -c zsimem -n __zsimem_needs_command -a serve -d 'Serve the HTTP API on the configured store'
 complete -c zsimem -n __zsimem_needs_command -a watch -d 'Follow a context\'s new versions from a daemon\'s event stream'
+complete -c zsimem -n __zsimem_needs_command -a policy -d 'Explain the access policy\'s decisions: policy check SUBJECT OPERATION USER [NS]'
 
 # Global options, anywhere unless a command has its own of the same name.
 complete -c zsimem -n '__zsimem_needs_command' -s h -l help -d 'Print this help message and exit'
@@ -145,6 +148,8 @@ complete -c zsimem -l backend -x -a 'json sqlite' -d 'Storage backend: json, sql
 complete -c zsimem -l data-dir -x -a '(__fish_complete_directories (commandline -ct))' -d 'Directory of the embedded stores (default $XDG_DATA_HOME/zsimem)'
 complete -c zsimem -s o -l output -x -a 'auto text json' -d 'Output format: auto (text on a terminal), text or json'
 complete -c zsimem -l request-id -x -d 'Request id recorded in the audit log (default: a new UUID)'
+complete -c zsimem -l policy -x -d 'Access policy file: every operation must be allowed by it (docs/security.md)'
+complete -c zsimem -l token-file -x -d 'Act as the subject of the bearer token in FILE (or in ZSIMEM_TOKEN), checked against the policy'
 
 # get
 complete -c zsimem -n '__zsimem_using_command get' -s h -l help -d 'Print this help message and exit'
@@ -236,6 +241,7 @@ complete -c zsimem -n '__zsimem_using_command serve' -l api-prefix -x -d 'Base p
 complete -c zsimem -n '__zsimem_using_command serve' -l threads -x -d 'Worker threads kept ready; more start on demand, up to --max-connections'
 complete -c zsimem -n '__zsimem_using_command serve' -l max-connections -x -d 'Connections served at once (each holds a thread); one more is answered 503'
 complete -c zsimem -n '__zsimem_using_command serve' -l log-format -x -a 'text json' -d 'Access log format on standard error'
+complete -c zsimem -n '__zsimem_using_command serve' -l insecure -d 'Listen on an address beyond loopback without a policy (--policy): anyone who can reach it may read and write every context'
 
 # watch
 complete -c zsimem -n '__zsimem_using_command watch' -s h -l help -d 'Print this help message and exit'
@@ -245,3 +251,10 @@ complete -c zsimem -n '__zsimem_using_command watch' -l api-prefix -x -d 'Base p
 complete -c zsimem -n '__zsimem_using_command watch' -l after -x -d 'Start after this version (0: from the first); default: the head'
 complete -c zsimem -n '__zsimem_using_command watch' -l count -x -d 'Exit after this many versions (0: follow until interrupted)'
 complete -c zsimem -n '__zsimem_positional watch 1' -f -a '(__zsimem_users)' -d 'User id'
+
+# policy
+complete -c zsimem -n '__zsimem_using_command policy' -s h -l help -d 'Print this help message and exit'
+complete -c zsimem -n '__zsimem_using_command policy' -l role -x -d 'A role the subject\'s token carries (repeatable)'
+complete -c zsimem -n '__zsimem_using_command policy' -l attribute -x -d 'A claim of the subject\'s token, NAME=VALUE (repeatable)'
+complete -c zsimem -n '__zsimem_positional policy 1' -f -a 'check' -d 'check: whether the policy lets the subject do the operation'
+complete -c zsimem -n '__zsimem_positional policy 4' -f -a '(__zsimem_users)' -d 'The user id operated on; - for every user (the whole store)'

@@ -27,6 +27,7 @@ int http_status(ErrorCode code) {
   case ErrorCode::too_large: return 413;
   case ErrorCode::not_found: return 404;
   case ErrorCode::conflict: return 409;
+  case ErrorCode::unauthenticated: return 401;
   case ErrorCode::denied: return 403;
   case ErrorCode::unavailable: return 503;
   case ErrorCode::timeout: return 504;
@@ -43,7 +44,7 @@ ErrorCode error_code_of_status(int status) {
   case 413: return ErrorCode::too_large;
   case 404: return ErrorCode::not_found;
   case 409: return ErrorCode::conflict;
-  case 401:
+  case 401: return ErrorCode::unauthenticated;
   case 403: return ErrorCode::denied;
   case 503: return ErrorCode::unavailable;
   case 504: return ErrorCode::timeout;

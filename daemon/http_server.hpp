@@ -1,5 +1,6 @@
 #pragma once
 
+#include <zsimem/identity.hpp>
 #include <zsimem/memory_service.hpp>
 #include <zsimem/metrics.hpp>
 
@@ -27,6 +28,9 @@ struct ServerOptions {
   // 16 KiB. A stalled or trickling client frees its worker after it.
   int read_timeout_seconds = 10;
   bool json_logs = false;
+  // With one, every request but /healthz must carry a bearer token it
+  // accepts (401 otherwise); its subject is the caller the policy judges.
+  std::shared_ptr<const Authenticator> authenticator;
 };
 
 // One server: bind, then run until stop() (or SIGTERM/SIGINT with

@@ -7,11 +7,13 @@
 #include <zsimem/codec.hpp>
 #include <zsimem/error.hpp>
 #include <zsimem/failpoint.hpp>
+#include <zsimem/identity.hpp>
 #include <zsimem/validate.hpp>
 
 #include <httplib.h>
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <functional>
 #include <memory>
@@ -182,13 +184,42 @@ void send_context(httplib::Response& res, const MergeResult& result) {
 
 using Body = std::function<void(const httplib::Request&, httplib::Response&, const Caller&)>;
 
+// The caller of a request: with an authenticator, the subject of its bearer
+// token (Error(unauthenticated) without one it accepts); else the client's
+// address.
+Caller caller_of(const httplib::Request& req, const httplib::Response& res, const Authenticator* authenticator) {
+  // The pre-routing handler (http_server.cpp) chose the request id.
+  Caller caller{"http:" + req.remote_addr, res.get_header_value("X-Request-ID"), {}};
+  if (authenticator == nullptr) {
+    caller.subject.id = caller.actor;
+    return caller;
+  }
+  const std::string& header = req.get_header_value("Authorization");
+  constexpr std::string_view k_scheme = "Bearer ";
+  if (header.size() <= k_scheme.size() ||
+      !std::equal(k_scheme.begin(), k_scheme.end(), header.begin(), [](char a, char b) {
+        return std::tolower(static_cast<unsigned char>(a)) == std::tolower(static_cast<unsigned char>(b));
+      })) {
+    throw Error(ErrorCode::unauthenticated, "this server needs a bearer token: send Authorization: Bearer TOKEN");
+  }
+  caller.subject = authenticator->authenticate(std::string_view(header).substr(k_scheme.size()), now());
+  caller.actor = caller.subject.id;
+  return caller;
+}
+
+void send_error(httplib::Response& res, const Error& error, InputSource source) {
+  if (error.code() == ErrorCode::unauthenticated) {
+    res.set_header("WWW-Authenticate", R"(Bearer realm="zsimem")");
+  }
+  send_json(res, http_status(error.code()), error_body(error, source));
+}
+
 // Every handler: a request id and caller, and errors become responses here,
 // in one place.
-httplib::Server::Handler handle(Body body) {
-  return [body = std::move(body)](const httplib::Request& req, httplib::Response& res) {
-    // The pre-routing handler (http_server.cpp) chose the request id.
-    const Caller caller{"http:" + req.remote_addr, res.get_header_value("X-Request-ID")};
+httplib::Server::Handler handle_with(const Authenticator* authenticator, Body body) {
+  return [authenticator, body = std::move(body)](const httplib::Request& req, httplib::Response& res) {
     try {
+      const Caller caller = caller_of(req, res, authenticator);
       body(req, res, caller);
       failpoint::hit("http.before_response");
     } catch (const SourcedError& sourced) {
@@ -197,10 +228,10 @@ httplib::Server::Handler handle(Body body) {
       } else if (sourced.error.code() == ErrorCode::conflict && sourced.source == InputSource::header) {
         send_json(res, 412, error_body(sourced.error, sourced.source)); // If-Match failed
       } else {
-        send_json(res, http_status(sourced.error.code()), error_body(sourced.error, sourced.source));
+        send_error(res, sourced.error, sourced.source);
       }
     } catch (const Error& error) {
-      send_json(res, http_status(error.code()), error_body(error, InputSource::body));
+      send_error(res, error, error.code() == ErrorCode::unauthenticated ? InputSource::header : InputSource::body);
     } catch (const std::exception& error) {
       send_json(res, 500, detail_body(std::string("internal error: ") + error.what()));
     }
@@ -404,25 +435,28 @@ void add_routes(httplib::Server& server, MemoryService& service, Metrics& metric
   const std::string memory = options.api_prefix + "/memory";
   const std::string user = memory + "/([^/]+)";
   const std::string user_label = options.api_prefix + "/memory/{user_id}";
+  const auto handle = [authenticator = options.authenticator.get()](Body body) {
+    return handle_with(authenticator, std::move(body));
+  };
 
+  // The one route open to anyone: a load balancer's probe has no token.
   add(server, {"/healthz", "/healthz",
                [](const httplib::Request&, httplib::Response& res) {
                  send_json(res, 200, Json{{"status", "ok"}});
                },
                nullptr, nullptr});
-  add(server, {"/metrics", "/metrics",
-               [&metrics, &service](const httplib::Request&, httplib::Response& res) {
+  add(server, {"/metrics", "/metrics", handle([&metrics, &service](const auto&, auto& res, const Caller&) {
                  res.set_content(metrics.prometheus_text(service.store().write_stats()),
                                  "text/plain; version=0.0.4; charset=utf-8");
-               },
+               }),
                nullptr, nullptr});
 
   // Rendered once: the document depends only on the options.
   const auto openapi = std::make_shared<const std::string>(openapi_document(options).dump());
-  add(server,
-      {"/openapi.json", "/openapi.json",
-       [openapi](const httplib::Request&, httplib::Response& res) { res.set_content(*openapi, "application/json"); },
-       nullptr, nullptr});
+  add(server, {"/openapi.json", "/openapi.json", handle([openapi](const auto&, auto& res, const Caller&) {
+                 res.set_content(*openapi, "application/json");
+               }),
+               nullptr, nullptr});
 
   // Registered before the user routes: `batch` and `logs` are reserved user ids.
   add(server,

@@ -4,7 +4,9 @@
 
 #include <zsimem/config.hpp>
 #include <zsimem/error.hpp>
+#include <zsimem/identity.hpp>
 #include <zsimem/metrics.hpp>
+#include <zsimem/policy.hpp>
 
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
@@ -14,6 +16,13 @@
 #include <pthread.h>
 
 namespace zsimem::cli {
+
+namespace {
+
+// Whether a listening address is reachable from this machine only.
+bool is_loopback(const std::string& host) { return host == "localhost" || host == "::1" || host.starts_with("127."); }
+
+} // namespace
 
 int run_serve(Session& session, const ServeArgs& args) {
   daemon::ServerOptions options;
@@ -44,6 +53,17 @@ int run_serve(Session& session, const ServeArgs& args) {
   options.threads = args.threads;
   options.max_connections = args.max_connections;
   options.json_logs = args.log_format == "json";
+  ServiceOptions service_options = service_options_from_env();
+  service_options.policy = session.policy();
+  if (service_options.policy) {
+    options.authenticator = std::make_shared<const Authenticator>(service_options.policy->identity());
+  } else if (!is_loopback(options.host) && !args.insecure) {
+    throw Error(ErrorCode::invalid,
+                "--listen: refusing to serve " + options.host +
+                    " without a policy: anyone who can reach it could read and write every context. Give --policy "
+                    "(docs/security.md), listen on 127.0.0.1, or pass --insecure",
+                "--listen");
+  }
   // The store's threads inherit the stop signals blocked: serve_until_signalled
   // hands them to one thread of its own.
   sigset_t stop_signals;
@@ -52,7 +72,7 @@ int run_serve(Session& session, const ServeArgs& args) {
   sigaddset(&stop_signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   Metrics metrics;
-  MemoryService service = daemon::open_daemon_service(session.store_config(), metrics, service_options_from_env());
+  MemoryService service = daemon::open_daemon_service(session.store_config(), metrics, std::move(service_options));
   options.max_body_bytes = service.options().max_delta_bytes * 2 + 64 * 1024;
   // The access log goes to standard error, beside the daemon's other messages.
   spdlog::set_default_logger(spdlog::stderr_logger_mt("zsimemd"));

@@ -10,6 +10,7 @@ std::string_view to_string(ErrorCode code) {
   case ErrorCode::too_large: return "too_large";
   case ErrorCode::not_found: return "not_found";
   case ErrorCode::conflict: return "conflict";
+  case ErrorCode::unauthenticated: return "unauthenticated";
   case ErrorCode::denied: return "denied";
   case ErrorCode::unavailable: return "unavailable";
   case ErrorCode::timeout: return "timeout";

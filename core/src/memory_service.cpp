@@ -6,6 +6,7 @@
 #include <zsimem/hash_chain.hpp>
 #include <zsimem/memory_service.hpp>
 #include <zsimem/merge_patch.hpp>
+#include <zsimem/policy.hpp>
 #include <zsimem/validate.hpp>
 
 #include <algorithm>
@@ -380,9 +381,21 @@ MemoryService::MemoryService(std::unique_ptr<MemoryStore> store, ServiceOptions 
 
 MemoryService::~MemoryService() = default;
 
+void MemoryService::authorize(const Caller& caller, Operation operation, const Resource& resource) const {
+  if (!m_options.policy) {
+    return;
+  }
+  Decision decision = m_options.policy->decide(caller.subject, operation, resource);
+  if (!decision.allowed) {
+    throw Error(ErrorCode::denied, std::move(decision.reason));
+  }
+}
+
 VersionRecord MemoryService::get(const Caller& caller, const ContextKey& key, const ReadSelector& selector) {
   return audited({*m_store, m_read_audit.get()}, caller, "get", key.user_id, key.ns, [&](AuditTrail& trail) {
     validate_key(key);
+    // The head is the context; any other version is its history.
+    authorize(caller, selector.version || selector.at ? Operation::history : Operation::read, {key.user_id, key.ns});
     VersionRecord record;
     if (selector.version) {
       record = require_version(*m_store, key, *selector.version);
@@ -407,6 +420,7 @@ MergeResult MemoryService::merge(const Caller& caller, const MemoryUpdate& updat
   return audited({*m_store, m_read_audit.get()}, caller, dry_run ? "merge_dry_run" : "merge", key.user_id, key.ns,
                  [&](AuditTrail& trail) {
                    validate_update(update);
+                   authorize(caller, Operation::write, {key.user_id, key.ns});
                    const Json delta = parse_delta(update.delta, m_options.max_delta_bytes, "delta");
                    // The first try may build on the store's guess at the head
                    // (see head_hint), but only to append: anything else it
@@ -475,6 +489,7 @@ std::vector<MergeResult> MemoryService::apply(const Caller& caller, std::span<co
     for (std::size_t i = 0; i < updates.size(); ++i) {
       try {
         validate_update(updates[i]);
+        authorize(caller, Operation::write, {updates[i].user_id, updates[i].ns});
         deltas.push_back(parse_delta(updates[i].delta, m_options.max_delta_bytes, "delta"));
       } catch (const Error& error) {
         rethrow_for_item(error, i);
@@ -546,6 +561,7 @@ MergeResult MemoryService::rollback(const Caller& caller, const ContextKey& key,
   return audited({*m_store, m_read_audit.get()}, caller, "rollback", key.user_id, key.ns, [&](AuditTrail& trail) {
     validate_key(key);
     validate_tags(tags);
+    authorize(caller, Operation::rollback, {key.user_id, key.ns});
     for (int attempt = 0; attempt < m_options.max_attempts; ++attempt) {
       const auto head = std::optional<VersionRecord>(require_head(*m_store, key));
       const std::string current = version_string(head->version);
@@ -580,6 +596,7 @@ MergeResult MemoryService::rollback(const Caller& caller, const ContextKey& key,
 std::uint64_t MemoryService::follow(const Caller& caller, const ContextKey& key, std::optional<std::uint64_t> after) {
   return audited({*m_store, m_read_audit.get()}, caller, "follow", key.user_id, key.ns, [&](AuditTrail& trail) {
     validate_key(key);
+    authorize(caller, Operation::read, {key.user_id, key.ns});
     const std::uint64_t start = after ? *after : head_version(key);
     trail.record.version = version_string(start);
     trail.record.detail = "following after version " + version_string(start);
@@ -604,6 +621,7 @@ std::uint64_t MemoryService::head_version(const ContextKey& key) {
 HistoryPage MemoryService::history(const Caller& caller, const ContextKey& key, const HistoryQuery& query) {
   return audited({*m_store, m_read_audit.get()}, caller, "history", key.user_id, key.ns, [&](AuditTrail&) {
     validate_key(key);
+    authorize(caller, Operation::history, {key.user_id, key.ns});
     if (query.limit == 0 || query.limit > k_max_page) {
       throw Error(ErrorCode::invalid, "limit: must be between 1 and " + std::to_string(k_max_page), "limit");
     }
@@ -624,6 +642,7 @@ DiffResult MemoryService::diff(const Caller& caller, const ContextKey& key, std:
                                std::optional<std::uint64_t> to) {
   return audited({*m_store, m_read_audit.get()}, caller, "diff", key.user_id, key.ns, [&](AuditTrail& trail) {
     validate_key(key);
+    authorize(caller, Operation::history, {key.user_id, key.ns});
     const VersionRecord older = require_version(*m_store, key, from);
     const VersionRecord newer = to ? require_version(*m_store, key, *to) : require_head(*m_store, key);
     trail.record.version = version_string(older.version) + ".." + version_string(newer.version);
@@ -636,6 +655,7 @@ DiffResult MemoryService::diff(const Caller& caller, const ContextKey& key, std:
 std::vector<BlameEntry> MemoryService::blame(const Caller& caller, const ContextKey& key, std::string_view path) {
   return audited({*m_store, m_read_audit.get()}, caller, "blame", key.user_id, key.ns, [&](AuditTrail& trail) {
     validate_key(key);
+    authorize(caller, Operation::history, {key.user_id, key.ns});
     if (!path.empty() && path.front() != '/') {
       throw Error(ErrorCode::invalid, "path: '" + std::string(path) + "' is not a JSON pointer (such as /a/b)", "path");
     }
@@ -691,6 +711,7 @@ std::size_t MemoryService::erase(const Caller& caller, std::string_view user_id,
     if (ns) {
       validate_namespace(*ns);
     }
+    authorize(caller, Operation::erase, {user_id, ns.value_or("")});
     const std::size_t removed = m_store->erase(user_id, ns);
     m_changes.publish(user_id, ns);
     trail.record.detail = "removed " + std::to_string(removed) + " versions";
@@ -705,6 +726,7 @@ VerifyReport MemoryService::verify(const Caller& caller, std::optional<std::stri
     if (user_id) {
       validate_user_id(*user_id);
     }
+    authorize(caller, Operation::admin, {user_id.value_or(""), {}});
     VerifyReport report;
     for (const auto& key : m_store->contexts(user_id)) {
       ++report.contexts;
@@ -763,6 +785,7 @@ void MemoryService::export_versions(const Caller& caller, std::optional<std::str
     if (user_id) {
       validate_user_id(*user_id);
     }
+    authorize(caller, Operation::admin, {user_id.value_or(""), {}});
     std::size_t count = 0;
     for (const auto& key : m_store->contexts(user_id)) {
       for_each_version(*m_store, key, [&](const VersionRecord& record) {
@@ -796,6 +819,7 @@ ImportResult MemoryService::import_versions(const Caller& caller, std::span<cons
       try {
         validate_key(key);
         validate_tags(record.tags);
+        authorize(caller, Operation::admin, {key.user_id, key.ns});
         if (version_hash(record) != record.hash) {
           throw Error(ErrorCode::invalid, "hash mismatch: the record was changed after it was exported", "hash");
         }
@@ -842,6 +866,7 @@ ImportResult MemoryService::import_versions(const Caller& caller, std::span<cons
 AuditPage MemoryService::audit_log(const Caller& caller, const AuditQuery& query) {
   return audited({*m_store, m_read_audit.get()}, caller, "audit_log", query.user_id.value_or(""), query.ns.value_or(""),
                  [&](AuditTrail&) {
+                   authorize(caller, Operation::audit, {query.user_id.value_or(""), query.ns.value_or("")});
                    if (m_read_audit) {
                      m_read_audit->flush(); // the log shows every read made before this one
                    }
@@ -863,6 +888,7 @@ AuditPage MemoryService::audit_log(const Caller& caller, const AuditQuery& query
 
 std::vector<std::string> MemoryService::users(const Caller& caller) {
   return audited({*m_store, m_read_audit.get()}, caller, "users", {}, {}, [&](AuditTrail&) {
+    authorize(caller, Operation::admin, {});
     std::vector<std::string> users;
     for (const auto& key : m_store->contexts()) {
       if (users.empty() || users.back() != key.user_id) {
@@ -876,6 +902,7 @@ std::vector<std::string> MemoryService::users(const Caller& caller) {
 std::vector<std::string> MemoryService::namespaces(const Caller& caller, std::string_view user_id) {
   return audited({*m_store, m_read_audit.get()}, caller, "namespaces", user_id, {}, [&](AuditTrail&) {
     validate_user_id(user_id);
+    authorize(caller, Operation::read, {user_id, {}});
     std::vector<std::string> names;
     for (const auto& key : m_store->contexts(user_id)) {
       names.push_back(key.ns);

@@ -34,7 +34,7 @@ constexpr int k_exit_killed = 128 + 9;
 constexpr int k_exit_unavailable = 7;
 constexpr auto k_sleep = 300ms;
 
-enum class Operation {
+enum class Workload {
   merge,       // a CLI merge onto an existing context
   apply,       // a CLI apply of two updates, to an existing and a new context
   erase,       // a CLI delete of a user
@@ -46,29 +46,29 @@ enum class Operation {
 struct Case {
   std::string_view point;
   std::string backend;
-  Operation operation;
+  Workload operation;
 };
 
 // Which operations reach each failpoint.
 const std::vector<Case>& cases() {
   static const std::vector<Case> all{
-      {"file.before_publish", "json", Operation::merge},      {"file.after_publish", "json", Operation::merge},
-      {"json.before_append", "json", Operation::merge},       {"json.between_records", "json", Operation::import},
-      {"json.before_audit", "json", Operation::merge},        {"json.erase.after_move", "json", Operation::erase},
-      {"sqlite.before_commit", "sqlite", Operation::merge},   {"sqlite.before_commit", "sqlite", Operation::daemon},
-      {"sqlite.between_writes", "sqlite", Operation::daemon}, {"sqlite.after_commit", "sqlite", Operation::apply},
-      {"sqlite.after_commit", "sqlite", Operation::daemon},   {"sqlite.checkpoint", "sqlite", Operation::large_apply},
-      {"service.after_append", "json", Operation::merge},     {"service.after_append", "sqlite", Operation::merge},
-      {"http.before_response", "json", Operation::daemon},    {"http.before_response", "sqlite", Operation::daemon},
+      {"file.before_publish", "json", Workload::merge},      {"file.after_publish", "json", Workload::merge},
+      {"json.before_append", "json", Workload::merge},       {"json.between_records", "json", Workload::import},
+      {"json.before_audit", "json", Workload::merge},        {"json.erase.after_move", "json", Workload::erase},
+      {"sqlite.before_commit", "sqlite", Workload::merge},   {"sqlite.before_commit", "sqlite", Workload::daemon},
+      {"sqlite.between_writes", "sqlite", Workload::daemon}, {"sqlite.after_commit", "sqlite", Workload::apply},
+      {"sqlite.after_commit", "sqlite", Workload::daemon},   {"sqlite.checkpoint", "sqlite", Workload::large_apply},
+      {"service.after_append", "json", Workload::merge},     {"service.after_append", "sqlite", Workload::merge},
+      {"http.before_response", "json", Workload::daemon},    {"http.before_response", "sqlite", Workload::daemon},
   };
   return all;
 }
 
 std::string describe(const Case& c, std::string_view mode) {
-  static const std::map<Operation, std::string> names{
-      {Operation::merge, "merge"},   {Operation::apply, "apply"},
-      {Operation::erase, "delete"},  {Operation::large_apply, "large apply"},
-      {Operation::import, "import"}, {Operation::daemon, "daemon POSTs"}};
+  static const std::map<Workload, std::string> names{
+      {Workload::merge, "merge"},   {Workload::apply, "apply"},
+      {Workload::erase, "delete"},  {Workload::large_apply, "large apply"},
+      {Workload::import, "import"}, {Workload::daemon, "daemon POSTs"}};
   return std::string(c.point) + "=" + std::string(mode) + " on " + c.backend + " " + names.at(c.operation);
 }
 
@@ -148,13 +148,13 @@ void run_cli_case(const Case& c, std::string_view mode) {
 
   std::vector<std::string> operation;
   switch (c.operation) {
-  case Operation::merge: operation = {"merge", "alice", R"({"n":4})", "--idempotency-key", "op-1"}; break;
-  case Operation::apply: operation = {"apply", write_lines(tmp.path() / "batch.jsonl", small_batch()).string()}; break;
-  case Operation::erase: operation = {"delete", "bob", "--yes"}; break;
-  case Operation::large_apply:
+  case Workload::merge: operation = {"merge", "alice", R"({"n":4})", "--idempotency-key", "op-1"}; break;
+  case Workload::apply: operation = {"apply", write_lines(tmp.path() / "batch.jsonl", small_batch()).string()}; break;
+  case Workload::erase: operation = {"delete", "bob", "--yes"}; break;
+  case Workload::large_apply:
     operation = {"apply", write_lines(tmp.path() / "large.jsonl", large_batch()).string()};
     break;
-  case Operation::import: {
+  case Workload::import: {
     const Store source{c.backend, tmp.path() / "source"};
     source.must({"merge", "carol", R"({"c":1})"});
     source.must({"merge", "carol", R"({"c":2})"});
@@ -165,7 +165,7 @@ void run_cli_case(const Case& c, std::string_view mode) {
     operation = {"import", (tmp.path() / "import.jsonl").string()};
     break;
   }
-  case Operation::daemon: FAIL("not a CLI case");
+  case Workload::daemon: FAIL("not a CLI case");
   }
   const auto started = std::chrono::steady_clock::now();
   const auto result = store.run(operation, {"ZSIMEM_FAILPOINTS=" + std::string(c.point) + "=" + std::string(mode)});
@@ -189,7 +189,7 @@ void run_cli_case(const Case& c, std::string_view mode) {
   INFO(verified.out << verified.err);
   CHECK(verified.exit_code == 0);
   check_history(store, "alice", alice);
-  if (c.operation != Operation::erase) {
+  if (c.operation != Workload::erase) {
     check_history(store, "bob", bob);
   }
   // The interrupted operation is there whole or not at all.
@@ -198,11 +198,11 @@ void run_cli_case(const Case& c, std::string_view mode) {
   if (alice_now.size() == 4) {
     CHECK(alice_now[3]["data"]["n"] == 4);
   }
-  if (c.operation == Operation::erase) {
+  if (c.operation == Workload::erase) {
     const auto bob_now = store.versions("bob");
     CHECK((bob_now.empty() || bob_now == bob));
   }
-  if (c.operation == Operation::apply && c.backend == "sqlite") {
+  if (c.operation == Workload::apply && c.backend == "sqlite") {
     CHECK((alice_now.size() == 4) == !store.versions("carol").empty()); // one transaction
   }
 
@@ -211,21 +211,21 @@ void run_cli_case(const Case& c, std::string_view mode) {
   INFO(retried.err);
   CHECK(retried.exit_code == 0);
   switch (c.operation) {
-  case Operation::merge: CHECK(store.versions("alice").size() == 4); break;
-  case Operation::apply:
+  case Workload::merge: CHECK(store.versions("alice").size() == 4); break;
+  case Workload::apply:
     CHECK(store.versions("alice").size() == 4);
     CHECK(store.versions("carol").size() == 1);
     break;
-  case Operation::erase: CHECK(store.versions("bob").empty()); break;
-  case Operation::large_apply:
+  case Workload::erase: CHECK(store.versions("bob").empty()); break;
+  case Workload::large_apply:
     CHECK(store.versions("big0").size() == 1);
     CHECK(store.versions("big299").size() == 1);
     break;
-  case Operation::import:
+  case Workload::import:
     CHECK(store.versions("carol").size() == 2);
     CHECK(store.versions("dave").size() == 1);
     break;
-  case Operation::daemon: break;
+  case Workload::daemon: break;
   }
   store.must({"merge", "alice", R"({"n":5})"});
   CHECK(store.run({"verify"}).exit_code == 0);
@@ -358,7 +358,7 @@ TEST_CASE("failpoints: every point in every mode leaves a consistent store", "[r
   const std::string mode =
       GENERATE(as<std::string>{}, "crash", "error", "sleep(" + std::to_string(k_sleep.count()) + ")");
   INFO(describe(c, mode));
-  if (c.operation == Operation::daemon) {
+  if (c.operation == Workload::daemon) {
     run_daemon_case(c, mode);
   } else {
     run_cli_case(c, mode);

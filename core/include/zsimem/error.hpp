@@ -10,14 +10,15 @@ namespace zsimem {
 // The coarse kind of a failure. Front ends map it to exit codes and HTTP
 // statuses in exactly one table each; nothing else decides those numbers.
 enum class ErrorCode {
-  invalid,     // the input is wrong: fix it and retry
-  too_large,   // the input exceeds a documented limit
-  not_found,   // the user, namespace or version does not exist
-  conflict,    // the head moved under an optimistic-locking update
-  denied,      // a policy forbids the operation
-  unavailable, // the store cannot be reached or is damaged
-  timeout,     // the store did not answer in time (e.g. a lock was held)
-  internal,    // a bug: please report it
+  invalid,         // the input is wrong: fix it and retry
+  too_large,       // the input exceeds a documented limit
+  not_found,       // the user, namespace or version does not exist
+  conflict,        // the head moved under an optimistic-locking update
+  unauthenticated, // no identity, or one that cannot be trusted (a bad or expired token)
+  denied,          // a policy forbids the operation
+  unavailable,     // the store cannot be reached or is damaged
+  timeout,         // the store did not answer in time (e.g. a lock was held)
+  internal,        // a bug: please report it
 };
 
 // Short stable name of a code ("not_found"), used in JSON output and logs.

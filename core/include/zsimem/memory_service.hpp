@@ -1,6 +1,7 @@
 #pragma once
 
 #include <zsimem/change_feed.hpp>
+#include <zsimem/identity.hpp>
 #include <zsimem/model.hpp>
 #include <zsimem/store.hpp>
 
@@ -15,10 +16,15 @@
 
 namespace zsimem {
 
-// Who is calling, for the audit log and the version metadata.
+class Policy;
+enum class Operation;
+struct Resource;
+
+// Who is calling, for the audit log, the version metadata and the policy.
 struct Caller {
   std::string actor;      // e.g. the OS user of the CLI
   std::string request_id; // traceable id of this request
+  Subject subject{};      // whom the policy judges (ServiceOptions::policy)
 };
 
 // A fresh random request id (a UUID version 4).
@@ -107,6 +113,9 @@ struct ServiceOptions {
   // for writes, and a crash can lose the records of the last few
   // milliseconds' reads. Writes' records always commit with the write.
   bool batch_read_audit = false;
+  // With a policy every operation must be allowed by it (docs/security.md);
+  // without one, everything is allowed.
+  std::shared_ptr<const Policy> policy;
 };
 
 class AuditBuffer;
@@ -183,6 +192,9 @@ public:
   ChangeFeed& changes() { return m_changes; }
 
 private:
+  // Throws Error(denied) with the policy's reason unless it allows the operation.
+  void authorize(const Caller& caller, Operation operation, const Resource& resource) const;
+
   std::unique_ptr<MemoryStore> m_store;
   ServiceOptions m_options;
   ChangeFeed m_changes;
