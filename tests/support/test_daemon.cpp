@@ -13,8 +13,8 @@ daemon::ServerOptions TestDaemon::default_options() {
   return options;
 }
 
-TestDaemon::TestDaemon(std::string_view name, daemon::ServerOptions options)
-    : backend(name), service(daemon::open_daemon_service({backend, dir.path()}, metrics, {})),
+TestDaemon::TestDaemon(std::string_view name, daemon::ServerOptions options, ServiceOptions service_options)
+    : backend(name), service(daemon::open_daemon_service({backend, dir.path()}, metrics, std::move(service_options))),
       m_server(service, metrics, std::move(options)) {
   spdlog::set_level(spdlog::level::warn); // keep the access log out of test output
   port = m_server.bind();

@@ -21,7 +21,8 @@ public:
   // limits and stalls show quickly.
   static daemon::ServerOptions default_options();
 
-  explicit TestDaemon(std::string_view backend, daemon::ServerOptions options = default_options());
+  explicit TestDaemon(std::string_view backend, daemon::ServerOptions options = default_options(),
+                      ServiceOptions service_options = {});
   ~TestDaemon();
   TestDaemon(const TestDaemon&) = delete;
   TestDaemon& operator=(const TestDaemon&) = delete;
