@@ -39,6 +39,20 @@ void add_serve_command(CLI::App& app, Session& session) {
   command->add_flag("--insecure", args->insecure,
                     "Listen on an address beyond loopback without a policy (--policy): anyone who can reach it may "
                     "read and write every context");
+  // Both or neither: CLI11 names the missing one, for flags and variables alike.
+  auto* tls_cert =
+      command
+          ->add_option("--tls-cert", args->tls_cert,
+                       "Serve HTTPS with this certificate (PEM: the server's, then any intermediates); needs --tls-key")
+          ->type_name("FILE")
+          ->envname("ZSIMEM_TLS_CERT");
+  auto* tls_key = command
+                      ->add_option("--tls-key", args->tls_key,
+                                   "Private key of --tls-cert (PEM, unencrypted; keep it readable by the daemon only)")
+                      ->type_name("FILE")
+                      ->envname("ZSIMEM_TLS_KEY");
+  tls_cert->needs(tls_key);
+  tls_key->needs(tls_cert);
   command->footer("Stops cleanly on SIGTERM or SIGINT. See docs/http-api.md and docs/security.md.\nExample:\n"
                   "  MEMORY_BACKEND=sqlite zsimem serve --listen 127.0.0.1:8080");
   command->callback([&session, args] {
@@ -67,6 +81,11 @@ void add_watch_command(CLI::App& app, Session& session) {
   command->add_option("--count", args->count, "Exit after this many versions (0: follow until interrupted)")
       ->type_name("N")
       ->capture_default_str();
+  command
+      ->add_option("--ca-file", args->ca_file,
+                   "For an https URL: trust the CA certificates (PEM) in FILE instead of the system's")
+      ->type_name("FILE")
+      ->envname("ZSIMEM_CA_FILE");
   command->footer("Prints each new version as it is committed, by any writer: as text on a terminal, as one\n"
                   "JSON object per line otherwise. Reconnects after a dropped connection without missing\n"
                   "a version. See docs/http-api.md (events).\nExample:\n"

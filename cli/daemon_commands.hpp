@@ -14,6 +14,8 @@ struct ServeArgs {
   std::size_t max_connections = 512;
   std::string log_format = "text";
   bool insecure = false; // listen beyond loopback without a policy
+  std::string tls_cert;  // HTTPS with this certificate and key; both or neither
+  std::string tls_key;
 };
 
 struct WatchArgs {
@@ -23,6 +25,7 @@ struct WatchArgs {
   std::string api_prefix = "/api/v1";
   std::string after;     // a version, 0 for every version, empty for the head
   std::size_t count = 0; // stop after this many versions; 0: follow until interrupted
+  std::string ca_file;   // for https: trust this CA (PEM) instead of the system's
 };
 
 // The commands that speak HTTP. Each has two definitions, one per

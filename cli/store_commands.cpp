@@ -110,7 +110,8 @@ void add_log(CLI::App& app, Session& session) {
 
 void add_verify(CLI::App& app, Session& session) {
   auto user = std::make_shared<std::string>();
-  auto* command = app.add_subcommand("verify", "Check the hash chains of every context (or one user's)");
+  auto* command = app.add_subcommand(
+      "verify", "Check the hash chains of every context and of the audit log (or one user's contexts)");
   command->add_option("user", *user, "Only this user's contexts");
   command->footer("Exits with status 9 when a chain is broken.\nExample:\n  zsimem verify alice");
   command->callback([&session, user] {
@@ -124,12 +125,23 @@ void add_verify(CLI::App& app, Session& session) {
                                 {"version", version_string(problem.version)},
                                 {"problem", problem.problem}});
       }
-      print_json(Json{
-          {"ok", report.ok()}, {"contexts", report.contexts}, {"versions", report.versions}, {"problems", problems}});
+      Json result{
+          {"ok", report.ok()}, {"contexts", report.contexts}, {"versions", report.versions}, {"problems", problems}};
+      if (report.audit_checked) {
+        result["audit"] = Json{{"records", report.audit_records},
+                               {"problem", report.audit_problem ? Json(*report.audit_problem) : Json(nullptr)}};
+      }
+      print_json(result);
     } else {
       for (const auto& problem : report.problems) {
         std::cout << "BROKEN " << problem.key.user_id << " · " << problem.key.ns << " · version " << problem.version
                   << ": " << problem.problem << '\n';
+      }
+      if (report.audit_problem) {
+        std::cout << "BROKEN audit log · " << *report.audit_problem << '\n';
+      }
+      if (report.audit_checked) {
+        std::cout << "audit log: " << report.audit_records << " records checked\n";
       }
       std::cout << (report.ok() ? "ok: " : "FAILED: ") << report.contexts << " contexts, " << report.versions
                 << " versions checked, " << report.problems.size() << " broken\n";

@@ -36,10 +36,10 @@ _zsimem_options() {
     import:-v) echo '--backend --data-dir -o --output --request-id --policy --token-file' ;;
     apply) echo '-h --help --version --backend --data-dir -o --output --request-id --policy --token-file' ;;
     apply:-v) echo '--backend --data-dir -o --output --request-id --policy --token-file' ;;
-    serve) echo '-h --help --listen --api-prefix --threads --max-connections --log-format --insecure --version --backend --data-dir -o --output --request-id --policy --token-file' ;;
-    serve:-v) echo '--listen --api-prefix --threads --max-connections --log-format --backend --data-dir -o --output --request-id --policy --token-file' ;;
-    watch) echo '-h --help -n --namespace --url --api-prefix --after --count --version --backend --data-dir -o --output --request-id --policy --token-file' ;;
-    watch:-v) echo '-n --namespace --url --api-prefix --after --count --backend --data-dir -o --output --request-id --policy --token-file' ;;
+    serve) echo '-h --help --listen --api-prefix --threads --max-connections --log-format --insecure --tls-cert --tls-key --version --backend --data-dir -o --output --request-id --policy --token-file' ;;
+    serve:-v) echo '--listen --api-prefix --threads --max-connections --log-format --tls-cert --tls-key --backend --data-dir -o --output --request-id --policy --token-file' ;;
+    watch) echo '-h --help -n --namespace --url --api-prefix --after --count --ca-file --version --backend --data-dir -o --output --request-id --policy --token-file' ;;
+    watch:-v) echo '-n --namespace --url --api-prefix --after --count --ca-file --backend --data-dir -o --output --request-id --policy --token-file' ;;
     policy) echo '-h --help --role --attribute --version --backend --data-dir -o --output --request-id --policy --token-file' ;;
     policy:-v) echo '--role --attribute --backend --data-dir -o --output --request-id --policy --token-file' ;;
     esac
@@ -112,6 +112,8 @@ _zsimem_complete_value() {
         --threads) : ;;
         --max-connections) : ;;
         --log-format) _zsimem_complete_words 'text json' ;;
+        --tls-cert) : ;;
+        --tls-key) : ;;
         *) false ;;
         esac && return ;;
     watch)
@@ -121,6 +123,7 @@ _zsimem_complete_value() {
         --api-prefix) : ;;
         --after) : ;;
         --count) : ;;
+        --ca-file) : ;;
         *) false ;;
         esac && return ;;
     policy)

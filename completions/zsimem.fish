@@ -34,9 +34,9 @@ function __zsimem_takes_value
         case apply
             contains -- $argv[2] --backend --data-dir -o --output --request-id --policy --token-file
         case serve
-            contains -- $argv[2] --listen --api-prefix --threads --max-connections --log-format --backend --data-dir -o --output --request-id --policy --token-file
+            contains -- $argv[2] --listen --api-prefix --threads --max-connections --log-format --tls-cert --tls-key --backend --data-dir -o --output --request-id --policy --token-file
         case watch
-            contains -- $argv[2] -n --namespace --url --api-prefix --after --count --backend --data-dir -o --output --request-id --policy --token-file
+            contains -- $argv[2] -n --namespace --url --api-prefix --after --count --ca-file --backend --data-dir -o --output --request-id --policy --token-file
         case policy
             contains -- $argv[2] --role --attribute --backend --data-dir -o --output --request-id --policy --token-file
         case '*'
@@ -133,7 +133,7 @@ complete -c zsimem -n __zsimem_needs_command -a delete -d 'Erase every version o
 complete -c zsimem -n __zsimem_needs_command -a namespaces -d 'List the namespaces of a user'
 complete -c zsimem -n __zsimem_needs_command -a users -d 'List the user ids that have a context'
 complete -c zsimem -n __zsimem_needs_command -a log -d 'Show the audit log, newest first'
-complete -c zsimem -n __zsimem_needs_command -a verify -d 'Check the hash chains of every context (or one user\'s)'
+complete -c zsimem -n __zsimem_needs_command -a verify -d 'Check the hash chains of every context and of the audit log (or one user\'s contexts)'
 complete -c zsimem -n __zsimem_needs_command -a export -d 'Write every version, with its metadata, as JSON Lines'
 complete -c zsimem -n __zsimem_needs_command -a import -d 'Read versions written by export (lossless, any backend)'
 complete -c zsimem -n __zsimem_needs_command -a apply -d 'Merge many MemoryUpdates from JSON Lines, in one transaction where the backend allows'
@@ -242,6 +242,8 @@ complete -c zsimem -n '__zsimem_using_command serve' -l threads -x -d 'Worker th
 complete -c zsimem -n '__zsimem_using_command serve' -l max-connections -x -d 'Connections served at once (each holds a thread); one more is answered 503'
 complete -c zsimem -n '__zsimem_using_command serve' -l log-format -x -a 'text json' -d 'Access log format on standard error'
 complete -c zsimem -n '__zsimem_using_command serve' -l insecure -d 'Listen on an address beyond loopback without a policy (--policy): anyone who can reach it may read and write every context'
+complete -c zsimem -n '__zsimem_using_command serve' -l tls-cert -x -d 'Serve HTTPS with this certificate (PEM: the server\'s, then any intermediates); needs --tls-key'
+complete -c zsimem -n '__zsimem_using_command serve' -l tls-key -x -d 'Private key of --tls-cert (PEM, unencrypted; keep it readable by the daemon only)'
 
 # watch
 complete -c zsimem -n '__zsimem_using_command watch' -s h -l help -d 'Print this help message and exit'
@@ -250,6 +252,7 @@ complete -c zsimem -n '__zsimem_using_command watch' -l url -x -d 'Base URL of t
 complete -c zsimem -n '__zsimem_using_command watch' -l api-prefix -x -d 'Base path of the memory endpoints'
 complete -c zsimem -n '__zsimem_using_command watch' -l after -x -d 'Start after this version (0: from the first); default: the head'
 complete -c zsimem -n '__zsimem_using_command watch' -l count -x -d 'Exit after this many versions (0: follow until interrupted)'
+complete -c zsimem -n '__zsimem_using_command watch' -l ca-file -x -d 'For an https URL: trust the CA certificates (PEM) in FILE instead of the system\'s'
 complete -c zsimem -n '__zsimem_positional watch 1' -f -a '(__zsimem_users)' -d 'User id'
 
 # policy

@@ -54,8 +54,8 @@ void ip_and_port(int fd, bool peer, std::string& ip, int& port) {
 
 } // namespace
 
-ConnectionStream::ConnectionStream(int fd, Limits limits, int wake_fd)
-    : m_fd(fd), m_wake_fd(wake_fd), m_limits(limits) {}
+ConnectionStream::ConnectionStream(int fd, Limits limits, int wake_fd, Transport* transport)
+    : m_fd(fd), m_wake_fd(wake_fd), m_transport(transport), m_limits(limits) {}
 
 ConnectionStream::~ConnectionStream() {
   if (m_fd >= 0) {
@@ -68,7 +68,7 @@ bool ConnectionStream::wait_for_request(milliseconds idle) {
   if (m_failure != Failure::none) {
     return false;
   }
-  if (m_buffer_start < m_buffer_end) {
+  if (m_buffer_start < m_buffer_end || (m_transport != nullptr && m_transport->has_pending())) {
     return true; // the client sent it with the previous one
   }
   const auto until = Clock::now() + idle;
@@ -134,6 +134,9 @@ void ConnectionStream::close(milliseconds linger) {
   }
   const bool client_may_be_sending = m_phase != Phase::idle && !request_complete() && m_failure != Failure::closed &&
                                      m_failure != Failure::timeout && m_failure != Failure::error;
+  if (m_transport != nullptr) {
+    m_transport->end_sending();
+  }
   if (client_may_be_sending && ::shutdown(m_fd, SHUT_WR) == 0) {
     const auto until = Clock::now() + linger;
     while (wait_for(m_fd, POLLIN, until - Clock::now()) > 0 && ::recv(m_fd, m_buffer.data(), m_buffer.size(), 0) > 0) {
@@ -173,12 +176,14 @@ bool ConnectionStream::receive() {
         return false;
       }
     }
-    const int ready = wait_for(m_fd, POLLIN, wait);
+    const bool pending = m_transport != nullptr && m_transport->has_pending();
+    const int ready = pending ? 1 : wait_for(m_fd, POLLIN, wait);
     if (ready <= 0) {
       m_failure = ready == 0 ? Failure::timeout : Failure::error;
       return false;
     }
-    const ssize_t got = ::recv(m_fd, m_buffer.data(), m_buffer.size(), 0);
+    const ssize_t got = m_transport != nullptr ? m_transport->receive(m_buffer.data(), m_buffer.size())
+                                               : ::recv(m_fd, m_buffer.data(), m_buffer.size(), 0);
     if (got > 0) {
       m_buffer_start = 0;
       m_buffer_end = static_cast<std::size_t>(got);
@@ -257,7 +262,8 @@ ssize_t ConnectionStream::read(char* ptr, std::size_t size) {
 }
 
 bool ConnectionStream::is_readable() const {
-  return m_buffer_start < m_buffer_end || wait_for(m_fd, POLLIN, m_limits.read_timeout) > 0;
+  return m_buffer_start < m_buffer_end || (m_transport != nullptr && m_transport->has_pending()) ||
+         wait_for(m_fd, POLLIN, m_limits.read_timeout) > 0;
 }
 
 bool ConnectionStream::is_writable() const {
@@ -275,6 +281,9 @@ bool ConnectionStream::is_writable() const {
 ssize_t ConnectionStream::write(const char* ptr, std::size_t size) {
   if (!is_writable()) {
     return -1;
+  }
+  if (m_transport != nullptr) {
+    return m_transport->send(ptr, size, m_limits.write_timeout);
   }
   for (;;) {
     const ssize_t sent = ::send(m_fd, ptr, size, MSG_NOSIGNAL);

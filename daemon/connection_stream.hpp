@@ -50,9 +50,27 @@ public:
     error,          // the socket failed
   };
 
+  // What carries the bytes in place of the socket's own recv and send: a TLS
+  // session over it. The socket is then non-blocking and still the one the
+  // stream polls; the transport only turns its bytes into the request's.
+  class Transport {
+  public:
+    virtual ~Transport() = default;
+    // As recv(2) on a non-blocking socket: -1 with errno EAGAIN means "poll
+    // for input and call again" (a partial record, or one without data).
+    virtual ssize_t receive(char* ptr, std::size_t size) = 0;
+    // Whether received bytes are ready without the socket becoming readable.
+    [[nodiscard]] virtual bool has_pending() const = 0;
+    // Sends all of [ptr, ptr + size) within `timeout`: size, or -1.
+    virtual ssize_t send(const char* ptr, std::size_t size, std::chrono::milliseconds timeout) = 0;
+    // Tells the peer nothing more will be sent, if it can be done at once.
+    virtual void end_sending() = 0;
+  };
+
   // Takes over `fd` (closed by close() or the destructor). `wake_fd` becomes
   // readable when the server stops, to end the wait between requests.
-  ConnectionStream(int fd, Limits limits, int wake_fd);
+  // `transport`, when given, must outlive the stream.
+  ConnectionStream(int fd, Limits limits, int wake_fd, Transport* transport = nullptr);
   ~ConnectionStream() override;
   ConnectionStream(const ConnectionStream&) = delete;
   ConnectionStream& operator=(const ConnectionStream&) = delete;
@@ -103,6 +121,7 @@ private:
 
   int m_fd;
   int m_wake_fd;
+  Transport* m_transport; // nullptr: the socket's own recv and send
   Limits m_limits;
   Phase m_phase = Phase::idle;
   Failure m_failure = Failure::none;

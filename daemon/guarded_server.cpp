@@ -6,6 +6,7 @@
 #include <zsimem/memory_service.hpp>
 
 #include <cstdint>
+#include <optional>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -18,6 +19,9 @@ constexpr std::size_t k_refusal_threads = 8;
 // How long a refused connection is read after the 503: short, as refusing
 // happens under load.
 constexpr std::chrono::milliseconds k_refusal_linger{200};
+// How long a refused connection's TLS handshake may take: long enough for a
+// client on a busy machine, short enough not to hold a refusing thread.
+constexpr std::chrono::milliseconds k_refusal_handshake{1000};
 
 thread_local ConnectionStream* t_connection = nullptr;
 
@@ -44,7 +48,8 @@ private:
 
 } // namespace
 
-GuardedServer::GuardedServer(Limits limits) : m_limits(limits), m_wake_fd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
+GuardedServer::GuardedServer(Limits limits, std::shared_ptr<const TlsServerContext> tls)
+    : m_limits(limits), m_tls(std::move(tls)), m_wake_fd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
   new_task_queue = [this] {
     return new PoolQueue(m_limits.min_threads, m_limits.max_connections + k_refusal_threads,
                          m_limits.idle_thread_timeout);
@@ -101,11 +106,20 @@ bool GuardedServer::process_and_close_socket(socket_t sock) {
     std::size_t now = ++active;
     ~Count() { --active; }
   } count{m_active};
-  if (count.now > m_limits.max_connections) {
-    refuse(sock);
+  const bool over_limit = count.now > m_limits.max_connections;
+  std::optional<TlsTransport> tls;
+  if (m_tls) {
+    tls.emplace(*m_tls, sock, m_limits.connection.write_timeout);
+  }
+  ConnectionStream stream(sock, m_limits.connection, m_wake_fd, tls ? &*tls : nullptr);
+  if (tls && !tls->accept(over_limit ? k_refusal_handshake : m_limits.connection.read_timeout, m_wake_fd)) {
+    stream.close(std::chrono::milliseconds(0));
     return false;
   }
-  ConnectionStream stream(sock, m_limits.connection, m_wake_fd);
+  if (over_limit) {
+    refuse(stream);
+    return false;
+  }
   const CurrentConnection current(stream);
   bool ok = true;
   const std::chrono::milliseconds idle = std::chrono::seconds(keep_alive_timeout_sec_);
@@ -125,8 +139,7 @@ bool GuardedServer::process_and_close_socket(socket_t sock) {
   return ok;
 }
 
-void GuardedServer::refuse(socket_t sock) {
-  ConnectionStream stream(sock, m_limits.connection, m_wake_fd);
+void GuardedServer::refuse(ConnectionStream& stream) {
   const std::string body = detail_body("too many connections; retry later").dump();
   std::string response = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n";
   response += "Content-Length: " + std::to_string(body.size()) + "\r\n";

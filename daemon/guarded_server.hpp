@@ -1,6 +1,7 @@
 #pragma once
 
 #include "connection_stream.hpp"
+#include "tls_transport.hpp"
 
 #include <httplib.h>
 
@@ -8,6 +9,7 @@
 #include <chrono>
 #include <cstddef>
 #include <functional>
+#include <memory>
 
 namespace zsimem::daemon {
 
@@ -17,7 +19,9 @@ namespace zsimem::daemon {
 // limit beyond which a connection is answered 503 and closed. A connection
 // closes after any response to a request that was not read to its end,
 // with `Connection: close` on that response (this class owns the
-// post-routing handler for it).
+// post-routing handler for it). With a TLS context every connection is TLS:
+// its handshake has the read timeout, and its records then pass through
+// the same stream, under the same limits.
 class GuardedServer : public httplib::Server {
 public:
   struct Limits {
@@ -30,7 +34,8 @@ public:
     std::chrono::milliseconds idle_thread_timeout{30'000};
   };
 
-  explicit GuardedServer(Limits limits);
+  // `tls`: serve HTTPS with it; nullptr: plain HTTP.
+  explicit GuardedServer(Limits limits, std::shared_ptr<const TlsServerContext> tls = nullptr);
   ~GuardedServer() override;
   GuardedServer(const GuardedServer&) = delete;
   GuardedServer& operator=(const GuardedServer&) = delete;
@@ -55,11 +60,12 @@ public:
 private:
   bool process_and_close_socket(socket_t sock) override;
   // Answers 503 on a connection over the limit and closes it.
-  void refuse(socket_t sock);
+  void refuse(ConnectionStream& stream);
   // Once the head is read: where the body ends, for the stream.
   void begin_body(ConnectionStream& stream, httplib::Request& req) const;
 
   Limits m_limits;
+  std::shared_ptr<const TlsServerContext> m_tls;
   int m_wake_fd;
   std::atomic<std::size_t> m_active{0};
   std::function<void()> m_on_refusal;

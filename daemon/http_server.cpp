@@ -201,6 +201,19 @@ void explain_read_failure(httplib::Response& res, std::size_t max_body_bytes) {
   }
 }
 
+// The TLS context `options` ask for, or nullptr for plain HTTP.
+std::shared_ptr<const TlsServerContext> tls_context_of(const ServerOptions& options) {
+  if (options.tls_cert_file.empty() != options.tls_key_file.empty()) {
+    const std::string missing = options.tls_cert_file.empty() ? "--tls-cert" : "--tls-key";
+    throw Error(ErrorCode::invalid, missing + ": needed with " + (missing == "--tls-cert" ? "--tls-key" : "--tls-cert"),
+                missing);
+  }
+  if (options.tls_cert_file.empty()) {
+    return nullptr;
+  }
+  return std::make_shared<const TlsServerContext>(options.tls_cert_file, options.tls_key_file);
+}
+
 // Logs a refused connection, at most once a second (a flood must not flood the log).
 void log_refusal(std::size_t max_connections) {
   static std::atomic<std::int64_t> last_logged{0};
@@ -218,7 +231,7 @@ void log_refusal(std::size_t max_connections) {
 
 struct HttpServer::Impl {
   Impl(MemoryService& s, Metrics& m, ServerOptions o)
-      : service(s), metrics(m), options(std::move(o)), server(limits_of(options)) {}
+      : service(s), metrics(m), options(std::move(o)), server(limits_of(options), tls_context_of(options)) {}
 
   MemoryService& service;
   Metrics& metrics;
@@ -316,7 +329,9 @@ int serve_until_signalled(MemoryService& service, Metrics& metrics, const Server
   StopSignals stop_signals;
   HttpServer server(service, metrics, options);
   const int port = server.bind();
-  std::cerr << "zsimem: listening on http://" << options.host << ":" << port << options.api_prefix << std::endl;
+  const char* scheme = options.tls_cert_file.empty() ? "http" : "https";
+  std::cerr << "zsimem: listening on " << scheme << "://" << options.host << ":" << port << options.api_prefix
+            << std::endl;
   std::thread waiter([&] {
     if (const int signal = stop_signals.wait(); signal != 0) {
       spdlog::info("signal {}: finishing in-flight requests", signal);

@@ -28,6 +28,10 @@ struct ServerOptions {
   // 16 KiB. A stalled or trickling client frees its worker after it.
   int read_timeout_seconds = 10;
   bool json_logs = false;
+  // HTTPS with this certificate (PEM: the server's, then any intermediates)
+  // and its unencrypted private key (PEM); both or neither. Empty: HTTP.
+  std::string tls_cert_file;
+  std::string tls_key_file;
   // With one, every request but /healthz must carry a bearer token it
   // accepts (401 otherwise); its subject is the caller the policy judges.
   std::shared_ptr<const Authenticator> authenticator;
@@ -39,6 +43,7 @@ class HttpServer {
 public:
   // `metrics` (which must outlive the server) receives every request; the
   // service's store should be instrumented with the same object.
+  // Error{invalid} when the TLS files cannot be used (before binding).
   HttpServer(MemoryService& service, Metrics& metrics, ServerOptions options);
   ~HttpServer();
   HttpServer(const HttpServer&) = delete;

@@ -108,7 +108,7 @@ constexpr std::string_view k_components = R"json({
         "namespace": {"$ref": "#/components/schemas/Namespace"},
         "version": {"$ref": "#/components/schemas/Version"},
         "updated_at": {"type": "string", "format": "date-time"},
-        "actor": {"type": "string", "description": "Who wrote it (`http:ADDRESS` for the daemon)."},
+        "actor": {"type": "string", "description": "Who wrote it: under an access policy the bearer token's subject, else `http:ADDRESS` for the daemon (the OS user for the CLI)."},
         "request_id": {"type": "string", "description": "The X-Request-ID of the write."},
         "tags": {"type": "array", "items": {"type": "string"}},
         "derived_from": {
@@ -190,7 +190,7 @@ constexpr std::string_view k_components = R"json({
       "title": "AuditRecord",
       "description": "Who did what to which context, and how it ended; never the data itself.",
       "type": "object",
-      "required": ["seq", "time", "request_id", "actor", "operation", "user_id", "namespace", "version", "outcome", "detail"],
+      "required": ["seq", "time", "request_id", "actor", "operation", "user_id", "namespace", "version", "outcome", "detail", "prev_hash", "hash"],
       "properties": {
         "seq": {"type": "integer", "minimum": 0, "description": "Increasing; the order of the log."},
         "time": {"type": "string", "format": "date-time"},
@@ -204,7 +204,15 @@ constexpr std::string_view k_components = R"json({
           "anyOf": [{"type": "string"}, {"type": "null"}]
         },
         "outcome": {"type": "string", "description": "`ok`, or the error's code name.", "examples": ["ok", "not_found", "conflict"]},
-        "detail": {"anyOf": [{"type": "string"}, {"type": "null"}], "description": "A short reason for failures."}
+        "detail": {"anyOf": [{"type": "string"}, {"type": "null"}], "description": "A short reason for failures."},
+        "prev_hash": {
+          "description": "The hash of the record before this one in the log (null for the first, and for records older than the chain).",
+          "anyOf": [{"type": "string", "pattern": "^[0-9a-f]{64}$"}, {"type": "null"}]
+        },
+        "hash": {
+          "description": "SHA-256 over this record's fields and prev_hash: the log is hash-chained like the versions (zsimem verify checks it).",
+          "anyOf": [{"type": "string", "pattern": "^[0-9a-f]{64}$"}, {"type": "null"}]
+        }
       }
     },
     "AuditPage": {
@@ -404,6 +412,11 @@ constexpr std::string_view k_components = R"json({
       "description": "What the write did.",
       "required": true,
       "schema": {"type": "string", "enum": ["created", "unchanged", "replayed", "dry_run"]}
+    },
+    "WWW-Authenticate": {
+      "description": "The challenge of a refused request.",
+      "required": true,
+      "schema": {"type": "string", "const": "Bearer realm=\"zsimem\""}
     }
   },
   "parameters": {
@@ -448,12 +461,34 @@ constexpr std::string_view k_components = R"json({
       "schema": {"$ref": "#/components/schemas/TimeQuery"}
     }
   },
+  "securitySchemes": {
+    "bearerAuth": {
+      "type": "http",
+      "scheme": "bearer",
+      "description": "`Authorization: Bearer TOKEN`, the token a static API token or a JWT signed with HS256 or RS256. Required only when the daemon runs with an access policy (`--policy` or `ZSIMEM_POLICY`; docs/security.md); without one it is not checked and every request is allowed. `/healthz` never needs it."
+    }
+  },
   "responses": {
     "BadRequest": {
       "description": "Malformed JSON in the body.",
       "headers": {"X-Request-ID": {"$ref": "#/components/headers/X-Request-ID"}},
       "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Detail"},
                                        "example": {"detail": "body: malformed JSON: syntax error while parsing value"}}}
+    },
+    "Unauthorized": {
+      "description": "Under an access policy: the bearer token is missing, malformed, expired, not valid yet, wrongly signed or unknown. The message says why, never quoting the token.",
+      "headers": {
+        "X-Request-ID": {"$ref": "#/components/headers/X-Request-ID"},
+        "WWW-Authenticate": {"$ref": "#/components/headers/WWW-Authenticate"}
+      },
+      "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Detail"},
+                                       "example": {"detail": "the token has expired (exp 2026-11-29T09:59:30Z)"}}}
+    },
+    "Forbidden": {
+      "description": "Under an access policy: the token's subject may not do this. The denial is written to the audit log with the same reason.",
+      "headers": {"X-Request-ID": {"$ref": "#/components/headers/X-Request-ID"}},
+      "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Detail"},
+                                       "example": {"detail": "bob may not read on alice/default: no rule of the roles self allows it"}}}
     },
     "NotFound": {
       "description": "No such user, namespace, version or path (or no such route: `Not Found`).",
@@ -614,9 +649,9 @@ Json ok_response(std::string_view description, Json schema,
 // The error responses, by status, as components/responses.
 const std::map<int, std::string_view>& error_responses() {
   static const std::map<int, std::string_view> k_errors{
-      {400, "BadRequest"},      {404, "NotFound"},           {405, "MethodNotAllowed"},
-      {409, "Conflict"},        {412, "PreconditionFailed"}, {413, "PayloadTooLarge"},
-      {422, "ValidationError"}, {503, "StoreUnavailable"},   {504, "StoreTimeout"}};
+      {400, "BadRequest"},       {401, "Unauthorized"},     {403, "Forbidden"},          {404, "NotFound"},
+      {405, "MethodNotAllowed"}, {409, "Conflict"},         {412, "PreconditionFailed"}, {413, "PayloadTooLarge"},
+      {422, "ValidationError"},  {503, "StoreUnavailable"}, {504, "StoreTimeout"}};
   return k_errors;
 }
 
@@ -834,6 +869,18 @@ Json memory_paths(const std::string& prefix) {
                                component_ref("parameters/XRequestId")}),
                   ok_response("A page of audit records.", component_ref("schemas/AuditPage")),
                   {422, 503, 504}})}};
+
+  // Under a policy every memory operation needs a token (401) and the right (403).
+  for (Json& item : paths) {
+    for (const auto& method : {"get", "post", "delete"}) {
+      if (item.contains(method)) {
+        Json& responses = item[method]["responses"];
+        for (const int status : {401, 403}) {
+          responses[std::to_string(status)] = component_ref("responses/" + std::string(error_responses().at(status)));
+        }
+      }
+    }
+  }
   return paths;
 }
 
@@ -849,6 +896,8 @@ Json openapi_document(const ServerOptions& options) {
                                               Json::array({component_ref("parameters/XRequestId")}),
                                               ok_response("The daemon is serving.", component_ref("schemas/Health")),
                                               {}})}};
+  // The one route open to anyone: a load balancer's probe has no token.
+  paths["/healthz"]["get"]["security"] = Json::array();
   paths["/metrics"] = Json{{"description", k_other_methods},
                            {"get", operation({"metrics",
                                               "service",
@@ -860,7 +909,7 @@ Json openapi_document(const ServerOptions& options) {
                                               Json{{"description", "The metrics."},
                                                    {"headers", response_headers({"X-Request-ID"})},
                                                    {"content", {{"text/plain", {{"schema", {{"type", "string"}}}}}}}},
-                                              {}})}};
+                                              {401}})}};
   paths["/openapi.json"] =
       Json{{"description", k_other_methods},
            {"get", operation({"openapi",
@@ -869,7 +918,7 @@ Json openapi_document(const ServerOptions& options) {
                               "",
                               Json::array({component_ref("parameters/XRequestId")}),
                               ok_response("The OpenAPI 3.1 document of this API.", Json{{"type", "object"}}),
-                              {}})}};
+                              {401}})}};
   return Json{
       {"openapi", "3.1.0"},
       {"info",
@@ -878,12 +927,14 @@ Json openapi_document(const ServerOptions& options) {
         {"summary", "A versioned per-user JSON context store."},
         {"description", "The HTTP API of `zsimem serve` (docs/http-api.md): the same operations and semantics as the "
                         "CLI, on the same store. Errors have FastAPI's `{\"detail\": ...}` shapes. Every response "
-                        "carries X-Request-ID."}}},
+                        "carries X-Request-ID. With an access policy, every request but `GET /healthz` needs a bearer "
+                        "token (bearerAuth; docs/security.md)."}}},
       {"tags", Json::array({Json{{"name", "memory"}, {"description", "Contexts, their versions and their history."}},
                             Json{{"name", "audit"}, {"description", "The audit log."}},
                             Json{{"name", "service"}, {"description", "The daemon itself."}}})},
       {"paths", paths},
-      {"components", components()}};
+      {"components", components()},
+      {"security", Json::array({Json{{"bearerAuth", Json::array()}}})}};
 }
 
 } // namespace zsimem::daemon

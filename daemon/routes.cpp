@@ -194,15 +194,17 @@ Caller caller_of(const httplib::Request& req, const httplib::Response& res, cons
     caller.subject.id = caller.actor;
     return caller;
   }
-  const std::string& header = req.get_header_value("Authorization");
-  constexpr std::string_view k_scheme = "Bearer ";
-  if (header.size() <= k_scheme.size() ||
+  // RFC 6750: "Bearer", its case free, then one or more spaces and the token.
+  const std::string header = req.get_header_value("Authorization");
+  constexpr std::string_view k_scheme = "Bearer";
+  const auto token_at = header.find_first_not_of(' ', k_scheme.size());
+  if (header.size() <= k_scheme.size() || header[k_scheme.size()] != ' ' || token_at == std::string_view::npos ||
       !std::equal(k_scheme.begin(), k_scheme.end(), header.begin(), [](char a, char b) {
         return std::tolower(static_cast<unsigned char>(a)) == std::tolower(static_cast<unsigned char>(b));
       })) {
     throw Error(ErrorCode::unauthenticated, "this server needs a bearer token: send Authorization: Bearer TOKEN");
   }
-  caller.subject = authenticator->authenticate(std::string_view(header).substr(k_scheme.size()), now());
+  caller.subject = authenticator->authenticate(std::string_view(header).substr(token_at), now());
   caller.actor = caller.subject.id;
   return caller;
 }

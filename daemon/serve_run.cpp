@@ -11,8 +11,10 @@
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <arpa/inet.h>
 #include <charconv>
 #include <csignal>
+#include <netinet/in.h>
 #include <pthread.h>
 
 namespace zsimem::cli {
@@ -20,7 +22,19 @@ namespace zsimem::cli {
 namespace {
 
 // Whether a listening address is reachable from this machine only.
-bool is_loopback(const std::string& host) { return host == "localhost" || host == "::1" || host.starts_with("127."); }
+// Only addresses, and the name localhost: another name could resolve to
+// anything when the server binds.
+bool is_loopback(const std::string& host) {
+  in_addr v4{};
+  in6_addr v6{};
+  if (inet_pton(AF_INET, host.c_str(), &v4) == 1) {
+    return (ntohl(v4.s_addr) >> 24) == 127;
+  }
+  if (inet_pton(AF_INET6, host.c_str(), &v6) == 1) {
+    return IN6_IS_ADDR_LOOPBACK(&v6) != 0 || (IN6_IS_ADDR_V4MAPPED(&v6) != 0 && v6.s6_addr[12] == 127);
+  }
+  return host == "localhost";
+}
 
 } // namespace
 
@@ -53,6 +67,8 @@ int run_serve(Session& session, const ServeArgs& args) {
   options.threads = args.threads;
   options.max_connections = args.max_connections;
   options.json_logs = args.log_format == "json";
+  options.tls_cert_file = args.tls_cert;
+  options.tls_key_file = args.tls_key;
   ServiceOptions service_options = service_options_from_env();
   service_options.policy = session.policy();
   if (service_options.policy) {

@@ -9,7 +9,10 @@
 
 #include <httplib.h>
 
+#include <cerrno>
 #include <chrono>
+#include <cstdio>
+#include <cstring>
 #include <iostream>
 #include <optional>
 #include <thread>
@@ -108,6 +111,9 @@ public:
     if (!client.is_valid()) {
       throw bad_url;
     }
+    if (m_args.url.starts_with("https://")) {
+      trust(client);
+    }
     client.set_tcp_nodelay(true);
     client.set_connection_timeout(5, 0);
     // The server sends a comment every 15 s: silence this long means the
@@ -128,6 +134,17 @@ public:
                                                                 std::to_string(m_status) + ": " +
                                                                 daemon::error_message(m_body));
       }
+      if (!m_connected && result == httplib::Error::SSLLoadingCerts) {
+        throw Error(ErrorCode::invalid, "--ca-file: '" + m_args.ca_file + "' holds no CA certificate in PEM form",
+                    "--ca-file");
+      }
+      if (!m_connected && result == httplib::Error::SSLServerVerification) {
+        throw Error(ErrorCode::unavailable,
+                    "cannot follow " + m_args.url + ": its certificate is not trusted (" +
+                        X509_verify_cert_error_string(client.get_openssl_verify_result()) +
+                        "); give the CA that issued it with --ca-file",
+                    "--ca-file");
+      }
       if (!m_connected) {
         throw Error(ErrorCode::unavailable, "cannot follow " + m_args.url + path + ": the request failed (" +
                                                 httplib::to_string(result) + " error)");
@@ -139,6 +156,22 @@ public:
   }
 
 private:
+  // Verifies the daemon's certificate and name, against --ca-file if given.
+  void trust(httplib::Client& client) const {
+    client.enable_server_certificate_verification(true);
+    if (m_args.ca_file.empty()) {
+      return; // the system's CAs
+    }
+    // httplib would only say that loading failed.
+    if (std::FILE* file = std::fopen(m_args.ca_file.c_str(), "re")) {
+      std::fclose(file);
+    } else {
+      throw Error(ErrorCode::invalid, "--ca-file: '" + m_args.ca_file + "' cannot be read: " + std::strerror(errno),
+                  "--ca-file");
+    }
+    client.set_ca_cert_path(m_args.ca_file);
+  }
+
   bool done() const { return m_args.count != 0 && m_printed >= m_args.count; }
 
   httplib::Error follow_once(httplib::Client& client, const std::string& path) {

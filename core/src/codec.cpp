@@ -238,7 +238,9 @@ Json audit_json(const AuditRecord& record) {
               {"namespace", nullable_string(record.ns)},
               {"version", nullable_string(record.version)},
               {"outcome", record.outcome},
-              {"detail", nullable_string(record.detail)}};
+              {"detail", nullable_string(record.detail)},
+              {"prev_hash", nullable_string(record.prev_hash)},
+              {"hash", nullable_string(record.hash)}};
 }
 
 Json history_page_json(const HistoryPage& page) {
@@ -302,6 +304,8 @@ AuditRecord audit_from_json(const Json& json) {
   record.version = optional_string_member(json, "version");
   record.outcome = string_member(json, "outcome");
   record.detail = optional_string_member(json, "detail");
+  record.prev_hash = optional_string_member(json, "prev_hash");
+  record.hash = optional_string_member(json, "hash");
   return record;
 }
 

@@ -50,4 +50,25 @@ std::string version_hash(const VersionRecord& record) {
   return sha256_hex(input);
 }
 
+std::string audit_hash(const AuditRecord& record) {
+  std::string input = "zsimem-audit-1\n";
+  input.reserve(input.size() + record.detail.size() + 256);
+  add_field(input, std::to_string(to_micros(record.time)));
+  add_field(input, record.request_id);
+  add_field(input, record.actor);
+  add_field(input, record.operation);
+  add_field(input, record.user_id);
+  add_field(input, record.ns);
+  add_field(input, record.version);
+  add_field(input, record.outcome);
+  add_field(input, record.detail);
+  add_field(input, record.prev_hash);
+  return sha256_hex(input);
+}
+
+void chain_audit(AuditRecord& record, std::string_view prev_hash) {
+  record.prev_hash = prev_hash;
+  record.hash = audit_hash(record);
+}
+
 } // namespace zsimem

@@ -106,6 +106,46 @@ auto audited(const ReadAuditLog& log, const Caller& caller, std::string_view ope
   }
 }
 
+// Walks the audit log from its newest record to its oldest: each record's
+// hash must match its contents and be what the record after it names as its
+// predecessor. Records from before the chain existed (no hash) may only
+// come first in the log.
+void verify_audit_chain(MemoryStore& store, VerifyReport& report) {
+  report.audit_checked = true;
+  std::optional<AuditRecord> newer;
+  AuditQuery query;
+  query.limit = k_max_page;
+  for (;;) {
+    const auto page = store.audit_log(query);
+    for (const auto& record : page) {
+      ++report.audit_records;
+      const std::string where = "audit record " + std::to_string(record.seq) + ": ";
+      if (record.hash.empty()) {
+        if (newer && !newer->prev_hash.empty()) {
+          report.audit_problem = where + "its hash is missing, yet the record after it names one";
+          return;
+        }
+      } else if (audit_hash(record) != record.hash) {
+        report.audit_problem = where + "hash mismatch: the record was changed";
+        return;
+      } else if (newer && newer->prev_hash != record.hash) {
+        report.audit_problem = where + "the record after it names another predecessor (a record was removed, "
+                                       "inserted or changed)";
+        return;
+      }
+      newer = record;
+    }
+    if (page.size() < query.limit) {
+      break;
+    }
+    query.before_seq = page.back().seq;
+  }
+  if (newer && !newer->prev_hash.empty()) {
+    report.audit_problem = "audit record " + std::to_string(newer->seq) +
+                           ": the first record names a predecessor, which is missing (records were removed)";
+  }
+}
+
 // Appends one version with its operation's audit record and tells the
 // context's followers. False when another writer appended it first.
 bool append_version(MemoryStore& store, ChangeFeed& changes, const VersionRecord& record, AuditTrail& trail) {
@@ -770,8 +810,14 @@ VerifyReport MemoryService::verify(const Caller& caller, std::optional<std::stri
         report.problems.push_back(std::move(*problem));
       }
     }
+    if (!user_id) {
+      verify_audit_chain(*m_store, report);
+    }
     trail.record.detail =
         std::to_string(report.versions) + " versions, " + std::to_string(report.problems.size()) + " problems";
+    if (report.audit_problem) {
+      trail.record.detail += ", audit log broken";
+    }
     if (!report.ok()) {
       trail.record.outcome = "problems";
     }

@@ -189,7 +189,9 @@ Policy::Condition condition_of(const Json& value, const std::string& origin, con
   if (!value.is_object() || value.size() != 1) {
     bad(origin, field, R"(must be an object with one test: {"equal": [A, B]}, {"not_equal": …} or {"prefix": …})");
   }
-  const auto& [name, operands] = *value.items().begin();
+  // The test's name and operands, copied: items() is a temporary view.
+  const std::string name = value.begin().key();
+  const Json operands = value.begin().value();
   Policy::Condition condition;
   if (name == "equal") {
     condition.kind = Policy::Condition::Kind::equal;

@@ -2,6 +2,7 @@
 
 #include "support/run_process.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <fcntl.h>
@@ -34,14 +35,12 @@ std::string read_text(const std::filesystem::path& path) {
 } // namespace
 
 ServeProcess::ServeProcess(Options options) {
-  std::vector<std::string> argv{ZSIMEM_BINARY,
-                                "--backend",
-                                options.backend,
-                                "--data-dir",
-                                options.data_dir.string(),
-                                "serve",
-                                "--listen",
-                                "127.0.0.1:" + std::to_string(options.port)};
+  std::vector<std::string> argv{ZSIMEM_BINARY, "--backend", options.backend, "--data-dir", options.data_dir.string(),
+                                "serve"};
+  if (std::find(options.args.begin(), options.args.end(), "--listen") == options.args.end()) {
+    argv.insert(argv.end(), {"--listen", "127.0.0.1:" + std::to_string(options.port)});
+  }
+  argv.insert(argv.end(), options.args.begin(), options.args.end());
   std::vector<std::string> env = child_environment(options.env);
   // Built before fork: the child only calls async-signal-safe functions.
   const std::string program = argv.front();

@@ -21,6 +21,8 @@ public:
     std::filesystem::path log;
     int port = 0;                 // 0: the kernel chooses
     std::vector<std::string> env; // NAME=VALUE changes, as run_process takes them
+    // More arguments of `serve`; a --listen among them replaces 127.0.0.1:port.
+    std::vector<std::string> args;
   };
 
   // Starts the daemon and waits (up to 10 s) until it listens; throws

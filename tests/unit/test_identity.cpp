@@ -1,4 +1,5 @@
 #include "support/error_of.hpp"
+#include "support/jwt_mint.hpp"
 
 #include <zsimem/codec.hpp>
 #include <zsimem/error.hpp>
@@ -8,107 +9,37 @@
 
 #include <catch2/catch.hpp>
 
-#include <array>
-#include <memory>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
-#include <openssl/pem.h>
+#include <algorithm>
+#include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 using namespace zsimem;
+using zsimem::testing::base64url;
 using zsimem::testing::error_of;
+using zsimem::testing::RsaKey;
 
 namespace {
 
-// Tokens are minted here at test time, with OpenSSL, from these keys.
+// Tokens are minted here at test time (support/jwt_mint.hpp) from these keys.
 const std::string k_secret = "an HS256 secret of more than thirty-two bytes";
 const std::string k_api_token = "zsk_3f9a1c0b7d2e4f6a8b9c0d1e2f3a4b5c";
 const Timestamp k_now = parse_time("2026-11-29T10:00:00Z");
 const std::int64_t k_now_s = to_micros(k_now) / 1000000;
 
-using PkeyPtr = std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)>;
-using BioPtr = std::unique_ptr<BIO, decltype(&BIO_free)>;
-
-const unsigned char* bytes_of(std::string_view text) { return reinterpret_cast<const unsigned char*>(text.data()); }
-
-std::string base64url(std::string_view bytes) {
-  static constexpr char k_alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-  std::string out;
-  std::size_t i = 0;
-  for (; i + 2 < bytes.size(); i += 3) {
-    const auto n = static_cast<unsigned>(static_cast<unsigned char>(bytes[i])) << 16 |
-                   static_cast<unsigned>(static_cast<unsigned char>(bytes[i + 1])) << 8 |
-                   static_cast<unsigned>(static_cast<unsigned char>(bytes[i + 2]));
-    out += {k_alphabet[n >> 18], k_alphabet[(n >> 12) & 63], k_alphabet[(n >> 6) & 63], k_alphabet[n & 63]};
-  }
-  if (bytes.size() - i == 1) {
-    const auto n = static_cast<unsigned>(static_cast<unsigned char>(bytes[i])) << 16;
-    out += {k_alphabet[n >> 18], k_alphabet[(n >> 12) & 63]};
-  } else if (bytes.size() - i == 2) {
-    const auto n = static_cast<unsigned>(static_cast<unsigned char>(bytes[i])) << 16 |
-                   static_cast<unsigned>(static_cast<unsigned char>(bytes[i + 1])) << 8;
-    out += {k_alphabet[n >> 18], k_alphabet[(n >> 12) & 63], k_alphabet[(n >> 6) & 63]};
-  }
-  return out;
-}
-
-std::string hmac(const EVP_MD* md, std::string_view key, std::string_view data) {
-  std::array<unsigned char, EVP_MAX_MD_SIZE> mac{};
-  unsigned int length = 0;
-  REQUIRE(HMAC(md, key.data(), static_cast<int>(key.size()), bytes_of(data), data.size(), mac.data(), &length) !=
-          nullptr);
-  return {reinterpret_cast<const char*>(mac.data()), length};
-}
-
-std::string rsa_sign(EVP_PKEY* key, std::string_view data) {
-  const std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), &EVP_MD_CTX_free);
-  REQUIRE(EVP_DigestSignInit(ctx.get(), nullptr, EVP_sha256(), nullptr, key) == 1);
-  std::size_t length = 0;
-  REQUIRE(EVP_DigestSign(ctx.get(), nullptr, &length, bytes_of(data), data.size()) == 1);
-  std::string signature(length, '\0');
-  REQUIRE(EVP_DigestSign(ctx.get(), reinterpret_cast<unsigned char*>(signature.data()), &length, bytes_of(data),
-                         data.size()) == 1);
-  signature.resize(length);
-  return signature;
-}
-
-std::string bio_text(BIO* bio) {
-  std::string text(BIO_ctrl_pending(bio), '\0');
-  REQUIRE(BIO_read(bio, text.data(), static_cast<int>(text.size())) == static_cast<int>(text.size()));
-  return text;
-}
-
-std::string public_pem(EVP_PKEY* key) {
-  const BioPtr bio(BIO_new(BIO_s_mem()), &BIO_free);
-  REQUIRE(PEM_write_bio_PUBKEY(bio.get(), key) == 1);
-  return bio_text(bio.get());
-}
-
-std::string private_pem(EVP_PKEY* key) {
-  const BioPtr bio(BIO_new(BIO_s_mem()), &BIO_free);
-  REQUIRE(PEM_write_bio_PrivateKey(bio.get(), key, nullptr, nullptr, 0, nullptr, nullptr) == 1);
-  return bio_text(bio.get());
-}
-
-PkeyPtr rsa_key(std::size_t bits) {
-  PkeyPtr key(EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", bits), &EVP_PKEY_free);
-  REQUIRE(key);
+// Generated once: a 2048-bit key takes a noticeable fraction of a second.
+const RsaKey& signing_key() {
+  static const RsaKey key;
   return key;
 }
-
-// Generated once: a 2048-bit key takes a noticeable fraction of a second.
-EVP_PKEY* signing_key() {
-  static const PkeyPtr key = rsa_key(2048);
-  return key.get();
-}
-EVP_PKEY* other_key() {
-  static const PkeyPtr key = rsa_key(2048);
-  return key.get();
+const RsaKey& other_key() {
+  static const RsaKey key;
+  return key;
 }
 const std::string& signing_pem() {
-  static const std::string pem = public_pem(signing_key());
+  static const std::string pem = signing_key().public_pem();
   return pem;
 }
 
@@ -116,20 +47,17 @@ Json hs256_header() { return {{"alg", "HS256"}, {"typ", "JWT"}}; }
 Json rs256_header() { return {{"alg", "RS256"}, {"typ", "JWT"}}; }
 
 std::string unsigned_part(const Json& header, const Json& claims) {
-  return base64url(header.dump()) + "." + base64url(claims.dump());
+  return testing::jwt_signing_input(header.dump(), claims.dump());
 }
 std::string hs256_token(const Json& claims, std::string_view secret = k_secret, const Json& header = hs256_header()) {
-  const std::string input = unsigned_part(header, claims);
-  return input + "." + base64url(hmac(EVP_sha256(), secret, input));
+  return testing::hs256_jwt(claims.dump(), secret, header.dump());
 }
-std::string rs256_token(const Json& claims, EVP_PKEY* key = signing_key(), const Json& header = rs256_header()) {
-  const std::string input = unsigned_part(header, claims);
-  return input + "." + base64url(rsa_sign(key, input));
+std::string rs256_token(const Json& claims, const RsaKey& key = signing_key(), const Json& header = rs256_header()) {
+  return testing::rs256_jwt(claims.dump(), key, header.dump());
 }
 // A token over already encoded parts, e.g. ones that are not valid base64url.
 std::string hs256_over(const std::string& header_part, const std::string& payload_part) {
-  const std::string input = header_part + "." + payload_part;
-  return input + "." + base64url(hmac(EVP_sha256(), k_secret, input));
+  return testing::hs256_jwt_over(header_part, payload_part, k_secret);
 }
 
 Json claims() {
@@ -311,7 +239,7 @@ TEST_CASE("only HS256 and RS256 with a configured key are accepted", "[identity]
   SECTION("an unsupported algorithm") {
     const Json header = {{"alg", "HS512"}};
     const std::string input = unsigned_part(header, claims());
-    const std::string token = input + "." + base64url(hmac(EVP_sha512(), k_secret, input));
+    const std::string token = input + "." + base64url(testing::hmac_sha512(k_secret, input));
     CHECK_THAT(refusal(authenticator, token), Contains("the token's algorithm HS512 is not accepted"));
     CHECK_THAT(refusal(authenticator, hs256_token(claims(), k_secret, {{"alg", "hs256"}})),
                Contains("algorithm hs256 is not accepted"));
@@ -527,16 +455,14 @@ TEST_CASE("unusable keys are refused when the authenticator is made", "[identity
   JwtSettings jwt = jwt_settings();
   jwt.rs256_public_key_pem = "-----BEGIN PUBLIC KEY-----\nnot base64\n-----END PUBLIC KEY-----\n";
   CHECK_THAT(error_making(settings(jwt)), Contains("the RS256 public key is not a PEM public key"));
-  jwt.rs256_public_key_pem = private_pem(signing_key());
+  jwt.rs256_public_key_pem = signing_key().private_pem();
   const std::string private_message = error_making(settings(jwt));
   CHECK_THAT(private_message, Contains("is not a PEM public key"));
   CHECK(private_message.find("PRIVATE") == std::string::npos);
 
-  const PkeyPtr ec(EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256"), &EVP_PKEY_free);
-  REQUIRE(ec);
-  jwt.rs256_public_key_pem = public_pem(ec.get());
+  jwt.rs256_public_key_pem = testing::ec_public_pem();
   CHECK_THAT(error_making(settings(jwt)), Contains("is not an RSA key"));
-  jwt.rs256_public_key_pem = public_pem(rsa_key(1024).get());
+  jwt.rs256_public_key_pem = RsaKey(1024).public_pem();
   CHECK_THAT(error_making(settings(jwt)), Contains("fewer than 2048 bits"));
 
   jwt = jwt_settings();

@@ -287,11 +287,12 @@ TEST_CASE("sqlite: the database is in WAL mode with the current schema", "[store
   TempDir dir;
   open_sqlite(dir).reset();
   CHECK(raw_query(db_path(dir), "PRAGMA journal_mode") == "wal");
-  CHECK(raw_query(db_path(dir), "PRAGMA user_version") == "2");
+  CHECK(raw_query(db_path(dir), "PRAGMA user_version") == "3");
   CHECK(raw_query(db_path(dir), "SELECT count(*) FROM sqlite_schema WHERE type = 'table'") != "0");
 }
 
-TEST_CASE("sqlite: a database of schema 1 is migrated on open, every version kept", "[store][sqlite]") {
+TEST_CASE("sqlite: a database of schema 1 is migrated on open, every version and audit record kept",
+          "[store][sqlite]") {
   TempDir dir;
   // Schema 1 as zsimem created it before schema 2: versions clustered by their key.
   raw_query(db_path(dir), R"sql(
@@ -323,7 +324,7 @@ PRAGMA user_version = 1;
 )sql");
 
   auto store = open_sqlite(dir);
-  CHECK(raw_query(db_path(dir), "PRAGMA user_version") == "2");
+  CHECK(raw_query(db_path(dir), "PRAGMA user_version") == "3");
   CHECK(raw_query(db_path(dir), "SELECT count(*) FROM sqlite_schema WHERE name = 'versions_by_time'") == "0");
   const ContextKey alice{"alice", "default"};
   const auto head = store->head(alice);

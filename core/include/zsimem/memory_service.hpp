@@ -89,7 +89,11 @@ struct VerifyReport {
   std::size_t contexts = 0;
   std::size_t versions = 0;
   std::vector<VerifyProblem> problems; // at most one per context: its first broken link
-  bool ok() const { return problems.empty(); }
+  // The audit log's chain, walked when the whole store is verified.
+  bool audit_checked = false;
+  std::size_t audit_records = 0;
+  std::optional<std::string> audit_problem; // its first broken link, newest first
+  bool ok() const { return problems.empty() && !audit_problem; }
 };
 
 struct ImportResult {
@@ -161,7 +165,8 @@ public:
   // erasing what is gone removes 0 versions.
   std::size_t erase(const Caller& caller, std::string_view user_id, std::optional<std::string_view> ns = std::nullopt);
 
-  // Walks the hash chains of every context (of one user when given).
+  // Walks the hash chains of every context (of one user when given), and
+  // of the audit log when verifying the whole store.
   VerifyReport verify(const Caller& caller, std::optional<std::string_view> user_id = std::nullopt);
 
   // Every version, oldest first per context, contexts sorted.

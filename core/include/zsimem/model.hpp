@@ -72,6 +72,12 @@ struct AuditRecord {
   std::string version; // the version read or written, if any
   std::string outcome; // ok, or an ErrorCode name
   std::string detail;  // a short reason for failures
+  // The audit log is hash-chained like the versions: each record's hash
+  // covers its fields and the hash of the record before it in the log. Set
+  // by the store as it appends (only it knows the order); empty in records
+  // written before the chain existed.
+  std::string prev_hash;
+  std::string hash;
 };
 
 // Versions as the API shows them: decimal strings.

@@ -4,6 +4,7 @@
 #include <zsimem/codec.hpp>
 #include <zsimem/error.hpp>
 #include <zsimem/failpoint.hpp>
+#include <zsimem/hash_chain.hpp>
 
 #include <algorithm>
 #include <cerrno>
@@ -187,6 +188,42 @@ private:
   std::string m_buffer; // not yet returned
   const fs::path& m_path;
 };
+
+// The next readable record, newest first, with its seq. Unterminated lines
+// are a write in progress or torn by a crash; unreadable ones are torn lines
+// that a later append closed off: both are skipped.
+std::optional<AuditRecord> next_audit_record(ReverseLineReader& reader) {
+  while (auto line = reader.next()) {
+    if (!line->terminated || line->oversized || line->text.empty()) {
+      continue;
+    }
+    Json json = Json::parse(line->text, nullptr, false);
+    if (json.is_discarded()) {
+      continue;
+    }
+    try {
+      AuditRecord record = audit_from_json(json);
+      record.seq = line->offset + 1;
+      return record;
+    } catch (const std::exception&) {
+      continue;
+    }
+  }
+  return std::nullopt;
+}
+
+// The record as it reads back once written: text that is not UTF-8 is
+// stored with replacement characters, and the chain must hash what is stored.
+AuditRecord as_stored(const AuditRecord& record) {
+  try {
+    (void)audit_json(record).dump();
+    return record;
+  } catch (const Json::type_error&) {
+    AuditRecord stored = audit_from_json(Json::parse(encode_audit(record)));
+    stored.seq = record.seq;
+    return stored;
+  }
+}
 
 bool matches(const AuditRecord& record, const AuditQuery& query) {
   return (!query.user_id || record.user_id == *query.user_id) && (!query.ns || record.ns == *query.ns) &&
@@ -458,28 +495,12 @@ public:
     }
     ReverseLineReader reader(fd->get(), end, m_audit);
     while (out.size() < query.limit) {
-      auto line = reader.next();
-      if (!line) {
+      auto record = next_audit_record(reader);
+      if (!record) {
         break;
       }
-      // Unterminated: a write in progress or torn by a crash. Unreadable lines
-      // are torn ones that a later append closed off.
-      if (!line->terminated || line->oversized || line->text.empty()) {
-        continue;
-      }
-      Json json = Json::parse(line->text, nullptr, false);
-      if (json.is_discarded()) {
-        continue;
-      }
-      AuditRecord record;
-      try {
-        record = audit_from_json(json);
-      } catch (const std::exception&) {
-        continue;
-      }
-      record.seq = line->offset + 1;
-      if (matches(record, query)) {
-        out.push_back(std::move(record));
+      if (matches(*record, query)) {
+        out.push_back(std::move(*record));
       }
     }
     return out;
@@ -657,13 +678,33 @@ private:
       // Close off a line torn by a crash so that ours stays readable.
       buffer = "\n";
     }
+    std::string last_hash = last_audit_hash(file.fd(), size);
     for (const auto& record : records) {
-      AuditRecord stamped = record;
+      AuditRecord stamped = as_stored(record);
       stamped.seq = size + buffer.size() + 1;
+      chain_audit(stamped, last_hash);
+      last_hash = stamped.hash;
       buffer += encode_audit(stamped);
       buffer += '\n';
     }
     file.append(buffer, durable);
+    const std::lock_guard tail_lock(m_audit_tail_mutex);
+    m_audit_tail = {size + buffer.size(), std::move(last_hash)};
+  }
+
+  // The hash of the last readable record of the first `size` bytes of the
+  // audit log; called under its lock. This process's last append usually
+  // knows it.
+  std::string last_audit_hash(int fd, std::uint64_t size) {
+    {
+      const std::lock_guard tail_lock(m_audit_tail_mutex);
+      if (m_audit_tail.size == size) {
+        return m_audit_tail.hash;
+      }
+    }
+    ReverseLineReader reader(fd, size, m_audit);
+    const auto last = next_audit_record(reader);
+    return last ? last->hash : std::string{};
   }
 
   bool m_long_lived;
@@ -675,6 +716,13 @@ private:
   fs::path m_lock;
   fs::path m_audit;
   fs::path m_format;
+  // Where this process's last audit append ended, and the hash it ended with.
+  struct AuditTail {
+    std::uint64_t size = 0;
+    std::string hash;
+  };
+  std::mutex m_audit_tail_mutex;
+  AuditTail m_audit_tail;
 };
 
 } // namespace

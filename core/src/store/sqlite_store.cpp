@@ -4,6 +4,7 @@
 #include <zsimem/codec.hpp>
 #include <zsimem/error.hpp>
 #include <zsimem/failpoint.hpp>
+#include <zsimem/hash_chain.hpp>
 #include <zsimem/time.hpp>
 
 #include <SQLiteCpp/SQLiteCpp.h>
@@ -117,6 +118,11 @@ CREATE UNIQUE INDEX versions_by_key ON versions (user_id, ns, version);
 CREATE INDEX versions_by_idempotency_key ON versions (user_id, ns, idempotency_key, version)
   WHERE idempotency_key IS NOT NULL;
 )sql"},
+    // The audit log's hash chain; records from before it keep empty hashes.
+    Migration{3, R"sql(
+ALTER TABLE audit ADD COLUMN prev_hash TEXT NOT NULL DEFAULT '';
+ALTER TABLE audit ADD COLUMN hash TEXT NOT NULL DEFAULT '';
+)sql"},
 };
 
 constexpr int k_schema_version = k_migrations.back().to_version;
@@ -124,7 +130,8 @@ constexpr int k_schema_version = k_migrations.back().to_version;
 #define ZSIMEM_VERSION_COLUMNS                                                                                         \
   "user_id, ns, version, updated_at, data, delta, actor, request_id, tags, derived_from, "                             \
   "rollback_of, idempotency_key, prev_hash, hash"
-#define ZSIMEM_AUDIT_COLUMNS "seq, time, request_id, actor, operation, user_id, ns, version, outcome, detail"
+#define ZSIMEM_AUDIT_COLUMNS                                                                                           \
+  "seq, time, request_id, actor, operation, user_id, ns, version, outcome, detail, prev_hash, hash"
 
 // The statements the store prepares on first use and keeps.
 enum class Sql : std::size_t {
@@ -142,6 +149,7 @@ enum class Sql : std::size_t {
   predecessor_hash,
   insert_version,
   insert_audit,
+  last_audit_hash,
   erase_namespace,
   erase_user,
   next_context,
@@ -172,8 +180,9 @@ constexpr std::array<const char*, static_cast<std::size_t>(Sql::count)> k_sql{
     "SELECT hash FROM versions WHERE user_id = ?1 AND ns = ?2 AND version = ?3",
     "INSERT INTO versions (" ZSIMEM_VERSION_COLUMNS ")"
     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
-    "INSERT INTO audit (time, request_id, actor, operation, user_id, ns, version, outcome, detail)"
-    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    "INSERT INTO audit (time, request_id, actor, operation, user_id, ns, version, outcome, detail, prev_hash, hash)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+    "SELECT hash FROM audit ORDER BY seq DESC LIMIT 1",
     "DELETE FROM versions WHERE user_id = ?1 AND ns = ?2",
     "DELETE FROM versions WHERE user_id = ?1",
     // Skips from one context to the next through the primary key instead of
@@ -403,7 +412,10 @@ private:
   VersionRecord read_version(const SQLite::Statement& row) const;
   AuditRecord read_audit(const SQLite::Statement& row) const;
   Error damaged_time(const std::string& where) const;
-  static void insert_audit(Connection& connection, const AuditRecord& record);
+  // Appends `record` to the audit log's hash chain after the record whose
+  // hash is `last_hash`, and moves `last_hash` on to it.
+  static void insert_audit(Connection& connection, const AuditRecord& record, std::string& last_hash);
+  static std::string last_audit_hash(Connection& connection);
 
   std::filesystem::path m_path;
   bool m_long_lived;
@@ -694,6 +706,8 @@ AuditRecord SqliteStore::read_audit(const SQLite::Statement& row) const {
   record.version = row.getColumn(7).getString();
   record.outcome = row.getColumn(8).getString();
   record.detail = row.getColumn(9).getString();
+  record.prev_hash = row.getColumn(10).getString();
+  record.hash = row.getColumn(11).getString();
   return record;
 }
 
@@ -819,7 +833,14 @@ std::optional<VersionRecord> SqliteStore::find_idempotency_key(const ContextKey&
   });
 }
 
-void SqliteStore::insert_audit(Connection& connection, const AuditRecord& record) {
+std::string SqliteStore::last_audit_hash(Connection& connection) {
+  StatementUse query(connection.statement(Sql::last_audit_hash));
+  return query->executeStep() ? query->getColumn(0).getString() : std::string{};
+}
+
+void SqliteStore::insert_audit(Connection& connection, const AuditRecord& unchained, std::string& last_hash) {
+  AuditRecord record = unchained;
+  chain_audit(record, last_hash);
   StatementUse insert(connection.statement(Sql::insert_audit));
   insert->bind(1, to_micros(record.time));
   insert->bindNoCopy(2, record.request_id);
@@ -830,7 +851,10 @@ void SqliteStore::insert_audit(Connection& connection, const AuditRecord& record
   insert->bindNoCopy(7, record.version);
   insert->bindNoCopy(8, record.outcome);
   insert->bindNoCopy(9, record.detail);
+  insert->bindNoCopy(10, record.prev_hash);
+  insert->bindNoCopy(11, record.hash);
   insert->exec();
+  last_hash = record.hash;
 }
 
 bool SqliteStore::append(std::span<const VersionRecord> records, std::span<const AuditRecord> audit) {
@@ -906,6 +930,7 @@ void SqliteStore::commit_group(const std::vector<PendingWrite*>& group) {
       }
       try {
         WriteTransaction transaction(connection);
+        std::string last_hash = last_audit_hash(connection);
         for (PendingWrite* pending : group) {
           if (pending != group.front()) {
             failpoint::hit("sqlite.between_writes");
@@ -922,7 +947,7 @@ void SqliteStore::commit_group(const std::vector<PendingWrite*>& group) {
             }
           }
           for (const auto& record : pending->audit) {
-            insert_audit(connection, record);
+            insert_audit(connection, record, last_hash);
           }
         }
         failpoint::hit("sqlite.before_commit");
