@@ -9,15 +9,15 @@
 #include <unistd.h>
 
 namespace zsimem::daemon {
+
+int poll_timeout(std::chrono::steady_clock::duration left) {
+  const auto ms = std::chrono::ceil<std::chrono::milliseconds>(left).count();
+  return static_cast<int>(std::clamp<decltype(ms)>(ms, 0, 24 * 60 * 60 * 1000));
+}
+
 namespace {
 
 using std::chrono::milliseconds;
-
-// Milliseconds for poll(): rounded up, so that a wait ends at or after `until`.
-int poll_timeout(std::chrono::steady_clock::duration left) {
-  const auto ms = std::chrono::ceil<milliseconds>(left).count();
-  return static_cast<int>(std::clamp<decltype(ms)>(ms, 0, 24 * 60 * 60 * 1000));
-}
 
 // Waits for `events` on `fd`; 1 ready, 0 timed out, -1 failed.
 int wait_for(int fd, short events, std::chrono::steady_clock::duration timeout) {

@@ -13,6 +13,10 @@
 
 namespace zsimem::daemon {
 
+// Milliseconds for poll(): rounded up, so that a wait ends at or after its
+// deadline; 0 for one passed.
+int poll_timeout(std::chrono::steady_clock::duration left);
+
 // One client connection as cpp-httplib reads and writes it, with the limits
 // its own socket stream lacks. cpp-httplib's read timeout bounds each wait
 // for bytes, so a client trickling a byte now and then (slowloris) holds a

@@ -88,12 +88,6 @@ const BIO_METHOD* socket_method() {
   return method;
 }
 
-// Milliseconds for poll(): rounded up, so that a wait ends at or after its end.
-int poll_timeout(std::chrono::steady_clock::duration left) {
-  const auto ms = std::chrono::ceil<std::chrono::milliseconds>(left).count();
-  return static_cast<int>(std::clamp<decltype(ms)>(ms, 0, 24 * 60 * 60 * 1000));
-}
-
 } // namespace
 
 TlsServerContext::TlsServerContext(const std::string& cert_file, const std::string& key_file)
