@@ -88,8 +88,13 @@ void add_watch_command(CLI::App& app, Session& session) {
       ->envname("ZSIMEM_CA_FILE");
   command->footer("Prints each new version as it is committed, by any writer: as text on a terminal, as one\n"
                   "JSON object per line otherwise. Reconnects after a dropped connection without missing\n"
-                  "a version. See docs/http-api.md (events).\nExample:\n"
-                  "  zsimem watch alice --url http://127.0.0.1:8080 -o json | jq .data");
+                  "a version. A daemon with a policy needs a bearer token (--token-file FILE or ZSIMEM_TOKEN):\n"
+                  "it is sent with every request, reconnections included, and checked by the daemon, so no\n"
+                  "--policy is needed here; its subject needs the read right on the context. A token refused\n"
+                  "(401) or denied (403) ends it with exit status 6. See docs/http-api.md (events) and\n"
+                  "docs/security.md.\nExamples:\n"
+                  "  zsimem watch alice --url http://127.0.0.1:8080 -o json | jq .data\n"
+                  "  zsimem --token-file ~/.config/zsimem/token watch alice --url https://zsimem.example.com:8443");
   command->callback([&session, args] {
     const int status = run_watch(session, *args);
     if (status != 0) {

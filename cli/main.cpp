@@ -37,7 +37,12 @@ void build_app(CLI::App& app, Session& session) {
       ->type_name("FILE")
       ->envname("ZSIMEM_POLICY");
   app.add_option("--token-file", session.options.token_file,
-                 "Act as the subject of the bearer token in FILE (or in ZSIMEM_TOKEN), checked against the policy")
+                 "Act as the subject of the bearer token in FILE (or in ZSIMEM_TOKEN), checked against the policy; "
+                 "watch sends it to the daemon")
+      ->type_name("FILE");
+  app.add_option("--master-key-file", session.options.master_key_file,
+                 "Encrypt at rest with the master keys in FILE, the current one first (or ZSIMEM_MASTER_KEY, "
+                 "ZSIMEM_MASTER_KEY_FILE)")
       ->type_name("FILE");
   app.require_subcommand(1);
   app.fallthrough();

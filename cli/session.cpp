@@ -1,6 +1,7 @@
 #include "session.hpp"
 
 #include <zsimem/config.hpp>
+#include <zsimem/encryption.hpp>
 #include <zsimem/error.hpp>
 #include <zsimem/identity.hpp>
 #include <zsimem/policy.hpp>
@@ -50,27 +51,6 @@ std::ifstream open_file(const std::string& path, const std::string& field) {
   return file;
 }
 
-// The token of --token-file (surrounding whitespace dropped), or else of
-// ZSIMEM_TOKEN; nullopt when neither is given. Never from an argument, which
-// other users could read in the process list.
-std::optional<std::string> bearer_token(const std::string& token_file) {
-  std::string token;
-  if (!token_file.empty()) {
-    std::ifstream file = open_file(token_file, "--token-file");
-    token.assign(std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>());
-  } else if (const char* value = std::getenv("ZSIMEM_TOKEN"); value != nullptr) {
-    token = value;
-  } else {
-    return std::nullopt;
-  }
-  const auto first = token.find_first_not_of(" \t\r\n");
-  const auto last = token.find_last_not_of(" \t\r\n");
-  if (first == std::string::npos) {
-    throw Error(ErrorCode::unauthenticated, "the bearer token is empty");
-  }
-  return token.substr(first, last - first + 1);
-}
-
 } // namespace
 
 StoreConfig Session::store_config() const {
@@ -86,11 +66,16 @@ StoreConfig Session::store_config() const {
 
 MemoryService& Session::service() {
   if (!m_service) {
-    ServiceOptions service_options = service_options_from_env();
-    service_options.policy = policy();
-    m_service = std::make_unique<MemoryService>(open_store(store_config()), std::move(service_options));
+    m_service = std::make_unique<MemoryService>(open_store(store_config()), service_options());
   }
   return *m_service;
+}
+
+ServiceOptions Session::service_options() {
+  ServiceOptions service_options = service_options_from_env();
+  service_options.policy = policy();
+  service_options.master_keys = master_keys_from_env(options.master_key_file);
+  return service_options;
 }
 
 std::shared_ptr<const Policy> Session::policy() {
@@ -100,11 +85,39 @@ std::shared_ptr<const Policy> Session::policy() {
   return *m_policy;
 }
 
+// Never from an argument, which other users could read in the process list.
+std::optional<std::string> Session::bearer_token() const {
+  std::string token;
+  if (!options.token_file.empty()) {
+    std::ifstream file = open_file(options.token_file, "--token-file");
+    token.assign(std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>());
+  } else if (const char* value = std::getenv("ZSIMEM_TOKEN"); value != nullptr) {
+    token = value;
+  } else {
+    return std::nullopt;
+  }
+  const auto first = token.find_first_not_of(" \t\r\n");
+  const auto last = token.find_last_not_of(" \t\r\n");
+  if (first == std::string::npos) {
+    throw Error(ErrorCode::unauthenticated,
+                options.token_file.empty() ? "the bearer token in ZSIMEM_TOKEN is empty"
+                                           : "the bearer token in --token-file '" + options.token_file + "' is empty");
+  }
+  return token.substr(first, last - first + 1);
+}
+
+const std::string& Session::request_id() {
+  if (m_request_id.empty()) {
+    m_request_id = options.request_id.empty() ? new_request_id() : options.request_id;
+  }
+  return m_request_id;
+}
+
 const Caller& Session::caller() {
   if (!m_caller) {
-    Caller caller{os_user(), options.request_id.empty() ? new_request_id() : options.request_id, {}};
+    Caller caller{os_user(), request_id(), {}};
     caller.subject.id = caller.actor;
-    if (const auto token = bearer_token(options.token_file)) {
+    if (const auto token = bearer_token()) {
       const auto checked_by = policy();
       if (!checked_by) {
         throw Error(ErrorCode::invalid,

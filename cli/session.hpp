@@ -21,6 +21,7 @@ struct GlobalOptions {
   std::string request_id;
   std::string policy;     // a policy file: every operation must be allowed by it
   std::string token_file; // a file holding a bearer token to act as its subject
+  std::string master_key_file; // the master keys of encryption at rest
 };
 
 // What every command needs: the options, the caller, and the service,
@@ -31,11 +32,21 @@ public:
   std::vector<std::string> argv; // as the process got it, for handing over to zsimemd
 
   MemoryService& service();
+  // The environment's service options with the policy and master keys the
+  // options name.
+  ServiceOptions service_options();
   // The store the options and the environment name.
   StoreConfig store_config() const;
   // The OS user, or the subject of the bearer token in --token-file or
   // ZSIMEM_TOKEN, checked against the policy.
   const Caller& caller();
+  // The bearer token of --token-file, or else of ZSIMEM_TOKEN, surrounding
+  // whitespace dropped; nullopt when neither is given. Throws
+  // Error(unauthenticated) when it is empty. caller() checks it against the
+  // local policy; `watch` sends it to the daemon, which checks it.
+  std::optional<std::string> bearer_token() const;
+  // --request-id, or else a new UUID: the same one for the whole run.
+  const std::string& request_id();
   // The policy of --policy or ZSIMEM_POLICY, loaded on first use; null when
   // none is configured.
   std::shared_ptr<const Policy> policy();
@@ -44,6 +55,7 @@ public:
 private:
   std::unique_ptr<MemoryService> m_service;
   std::optional<Caller> m_caller;
+  std::string m_request_id;
   std::optional<std::shared_ptr<const Policy>> m_policy;
 };
 

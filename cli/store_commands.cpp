@@ -226,6 +226,32 @@ void add_apply(CLI::App& app, Session& session) {
   });
 }
 
+void add_rekey(CLI::App& app, Session& session) {
+  auto rotate = std::make_shared<bool>(false);
+  auto* command = app.add_subcommand(
+      "rekey", "Rewrap every data key onto the current (first) master key; safe while daemons serve");
+  command->add_flag("--rotate-data-keys", *rotate,
+                    "Also give every user a new data key: new versions are sealed with it, old ones keep theirs");
+  command->footer("Master keys come from ZSIMEM_MASTER_KEY or a key file, the new key first and the old one after\n"
+                  "it (docs/security.md).\nExample:\n  ZSIMEM_MASTER_KEY=\"$NEW,$OLD\" zsimem rekey");
+  command->callback([&session, rotate] {
+    const RekeyReport report = session.service().rekey(session.caller(), *rotate);
+    if (session.json_output()) {
+      print_json(Json{{"master_key_id", report.master_key_id},
+                      {"data_keys", report.data_keys},
+                      {"rewrapped", report.rewrapped},
+                      {"rotated", report.rotated}});
+    } else {
+      std::cout << "rewrapped " << report.rewrapped << " of " << report.data_keys
+                << " data keys onto master key " << report.master_key_id;
+      if (*rotate) {
+        std::cout << "; " << report.rotated << " users got a new data key";
+      }
+      std::cout << '\n';
+    }
+  });
+}
+
 } // namespace
 
 void add_store_commands(CLI::App& app, Session& session) {
@@ -235,6 +261,7 @@ void add_store_commands(CLI::App& app, Session& session) {
   add_export(app, session);
   add_import(app, session);
   add_apply(app, session);
+  add_rekey(app, session);
 }
 
 } // namespace zsimem::cli

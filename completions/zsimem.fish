@@ -6,41 +6,43 @@
 function __zsimem_takes_value
     switch "$argv[1]"
         case get
-            contains -- $argv[2] -n --namespace --version --at -p --path --backend --data-dir -o --output --request-id --policy --token-file
+            contains -- $argv[2] -n --namespace --version --at -p --path --backend --data-dir -o --output --request-id --policy --token-file --master-key-file
         case merge
-            contains -- $argv[2] -n --namespace -t --tag --if-version --idempotency-key --backend --data-dir -o --output --request-id --policy --token-file
+            contains -- $argv[2] -n --namespace -t --tag --if-version --idempotency-key --backend --data-dir -o --output --request-id --policy --token-file --master-key-file
         case history
-            contains -- $argv[2] -n --namespace --limit --since --until --cursor --backend --data-dir -o --output --request-id --policy --token-file
+            contains -- $argv[2] -n --namespace --limit --since --until --cursor --backend --data-dir -o --output --request-id --policy --token-file --master-key-file
         case rollback
-            contains -- $argv[2] -n --namespace --if-version -t --tag --backend --data-dir -o --output --request-id --policy --token-file
+            contains -- $argv[2] -n --namespace --if-version -t --tag --backend --data-dir -o --output --request-id --policy --token-file --master-key-file
         case diff
-            contains -- $argv[2] -n --namespace --backend --data-dir -o --output --request-id --policy --token-file
+            contains -- $argv[2] -n --namespace --backend --data-dir -o --output --request-id --policy --token-file --master-key-file
         case blame
-            contains -- $argv[2] -n --namespace --backend --data-dir -o --output --request-id --policy --token-file
+            contains -- $argv[2] -n --namespace --backend --data-dir -o --output --request-id --policy --token-file --master-key-file
         case delete
-            contains -- $argv[2] -n --namespace --backend --data-dir -o --output --request-id --policy --token-file
+            contains -- $argv[2] -n --namespace --backend --data-dir -o --output --request-id --policy --token-file --master-key-file
         case namespaces
-            contains -- $argv[2] --backend --data-dir -o --output --request-id --policy --token-file
+            contains -- $argv[2] --backend --data-dir -o --output --request-id --policy --token-file --master-key-file
         case users
-            contains -- $argv[2] --backend --data-dir -o --output --request-id --policy --token-file
+            contains -- $argv[2] --backend --data-dir -o --output --request-id --policy --token-file --master-key-file
         case log
-            contains -- $argv[2] --user -n --namespace --since --until --limit --cursor --backend --data-dir -o --output --request-id --policy --token-file
+            contains -- $argv[2] --user -n --namespace --since --until --limit --cursor --backend --data-dir -o --output --request-id --policy --token-file --master-key-file
         case verify
-            contains -- $argv[2] --backend --data-dir -o --output --request-id --policy --token-file
+            contains -- $argv[2] --backend --data-dir -o --output --request-id --policy --token-file --master-key-file
         case export
-            contains -- $argv[2] --backend --data-dir -o --output --request-id --policy --token-file
+            contains -- $argv[2] --backend --data-dir -o --output --request-id --policy --token-file --master-key-file
         case import
-            contains -- $argv[2] --backend --data-dir -o --output --request-id --policy --token-file
+            contains -- $argv[2] --backend --data-dir -o --output --request-id --policy --token-file --master-key-file
         case apply
-            contains -- $argv[2] --backend --data-dir -o --output --request-id --policy --token-file
+            contains -- $argv[2] --backend --data-dir -o --output --request-id --policy --token-file --master-key-file
+        case rekey
+            contains -- $argv[2] --backend --data-dir -o --output --request-id --policy --token-file --master-key-file
         case serve
-            contains -- $argv[2] --listen --api-prefix --threads --max-connections --log-format --tls-cert --tls-key --backend --data-dir -o --output --request-id --policy --token-file
+            contains -- $argv[2] --listen --api-prefix --threads --max-connections --log-format --tls-cert --tls-key --backend --data-dir -o --output --request-id --policy --token-file --master-key-file
         case watch
-            contains -- $argv[2] -n --namespace --url --api-prefix --after --count --ca-file --backend --data-dir -o --output --request-id --policy --token-file
+            contains -- $argv[2] -n --namespace --url --api-prefix --after --count --ca-file --backend --data-dir -o --output --request-id --policy --token-file --master-key-file
         case policy
-            contains -- $argv[2] --role --attribute --backend --data-dir -o --output --request-id --policy --token-file
+            contains -- $argv[2] --role --attribute --backend --data-dir -o --output --request-id --policy --token-file --master-key-file
         case '*'
-            contains -- $argv[2] --backend --data-dir -o --output --request-id --policy --token-file
+            contains -- $argv[2] --backend --data-dir -o --output --request-id --policy --token-file --master-key-file
     end
 end
 
@@ -137,6 +139,7 @@ complete -c zsimem -n __zsimem_needs_command -a verify -d 'Check the hash chains
 complete -c zsimem -n __zsimem_needs_command -a export -d 'Write every version, with its metadata, as JSON Lines'
 complete -c zsimem -n __zsimem_needs_command -a import -d 'Read versions written by export (lossless, any backend)'
 complete -c zsimem -n __zsimem_needs_command -a apply -d 'Merge many MemoryUpdates from JSON Lines, in one transaction where the backend allows'
+complete -c zsimem -n __zsimem_needs_command -a rekey -d 'Rewrap every data key onto the current (first) master key; safe while daemons serve'
 complete -c zsimem -n __zsimem_needs_command -a serve -d 'Serve the HTTP API on the configured store'
 complete -c zsimem -n __zsimem_needs_command -a watch -d 'Follow a context\'s new versions from a daemon\'s event stream'
 complete -c zsimem -n __zsimem_needs_command -a policy -d 'Explain the access policy\'s decisions: policy check SUBJECT OPERATION USER [NS]'
@@ -149,7 +152,8 @@ complete -c zsimem -l data-dir -x -a '(__fish_complete_directories (commandline 
 complete -c zsimem -s o -l output -x -a 'auto text json' -d 'Output format: auto (text on a terminal), text or json'
 complete -c zsimem -l request-id -x -d 'Request id recorded in the audit log (default: a new UUID)'
 complete -c zsimem -l policy -x -d 'Access policy file: every operation must be allowed by it (docs/security.md)'
-complete -c zsimem -l token-file -x -d 'Act as the subject of the bearer token in FILE (or in ZSIMEM_TOKEN), checked against the policy'
+complete -c zsimem -l token-file -x -d 'Act as the subject of the bearer token in FILE (or in ZSIMEM_TOKEN), checked against the policy; watch sends it to the daemon'
+complete -c zsimem -l master-key-file -x -d 'Encrypt at rest with the master keys in FILE, the current one first (or ZSIMEM_MASTER_KEY, ZSIMEM_MASTER_KEY_FILE)'
 
 # get
 complete -c zsimem -n '__zsimem_using_command get' -s h -l help -d 'Print this help message and exit'
@@ -233,6 +237,10 @@ complete -c zsimem -n '__zsimem_positional import 1' -F -d 'JSON Lines file, or 
 # apply
 complete -c zsimem -n '__zsimem_using_command apply' -s h -l help -d 'Print this help message and exit'
 complete -c zsimem -n '__zsimem_positional apply 1' -F -d 'JSON Lines of MemoryUpdate objects, or - for standard input'
+
+# rekey
+complete -c zsimem -n '__zsimem_using_command rekey' -s h -l help -d 'Print this help message and exit'
+complete -c zsimem -n '__zsimem_using_command rekey' -l rotate-data-keys -d 'Also give every user a new data key: new versions are sealed with it, old ones keep theirs'
 
 # serve
 complete -c zsimem -n '__zsimem_using_command serve' -s h -l help -d 'Print this help message and exit'

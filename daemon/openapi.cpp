@@ -124,7 +124,8 @@ constexpr std::string_view k_components = R"json({
           "description": "The previous version's hash; null for version 1.",
           "anyOf": [{"type": "string"}, {"type": "null"}]
         },
-        "hash": {"type": "string", "description": "SHA-256 over this record and prev_hash."},
+        "hash": {"type": "string", "description": "SHA-256 over this record and prev_hash (and salt, when present)."},
+        "salt": {"type": "string", "description": "Present on versions written with encryption at rest: 32 random hex digits the hash also covers, so that the hash, stored in the clear, cannot confirm a guess of the content."},
         "data": {"type": "object", "description": "The whole context after this version."},
         "delta": {"type": "object", "description": "The merge patch that made this version from the previous one."}
       }

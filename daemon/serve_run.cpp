@@ -69,8 +69,7 @@ int run_serve(Session& session, const ServeArgs& args) {
   options.json_logs = args.log_format == "json";
   options.tls_cert_file = args.tls_cert;
   options.tls_key_file = args.tls_key;
-  ServiceOptions service_options = service_options_from_env();
-  service_options.policy = session.policy();
+  ServiceOptions service_options = session.service_options();
   if (service_options.policy) {
     options.authenticator = std::make_shared<const Authenticator>(service_options.policy->identity());
   } else if (!is_loopback(options.host) && !args.insecure) {

@@ -9,6 +9,8 @@
 
 #include <httplib.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -97,6 +99,13 @@ public:
       m_last = args.after == "0" ? 0 : parse_version(args.after, "--after");
       m_resume = true;
     }
+    m_token = session.bearer_token();
+    // A line break would end the header early and start another.
+    if (m_token && std::ranges::any_of(*m_token, [](char c) { return std::iscntrl(static_cast<unsigned char>(c)); })) {
+      throw Error(ErrorCode::unauthenticated,
+                  "the bearer token of " + token_source() + " holds control characters, which no header can carry",
+                  "--token-file");
+    }
   }
 
   // Follows the stream, reconnecting after the first connection succeeded,
@@ -130,9 +139,7 @@ public:
         return;
       }
       if (result == httplib::Error::Success && m_status != 200) {
-        throw Error(daemon::error_code_of_status(m_status), "the daemon at " + m_args.url + " answered " +
-                                                                std::to_string(m_status) + ": " +
-                                                                daemon::error_message(m_body));
+        throw refusal();
       }
       if (!m_connected && result == httplib::Error::SSLLoadingCerts) {
         throw Error(ErrorCode::invalid, "--ca-file: '" + m_args.ca_file + "' holds no CA certificate in PEM form",
@@ -174,8 +181,50 @@ private:
 
   bool done() const { return m_args.count != 0 && m_printed >= m_args.count; }
 
+  // Where the token came from, to name it in errors (never the token itself).
+  std::string token_source() const {
+    return m_session.options.token_file.empty() ? "ZSIMEM_TOKEN"
+                                                : "--token-file '" + m_session.options.token_file + "'";
+  }
+
+  // `text` (from the daemon) with any copy of the token masked: the daemon
+  // never quotes one, but a proxy in between might.
+  std::string masked(std::string text) const {
+    if (!m_token || m_token->size() < 4) {
+      return text;
+    }
+    for (std::size_t at; (at = text.find(*m_token)) != std::string::npos;) {
+      text.replace(at, m_token->size(), "[token]");
+    }
+    return text;
+  }
+
+  // The error an answer other than 200 means; 401 and 403 name the token.
+  Error refusal() const {
+    const std::string answered = "the daemon at " + m_args.url + " answered " + std::to_string(m_status) + ": " +
+                                 masked(daemon::error_message(m_body));
+    if (m_status == 401 && !m_token) {
+      return Error(ErrorCode::unauthenticated,
+                   answered + "; no bearer token was given: give one with --token-file FILE or ZSIMEM_TOKEN",
+                   "--token-file");
+    }
+    if (m_status == 401) {
+      return Error(ErrorCode::unauthenticated, answered + "; it refused the bearer token of " + token_source(),
+                   "--token-file");
+    }
+    if (m_status == 403 && m_token) {
+      return Error(ErrorCode::denied, answered + " (acting with the bearer token of " + token_source() + ")");
+    }
+    return Error(daemon::error_code_of_status(m_status), answered);
+  }
+
   httplib::Error follow_once(httplib::Client& client, const std::string& path) {
-    httplib::Headers headers{{"Accept", "text/event-stream"}, {"X-Request-ID", m_session.caller().request_id}};
+    // Not m_session.caller(): that would check the token against a local
+    // policy, where here the daemon checks it, on every (re)connection.
+    httplib::Headers headers{{"Accept", "text/event-stream"}, {"X-Request-ID", m_session.request_id()}};
+    if (m_token) {
+      headers.emplace("Authorization", "Bearer " + *m_token);
+    }
     if (m_resume) {
       headers.emplace("Last-Event-ID", version_string(m_last));
     }
@@ -230,7 +279,8 @@ private:
       m_last = 0;
       m_resume = true;
     } else if (event.name == "error") {
-      throw Error(ErrorCode::unavailable, "the daemon's event stream failed: " + daemon::error_message(event.data));
+      throw Error(ErrorCode::unavailable,
+                  "the daemon's event stream failed: " + masked(daemon::error_message(event.data)));
     }
   }
 
@@ -243,6 +293,7 @@ private:
   std::string m_body; // an error response's body
   std::size_t m_printed = 0;
   std::optional<Error> m_failure;
+  std::optional<std::string> m_token; // sent as a bearer token when given; never printed
 };
 
 } // namespace

@@ -1,6 +1,8 @@
 -- wrk script of `bench/http_vs_peers --soak`: a mixed load over USERS users,
 -- each request for a random user; a fraction POST_PERCENT of them merge
 -- {"counter": N} (N new each time), the others GET the user's head.
+-- bench/security_cost runs it with POST_PERCENT 0, GETs only: they carry
+-- the headers given to wrk with -H (Authorization), the POSTs do not.
 --
 -- wrk ... -s mixed.lua URL -- USERS POST_PERCENT [API_PREFIX]
 

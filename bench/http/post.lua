@@ -1,6 +1,8 @@
 -- wrk script of bench/http_vs_peers' durable-POST row: every request merges
 -- {"counter": N} (N new each time) into the context of a random user of
--- USERS, so that concurrent writes rarely meet on one context.
+-- USERS, so that concurrent writes rarely meet on one context. Also the
+-- durable-POST row of bench/security_cost; requests carry the headers given
+-- to wrk with -H (Authorization).
 --
 -- wrk ... -s post.lua URL -- USERS [API_PREFIX]
 --   USERS       users u0 .. u(USERS-1), seeded by the script (default 1000)

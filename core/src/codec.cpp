@@ -171,7 +171,16 @@ Json version_json(const VersionRecord& record, bool with_data) {
             {"idempotency_key", nullable_string(record.idempotency_key)},
             {"prev_hash", nullable_string(record.prev_hash)},
             {"hash", record.hash}};
-  if (with_data) {
+  if (!record.salt.empty()) {
+    json["salt"] = record.salt;
+  }
+  if (!record.key_id.empty()) {
+    // Sealed, as an encrypting store keeps it: the box replaces data and delta.
+    json["key_id"] = record.key_id;
+    if (with_data) {
+      json["sealed"] = record.data;
+    }
+  } else if (with_data) {
     json["data"] = Json::parse(record.data);
     json["delta"] = Json::parse(record.delta);
   }
@@ -189,8 +198,15 @@ VersionRecord version_from_json(const Json& json) {
   validate_namespace(record.ns);
   record.version = parse_version(string_member(json, "version"));
   record.updated_at = parse_time(string_member(json, "updated_at"), "updated_at");
-  record.data = object_member(json, "data", "must be a JSON object");
-  record.delta = object_member(json, "delta", "must be a JSON object");
+  record.key_id = optional_string_member(json, "key_id");
+  if (record.key_id.empty()) {
+    record.data = object_member(json, "data", "must be a JSON object");
+    record.delta = object_member(json, "delta", "must be a JSON object");
+  } else {
+    record.data = string_member(json, "sealed");
+    record.delta.clear();
+  }
+  record.salt = optional_string_member(json, "salt");
   record.actor = optional_string_member(json, "actor");
   record.request_id = optional_string_member(json, "request_id");
   record.tags = tags_member(json, "tags");

@@ -47,6 +47,10 @@ std::string version_hash(const VersionRecord& record) {
   add_field(input, record.rollback_of ? std::to_string(*record.rollback_of) : std::string{});
   add_field(input, record.idempotency_key);
   add_field(input, record.prev_hash);
+  // Only when set, so that the hashes of versions without one stay as they were.
+  if (!record.salt.empty()) {
+    add_field(input, record.salt);
+  }
   return sha256_hex(input);
 }
 

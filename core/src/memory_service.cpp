@@ -1,4 +1,6 @@
 #include "audit_buffer.hpp"
+#include "crypto.hpp"
+#include "store/sealed_store.hpp"
 
 #include <zsimem/codec.hpp>
 #include <zsimem/error.hpp>
@@ -223,7 +225,15 @@ VersionRecord next_version(const std::optional<VersionRecord>& head, const Conte
   return record;
 }
 
-void seal(VersionRecord& record) { record.hash = version_hash(record); }
+// Links a new version into its chain. Encrypted at rest, its hash also
+// covers a random salt (sealed with the data), so that the hash, which is
+// stored in the clear, cannot confirm a guess of the content.
+void chain(VersionRecord& record, const ServiceOptions& options) {
+  if (options.master_keys) {
+    record.salt = crypto::random_hex(16);
+  }
+  record.hash = version_hash(record);
+}
 
 // What an update does to a head: the new data, or a conflict.
 struct Plan {
@@ -291,7 +301,7 @@ VersionRecord update_version(const std::optional<VersionRecord>& head, const Con
   if (update.expected_version) {
     record.derived_from = *update.expected_version;
   }
-  seal(record);
+  chain(record, options);
   return record;
 }
 
@@ -336,7 +346,22 @@ template <typename Visit> void for_each_version(MemoryStore& store, const Contex
   query.oldest_first = true;
   query.limit = k_scan_page;
   for (;;) {
-    const auto page = store.history(key, query);
+    std::vector<VersionRecord> page;
+    try {
+      page = store.history(key, query);
+    } catch (const Error&) {
+      // One unreadable version (say, one that fails authentication) fails
+      // its whole page: read on one version at a time, so that every version
+      // before it is visited and the error that ends the walk is its own.
+      for (auto next = query.after_version.value_or(0) + 1;; ++next) {
+        const auto record = store.version(key, next);
+        if (!record) {
+          break;
+        }
+        visit(*record);
+      }
+      throw;
+    }
     for (const auto& record : page) {
       visit(record);
     }
@@ -416,7 +441,7 @@ std::string MergeResult::patch() const {
 }
 
 MemoryService::MemoryService(std::unique_ptr<MemoryStore> store, ServiceOptions options)
-    : m_store(std::move(store)), m_options(options),
+    : m_store(store::seal_store(std::move(store), options.master_keys)), m_options(options),
       m_read_audit(options.batch_read_audit ? std::make_unique<AuditBuffer>(*m_store) : nullptr) {}
 
 MemoryService::~MemoryService() = default;
@@ -621,7 +646,7 @@ MergeResult MemoryService::rollback(const Caller& caller, const ContextKey& key,
           head, key, old.data, create_merge_patch(Json::parse(head->data), Json::parse(old.data)), caller, m_options);
       record.tags = tags;
       record.rollback_of = target;
-      seal(record);
+      chain(record, m_options);
       MergeResult result = created(head, record, false);
       trail.record.version = version_string(record.version);
       trail.record.detail = "rollback to version " + version_string(target);
@@ -630,6 +655,24 @@ MergeResult MemoryService::rollback(const Caller& caller, const ContextKey& key,
       }
     }
     throw too_much_contention(describe(key) + " is", m_options.max_attempts);
+  });
+}
+
+RekeyReport MemoryService::rekey(const Caller& caller, bool rotate_data_keys) {
+  return audited({*m_store, m_read_audit.get()}, caller, "rekey", {}, {}, [&](AuditTrail& trail) {
+    authorize(caller, Operation::admin, {});
+    if (!m_options.master_keys) {
+      throw Error(ErrorCode::invalid,
+                  "rekey needs the master keys: set ZSIMEM_MASTER_KEY or a master key file, the new key first",
+                  "ZSIMEM_MASTER_KEY");
+    }
+    const RekeyReport report = store::rekey(*m_store, *m_options.master_keys, rotate_data_keys);
+    trail.record.detail = std::to_string(report.rewrapped) + " of " + std::to_string(report.data_keys) +
+                          " data keys rewrapped onto master key " + report.master_key_id + ", " +
+                          std::to_string(report.rotated) + " users given a new generation";
+    m_store->append_audit(trail.record, true);
+    trail.logged = true;
+    return report;
   });
 }
 
@@ -866,6 +909,11 @@ ImportResult MemoryService::import_versions(const Caller& caller, std::span<cons
         validate_key(key);
         validate_tags(record.tags);
         authorize(caller, Operation::admin, {key.user_id, key.ns});
+        if (!record.key_id.empty()) {
+          throw Error(ErrorCode::invalid,
+                      "the record is sealed (key_id " + record.key_id + "): import takes what zsimem export writes",
+                      "key_id");
+        }
         if (version_hash(record) != record.hash) {
           throw Error(ErrorCode::invalid, "hash mismatch: the record was changed after it was exported", "hash");
         }

@@ -126,6 +126,8 @@ void check_same(const VersionRecord& actual, const VersionRecord& expected) {
   CHECK(actual.idempotency_key == expected.idempotency_key);
   CHECK(actual.prev_hash == expected.prev_hash);
   CHECK(actual.hash == expected.hash);
+  CHECK(actual.salt == expected.salt);
+  CHECK(actual.key_id == expected.key_id);
 }
 
 void check_same(const std::optional<VersionRecord>& actual, const VersionRecord& expected) {
@@ -189,6 +191,36 @@ std::vector<std::uint64_t> sequence(std::uint64_t from, std::uint64_t to) {
 }
 
 using Versions = std::vector<std::uint64_t>;
+
+DataKeyRecord make_key(const std::string& user, std::uint64_t generation, Timestamp created_at = at(0)) {
+  DataKeyRecord key;
+  key.user_id = user;
+  key.generation = generation;
+  key.master_key_id = "master-1";
+  // Base64-like text, distinct per key.
+  key.wrapped = "d3JhcHBlZA+/" + user + "=" + std::to_string(generation) + "==";
+  key.created_at = created_at;
+  return key;
+}
+
+// A version as an encrypting store keeps it: a sealed box instead of data,
+// no delta, and the generation of the data key that sealed it.
+VersionRecord make_sealed(const std::string& user, const std::string& ns, std::uint64_t version, Timestamp updated_at,
+                          const std::string& key_id = "1") {
+  VersionRecord record = make_record(user, ns, version, updated_at);
+  record.data = "c2VhbGVk+Ym94/" + std::to_string(version) + "AAECAwQFBgcICQoLDA0ODw==";
+  record.delta.clear();
+  record.key_id = key_id;
+  return record;
+}
+
+std::vector<std::string> key_names_of(const std::vector<DataKeyRecord>& keys) {
+  std::vector<std::string> out;
+  for (const auto& key : keys) {
+    out.push_back(key.user_id + "/" + std::to_string(key.generation));
+  }
+  return out;
+}
 
 } // namespace
 
@@ -785,6 +817,250 @@ TEST_CASE("racing writers each win distinct versions", "[store][conformance]") {
   }
   CHECK(seqs.size() == log.size());
   CHECK(log.size() == audits.load());
+}
+
+TEST_CASE("a store keeps sealed versions and salts byte for byte", "[store][conformance][keys]") {
+  const std::string backend{GENERATE(from_range(store_variants()))};
+  CAPTURE(backend);
+  TempDir dir;
+  const ContextKey key{"alice", "default"};
+  auto salted = make_record("alice", "default", 1, at(1000));
+  salted.salt = "5f0c2a9be1d34478a0c1f2e3d4b5a697";
+  auto sealed = make_sealed("alice", "default", 2, at(2000));
+  sealed.idempotency_key = "idem-sealed";
+  auto resealed = make_sealed("alice", "default", 3, at(3000), "2");
+  resealed.rollback_of = 1;
+  {
+    auto store = open(backend, dir);
+    REQUIRE(store->add_data_key(make_key("alice", 1)));
+    REQUIRE(store->add_data_key(make_key("alice", 2)));
+    for (const auto& record : {salted, sealed, resealed}) {
+      REQUIRE(append_one(*store, record));
+    }
+    check_same(store->head(key), resealed);
+    check_same(store->version(key, 1), salted);
+    check_same(store->version(key, 2), sealed);
+    check_same(store->version_at(key, at(2500)), sealed);
+    check_same(store->find_idempotency_key(key, "idem-sealed"), sealed);
+    const auto all = store->history(key, {});
+    REQUIRE(all.size() == 3);
+    check_same(all[0], resealed);
+    check_same(all[1], sealed);
+    check_same(all[2], salted);
+  }
+  auto store = open(backend, dir);
+  check_same(store->head(key), resealed);
+  check_same(store->version(key, 2), sealed);
+  check_same(store->version(key, 1), salted);
+}
+
+TEST_CASE("a store keeps data keys sorted by user and generation", "[store][conformance][keys]") {
+  const std::string backend{GENERATE(from_range(store_variants()))};
+  CAPTURE(backend);
+  TempDir dir;
+  auto store = open(backend, dir);
+  CHECK(store->data_keys(std::nullopt).empty());
+  CHECK(store->data_keys("alice").empty());
+
+  // Out of order, and generations 9 and 10 sort as numbers.
+  const std::vector<DataKeyRecord> added{make_key("bob", 1, at(10)),    make_key("alice", 10, at(20)),
+                                         make_key("alice2", 1, at(30)), make_key("alice", 9, at(40)),
+                                         make_key("Carol", 3, at(50)),  make_key("alice", 1, at(60))};
+  for (const auto& key : added) {
+    REQUIRE(store->add_data_key(key));
+  }
+  const auto all = store->data_keys(std::nullopt);
+  CHECK(key_names_of(all) ==
+        std::vector<std::string>{"Carol/3", "alice/1", "alice/9", "alice/10", "alice2/1", "bob/1"});
+  for (const auto& key : added) {
+    CHECK(std::count(all.begin(), all.end(), key) == 1);
+  }
+  CHECK(store->data_keys("alice") == std::vector<DataKeyRecord>{added[5], added[3], added[1]});
+  CHECK(store->data_keys("bob") == std::vector<DataKeyRecord>{added[0]});
+  CHECK(store->data_keys("carol").empty());
+  CHECK(store->data_keys("nobody").empty());
+
+  // A generation the user has already: the first writer's key stays.
+  auto rival = make_key("alice", 9, at(99));
+  rival.wrapped = "cml2YWw=";
+  rival.master_key_id = "master-2";
+  CHECK_FALSE(store->add_data_key(rival));
+  CHECK(store->data_keys("alice") == std::vector<DataKeyRecord>{added[5], added[3], added[1]});
+  // Another user may have the same generation.
+  CHECK(store->add_data_key(make_key("bob", 9)));
+}
+
+TEST_CASE("rewrapping a data key replaces it only if it is still as expected", "[store][conformance][keys]") {
+  const std::string backend{GENERATE(from_range(store_variants()))};
+  CAPTURE(backend);
+  TempDir dir;
+  auto store = open(backend, dir);
+  const auto original = make_key("alice", 1, at(5));
+  REQUIRE(store->add_data_key(original));
+  REQUIRE(store->add_data_key(make_key("alice", 2)));
+  REQUIRE(store->add_data_key(make_key("bob", 1)));
+
+  auto rewrapped = original;
+  rewrapped.master_key_id = "master-2";
+  rewrapped.wrapped = "bmV3bHkgd3JhcHBlZA==";
+  rewrapped.created_at = at(999); // ignored: a rewrap keeps when the key was made
+  CHECK(store->rewrap_data_key(rewrapped, original.wrapped));
+  auto expected = original;
+  expected.master_key_id = "master-2";
+  expected.wrapped = rewrapped.wrapped;
+  CHECK(store->data_keys("alice") == std::vector<DataKeyRecord>{expected, make_key("alice", 2)});
+
+  // Someone else rewrapped it meanwhile: the stale expectation fails.
+  auto late = original;
+  late.master_key_id = "master-3";
+  late.wrapped = "bGF0ZQ==";
+  CHECK_FALSE(store->rewrap_data_key(late, original.wrapped));
+  CHECK(store->data_keys("alice").front() == expected);
+
+  // No such key.
+  CHECK_FALSE(store->rewrap_data_key(make_key("alice", 3), make_key("alice", 3).wrapped));
+  CHECK_FALSE(store->rewrap_data_key(make_key("nobody", 1), make_key("nobody", 1).wrapped));
+  CHECK(store->data_keys("bob") == std::vector<DataKeyRecord>{make_key("bob", 1)});
+
+  // Rewrapped keys survive reopening.
+  store.reset();
+  store = open(backend, dir);
+  CHECK(store->data_keys("alice") == std::vector<DataKeyRecord>{expected, make_key("alice", 2)});
+}
+
+TEST_CASE("an append sealed with a data key its user lacks fails and writes nothing", "[store][conformance][keys]") {
+  const std::string backend{GENERATE(from_range(store_variants()))};
+  CAPTURE(backend);
+  TempDir dir;
+  auto store = open(backend, dir);
+  const ContextKey key{"alice", "default"};
+  REQUIRE(store->add_data_key(make_key("bob", 2)));
+
+  CHECK_FALSE(append_one(*store, make_sealed("alice", "default", 1, at(1000), "1")));
+  CHECK_FALSE(append_one(*store, make_sealed("alice", "default", 1, at(1000), "2"))); // bob's, not alice's
+  REQUIRE(store->add_data_key(make_key("alice", 1)));
+  // Only canonical decimal names a generation.
+  for (const std::string key_id : {"2", "01", "+1", "1 ", "one", "0", "18446744073709551617"}) {
+    CAPTURE(key_id);
+    CHECK_FALSE(append_one(*store, make_sealed("alice", "default", 1, at(1000), key_id)));
+  }
+  // A batch with one such record fails as a whole.
+  const std::vector<VersionRecord> batch{make_record("carol", "default", 1, at(1000)),
+                                         make_sealed("alice", "default", 1, at(1000), "2")};
+  const AuditRecord audit = make_audit("alice", "default", "import", at(1000));
+  CHECK_FALSE(store->append(batch, {&audit, 1}));
+  CHECK_FALSE(store->head(key).has_value());
+  CHECK(store->contexts().empty());
+  CHECK(store->audit_log({}).empty());
+
+  const auto sealed = make_sealed("alice", "default", 1, at(1000), "1");
+  REQUIRE(append_one(*store, sealed));
+  check_same(store->head(key), sealed);
+  REQUIRE(store->add_data_key(make_key("alice", 2)));
+  const std::vector<VersionRecord> next{make_sealed("alice", "default", 2, at(2000), "2"),
+                                        make_record("carol", "default", 1, at(2000))};
+  CHECK(store->append(next, {&audit, 1}));
+  CHECK(names_of(store->contexts()) == std::vector<std::string>{"alice/default", "carol/default"});
+  CHECK(number(store->head(key)) == 2);
+}
+
+TEST_CASE("erasing a user destroys its data keys; erasing a namespace keeps them", "[store][conformance][keys]") {
+  const std::string backend{GENERATE(from_range(store_variants()))};
+  CAPTURE(backend);
+  TempDir dir;
+  auto store = open(backend, dir);
+  for (const auto& key : {make_key("alice", 1), make_key("alice", 2), make_key("alice2", 1), make_key("bob", 1)}) {
+    REQUIRE(store->add_data_key(key));
+  }
+  REQUIRE(append_one(*store, make_sealed("alice", "default", 1, at(1000), "1")));
+  REQUIRE(append_one(*store, make_sealed("alice", "work", 1, at(1000), "2")));
+  REQUIRE(append_one(*store, make_sealed("bob", "default", 1, at(1000), "1")));
+
+  CHECK(store->erase("alice", "work") == 1);
+  CHECK(key_names_of(store->data_keys("alice")) == std::vector<std::string>{"alice/1", "alice/2"});
+  CHECK(store->erase("alice", "missing") == 0);
+  CHECK(store->data_keys("alice").size() == 2);
+
+  CHECK(store->erase("alice", std::nullopt) == 1);
+  CHECK(store->data_keys("alice").empty());
+  CHECK(key_names_of(store->data_keys(std::nullopt)) == std::vector<std::string>{"alice2/1", "bob/1"});
+  check_same(store->head({"bob", "default"}), make_sealed("bob", "default", 1, at(1000), "1"));
+  // Nothing may be sealed with a destroyed key.
+  CHECK_FALSE(append_one(*store, make_sealed("alice", "default", 1, at(2000), "1")));
+  CHECK_FALSE(store->rewrap_data_key(make_key("alice", 1), make_key("alice", 1).wrapped));
+
+  // A user with keys and no versions left: the keys still go.
+  REQUIRE(store->add_data_key(make_key("alice", 1)));
+  CHECK(store->erase("alice", std::nullopt) == 0);
+  CHECK(store->data_keys("alice").empty());
+
+  // Gone for good: not back after reopening.
+  store.reset();
+  store = open(backend, dir);
+  CHECK(key_names_of(store->data_keys(std::nullopt)) == std::vector<std::string>{"alice2/1", "bob/1"});
+  CHECK(store->contexts("alice").empty());
+}
+
+TEST_CASE("data keys survive reopening", "[store][conformance][keys]") {
+  const std::string backend{GENERATE(from_range(store_variants()))};
+  CAPTURE(backend);
+  TempDir dir;
+  const std::vector<DataKeyRecord> keys{make_key("alice", 1, at(1)), make_key("alice", 2, at(2)),
+                                        make_key("bob", 1, at(3))};
+  {
+    auto store = open(backend, dir);
+    for (const auto& key : keys) {
+      REQUIRE(store->add_data_key(key));
+    }
+  }
+  auto store = open(backend, dir);
+  CHECK(store->data_keys(std::nullopt) == keys);
+  // Still the lock on a generation, and still what sealed appends check.
+  CHECK_FALSE(store->add_data_key(make_key("alice", 2, at(9))));
+  CHECK(append_one(*store, make_sealed("alice", "default", 1, at(1000), "2")));
+}
+
+TEST_CASE("racing writers of one data key generation: exactly one wins", "[store][conformance][keys]") {
+  const std::string backend{GENERATE(from_range(store_variants()))};
+  CAPTURE(backend);
+  TempDir dir;
+  constexpr std::size_t k_writers = 4;
+  open(backend, dir).reset(); // create the store before the race
+  std::vector<int> won(k_writers, 0);
+  std::vector<std::exception_ptr> failures(k_writers);
+  std::vector<std::thread> writers;
+  for (std::size_t w = 0; w < k_writers; ++w) {
+    writers.emplace_back([&, w] {
+      try {
+        auto store = open(backend, dir);
+        for (std::uint64_t generation = 1; generation <= 5; ++generation) {
+          auto key = make_key("alice", generation);
+          key.wrapped = "writer-" + std::to_string(w);
+          won[w] += store->add_data_key(key) ? 1 : 0;
+        }
+      } catch (...) {
+        failures[w] = std::current_exception();
+      }
+    });
+  }
+  for (auto& writer : writers) {
+    writer.join();
+  }
+  for (const auto& failure : failures) {
+    if (failure) {
+      std::rethrow_exception(failure);
+    }
+  }
+  int total = 0;
+  for (const int count : won) {
+    total += count;
+  }
+  CHECK(total == 5);
+  const auto keys = open(backend, dir)->data_keys("alice");
+  REQUIRE(keys.size() == 5);
+  for (const auto& key : keys) {
+    CHECK(key.wrapped.starts_with("writer-"));
+  }
 }
 
 } // namespace zsimem

@@ -19,11 +19,14 @@
 #include <fstream>
 #include <iterator>
 #include <optional>
+#include <sstream>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
 using namespace zsimem;
+using namespace std::chrono_literals;
 using Catch::Contains;
 using testing::RsaKey;
 
@@ -111,6 +114,19 @@ struct AuthDaemon {
   }
 
   std::filesystem::path log_path() const { return dir.path() / "serve.log"; }
+  std::filesystem::path restarted_log_path() const { return dir.path() / "serve-restarted.log"; }
+
+  // Stops the daemon and starts it again on the same port and store.
+  void restart() {
+    const int port = daemon->port();
+    daemon.reset();
+    testing::ServeProcess::Options options("json", dir.path() / "data", restarted_log_path());
+    options.env = {"ZSIMEM_POLICY=" + (dir.path() / "policy.json").string()};
+    options.port = port;
+    daemon.emplace(std::move(options));
+  }
+
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(daemon->port()); }
 
   httplib::Client client() const {
     httplib::Client client("127.0.0.1", daemon->port());
@@ -444,4 +460,193 @@ TEST_CASE("http auth: without a policy, serve listens beyond loopback only with 
     check_refused(client.Get((k_memory + "/u1").c_str()), "needs a bearer token", "");
     CHECK(body_of(client.Get((k_memory + "/u1").c_str(), bearer(k_admin_token)), 404).contains("detail"));
   }
+}
+
+namespace {
+
+// `zsimem watch` with these arguments (after `-o json watch`), in an
+// environment without a local policy or token but for `env`.
+testing::ProcessResult watch(const std::vector<std::string>& global, const std::vector<std::string>& args,
+                             std::vector<std::string> env = {}, std::chrono::milliseconds timeout = 30s) {
+  std::vector<std::string> argv{ZSIMEM_BINARY};
+  argv.insert(argv.end(), global.begin(), global.end());
+  argv.insert(argv.end(), {"-o", "json", "watch"});
+  argv.insert(argv.end(), args.begin(), args.end());
+  env.insert(env.begin(), {"ZSIMEM_POLICY", "ZSIMEM_TOKEN"});
+  return testing::run_process(argv, {}, env, timeout);
+}
+
+// The versions of the JSON lines watch printed.
+std::vector<std::string> versions_of(const std::string& out) {
+  std::vector<std::string> versions;
+  std::istringstream lines(out);
+  for (std::string line; std::getline(lines, line);) {
+    versions.push_back(Json::parse(line)["version"]);
+  }
+  return versions;
+}
+
+} // namespace
+
+TEST_CASE("cli: zsimem watch sends its bearer token to a daemon with a policy, reconnections included",
+          "[http][auth][events][cli]") {
+  AuthDaemon d;
+  auto client = d.client();
+  const std::string token = hs256(claims_for("u1"));
+  const std::string u1 = k_memory + "/u1";
+  const auto write_as_u1 = [&](int n) {
+    return body_of(client.Post(u1.c_str(), bearer(token), merge_body("u1", {{"n", n}}).dump(), "application/json"),
+                   200)["version"];
+  };
+  REQUIRE(write_as_u1(1) == "1");
+  const auto token_file = d.dir.path() / "u1.token";
+  std::ofstream(token_file) << token << "\n";
+
+  // No local policy: the daemon checks the token, on each connection.
+  testing::ProcessResult watched;
+  std::thread watcher([&] {
+    watched = watch({"--token-file", token_file.string(), "--request-id", "watch-u1"},
+                    {"u1", "--url", d.url(), "--after", "0", "--count", "3"});
+  });
+  const auto follows = [&] {
+    std::size_t count = 0;
+    for (const auto& record : records_of(audit_records(client), "watch-u1")) {
+      count += record["operation"] == "follow" && record["outcome"] == "ok" ? 1U : 0U;
+    }
+    return count;
+  };
+  for (int i = 0; i < 500 && follows() == 0; ++i) {
+    std::this_thread::sleep_for(20ms);
+  }
+  const std::size_t followed_before_restart = follows();
+  if (followed_before_restart == 1) {
+    d.restart(); // the stream ends with the daemon; watch reconnects
+    REQUIRE(write_as_u1(2) == "2");
+    for (int i = 0; i < 500 && follows() < 2; ++i) {
+      std::this_thread::sleep_for(20ms);
+    }
+    REQUIRE(write_as_u1(3) == "3");
+  }
+  watcher.join();
+  REQUIRE(followed_before_restart == 1);
+  INFO(watched.err);
+  REQUIRE(watched.exit_code == 0);
+  CHECK(versions_of(watched.out) == std::vector<std::string>{"1", "2", "3"});
+  CHECK_THAT(watched.err, Contains("reconnecting after version 1"));
+  CHECK_FALSE(shows_token(watched.out + watched.err, token));
+
+  // Both connections were authenticated as the token's subject.
+  const auto records = records_of(audit_records(client), "watch-u1");
+  REQUIRE(records.size() == 2);
+  for (const auto& record : records) {
+    CHECK(record["actor"] == "u1");
+    CHECK(record["operation"] == "follow");
+  }
+
+  // ZSIMEM_TOKEN works the same; a new version's event arrives (--after:
+  // whether the watcher connects before the write or after it).
+  int written = 0;
+  std::thread writer([&] {
+    std::this_thread::sleep_for(300ms);
+    const auto result = client.Post(u1.c_str(), bearer(token), merge_body("u1", {{"n", 4}}).dump(), "application/json");
+    written = result ? result->status : -1;
+  });
+  const auto from_env = watch({}, {"u1", "--url", d.url(), "--after", "3", "--count", "1"}, {"ZSIMEM_TOKEN=" + token});
+  writer.join();
+  REQUIRE(written == 200);
+  INFO(from_env.err);
+  REQUIRE(from_env.exit_code == 0);
+  const Json line = Json::parse(from_env.out);
+  CHECK(line["version"] == "4");
+  CHECK(line["data"] == Json{{"n", 4}});
+  CHECK(line["actor"] == "u1");
+
+  // Neither daemon logged the token.
+  CHECK_FALSE(shows_token(read_text(d.log_path()), token));
+  CHECK_FALSE(shows_token(read_text(d.restarted_log_path()), token));
+}
+
+TEST_CASE("cli: zsimem watch without a token, or with one refused or denied, exits 6 at once",
+          "[http][auth][events][cli]") {
+  AuthDaemon d;
+  auto client = d.client();
+  const std::string u1 = k_memory + "/u1";
+  body_of(client.Post(u1.c_str(), bearer(k_admin_token), merge_body("u1", {{"kcal", 1800}}).dump(), "application/json"),
+          200);
+  // No --count: a refusal must end it rather than be retried.
+  const std::vector<std::string> follow_u1{"u1", "--url", d.url()};
+
+  const auto none = watch({}, follow_u1);
+  INFO(none.err);
+  CHECK_FALSE(none.timed_out);
+  CHECK(none.exit_code == 6);
+  CHECK_THAT(none.err, Contains("401"));
+  CHECK_THAT(none.err, Contains("needs a bearer token"));
+  CHECK_THAT(none.err, Contains("--token-file FILE or ZSIMEM_TOKEN"));
+  CHECK(none.out.empty());
+
+  Json expired_claims = claims_for("u1");
+  expired_claims["exp"] = now_s() - 3600;
+  const std::string expired = hs256(expired_claims);
+  const auto refused = watch({}, follow_u1, {"ZSIMEM_TOKEN=" + expired});
+  INFO(refused.err);
+  CHECK_FALSE(refused.timed_out);
+  CHECK(refused.exit_code == 6);
+  CHECK_THAT(refused.err, Contains("the token has expired"));
+  CHECK_THAT(refused.err, Contains("refused the bearer token of ZSIMEM_TOKEN"));
+  CHECK_FALSE(shows_token(refused.err, expired));
+
+  const auto unknown_file = d.dir.path() / "unknown.token";
+  std::ofstream(unknown_file) << "zsk_unknown_00000000000000000000\n";
+  const auto unknown = watch({"--token-file", unknown_file.string()}, follow_u1);
+  INFO(unknown.err);
+  CHECK(unknown.exit_code == 6);
+  CHECK_THAT(unknown.err, Contains("unknown API token"));
+  CHECK_THAT(unknown.err, Contains("--token-file '" + unknown_file.string() + "'"));
+  CHECK_FALSE(shows_token(unknown.err, "zsk_unknown_00000000000000000000"));
+
+  // Valid tokens whose subjects may not read u1's context: 403.
+  const std::string u2 = hs256(claims_for("u2"));
+  const auto u2_file = d.dir.path() / "u2.token";
+  std::ofstream(u2_file) << u2;
+  for (const auto& [name, denied] : std::vector<std::pair<std::string, testing::ProcessResult>>{
+           {"JWT", watch({"--token-file", u2_file.string()}, follow_u1)},
+           {"API token", watch({}, follow_u1, {"ZSIMEM_TOKEN=" + k_bot_token})}}) {
+    INFO(name << ": " << denied.err);
+    CHECK_FALSE(denied.timed_out);
+    CHECK(denied.exit_code == 6);
+    CHECK_THAT(denied.err, Contains("403"));
+    CHECK_THAT(denied.err, Contains("may not read"));
+    CHECK_THAT(denied.err, Contains("acting with the bearer token of"));
+    CHECK_FALSE(shows_token(denied.err, u2));
+    CHECK_FALSE(shows_token(denied.err, k_bot_token));
+    CHECK(denied.out.empty());
+  }
+
+  // Tokens that never leave the CLI.
+  const auto empty_file = d.dir.path() / "empty.token";
+  std::ofstream(empty_file) << " \n";
+  const auto empty = watch({"--token-file", empty_file.string()}, follow_u1);
+  CHECK(empty.exit_code == 6);
+  CHECK_THAT(empty.err, Contains("is empty"));
+  const auto absent = watch({"--token-file", (d.dir.path() / "absent.token").string()}, follow_u1);
+  CHECK(absent.exit_code == 5);
+  CHECK_THAT(absent.err, Contains("--token-file"));
+  const auto two_lines_file = d.dir.path() / "two-lines.token";
+  std::ofstream(two_lines_file) << k_bot_token << "\nX-Injected: 1\n";
+  const auto two_lines = watch({"--token-file", two_lines_file.string()}, follow_u1);
+  CHECK(two_lines.exit_code == 6);
+  CHECK_THAT(two_lines.err, Contains("control characters"));
+  CHECK_FALSE(shows_token(two_lines.err, k_bot_token));
+
+  // Other commands still check a token against a local policy, and want one.
+  const auto local = testing::run_process(
+      {ZSIMEM_BINARY, "--backend", "json", "--data-dir", (d.dir.path() / "local").string(), "get", "u1"}, {},
+      {"ZSIMEM_POLICY", "ZSIMEM_TOKEN=" + k_admin_token});
+  CHECK(local.exit_code == 5);
+  CHECK_THAT(local.err, Contains("checked against a policy"));
+
+  CHECK_FALSE(shows_token(read_text(d.log_path()), expired));
+  CHECK_FALSE(shows_token(read_text(d.log_path()), u2));
+  CHECK_FALSE(shows_token(read_text(d.log_path()), k_bot_token));
 }

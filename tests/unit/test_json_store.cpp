@@ -3,6 +3,7 @@
 #include "support/temp_dir.hpp"
 
 #include <zsimem/error.hpp>
+#include <zsimem/time.hpp>
 
 #include <catch2/catch.hpp>
 
@@ -12,6 +13,7 @@
 #include <cstdlib>
 #include <fcntl.h>
 #include <fstream>
+#include <functional>
 #include <set>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -21,6 +23,7 @@ namespace fs = std::filesystem;
 using zsimem::AuditQuery;
 using zsimem::AuditRecord;
 using zsimem::ContextKey;
+using zsimem::DataKeyRecord;
 using zsimem::Error;
 using zsimem::ErrorCode;
 using zsimem::HistoryQuery;
@@ -74,6 +77,21 @@ void put(const fs::path& path, const std::string& text, bool append = false) {
 }
 
 std::string slurp(const fs::path& path) { return zsimem::file_io::read_file(path); }
+
+fs::path key_path(const fs::path& dir, const std::string& user, std::uint64_t generation) {
+  std::string digits = std::to_string(generation);
+  return dir / "keys" / user / (std::string(20 - digits.size(), '0') + digits + ".json");
+}
+
+// Whether `text` occurs in any file under `dir`.
+bool found_under(const fs::path& dir, const std::string& text) {
+  for (const auto& entry : fs::recursive_directory_iterator(dir)) {
+    if (entry.is_regular_file() && slurp(entry.path()).find(text) != std::string::npos) {
+      return true;
+    }
+  }
+  return false;
+}
 
 std::size_t entries(const fs::path& dir) {
   return zsimem::file_io::list_dir(dir).value_or(std::vector<std::string>{}).size();
@@ -536,4 +554,113 @@ TEST_CASE("json store: a long-lived store's remembered head follows other proces
   }
   CHECK(daemon->head(key)->data == R"({"rewritten":3})");
   CHECK(daemon->head(key)->data == R"({"rewritten":3})");
+}
+
+TEST_CASE("json store keeps each data key in a file of its own", "[store][json][keys]") {
+  TempDir dir;
+  auto store = zsimem::store::make_json_store({"json", dir.path()});
+  const DataKeyRecord key{"alice", 12, "master-1", "d3JhcHBlZA==", at(5)};
+  REQUIRE(store->add_data_key(key));
+  const std::string text = slurp(key_path(dir.path(), "alice", 12));
+  CHECK_THAT(text, Catch::Contains(R"("generation": "12")"));
+  CHECK_THAT(text, Catch::Contains(R"("created_at": ")" + zsimem::format_rfc3339(at(5)) + R"(")"));
+  CHECK_THAT(text, Catch::Contains(R"("wrapped": "d3JhcHBlZA==")"));
+  CHECK_THAT(text, Catch::Contains(R"("master_key_id": "master-1")"));
+  CHECK(entries(dir.path() / "keys" / "alice") == 1); // no temp file left beside it
+  CHECK(entries(dir.path() / "tmp") == 0);
+
+  // Names outside the scheme are not keys.
+  put(dir.path() / "keys" / "alice" / "00000000000000000001.json.4242.0.abc.tmp", "{}");
+  put(dir.path() / "keys" / "alice" / "1.json", "{}");
+  fs::create_directories(dir.path() / "keys" / "bad..name");
+  put(key_path(dir.path(), "bad..name", 1), "{}");
+  CHECK(store->data_keys(std::nullopt) == std::vector<DataKeyRecord>{key});
+
+  CHECK_THROWS_AS(store->add_data_key({"../escape", 1, "m", "w", at(0)}), Error);
+  CHECK_THROWS_AS(store->add_data_key({"alice", 0, "m", "w", at(0)}), Error);
+  CHECK(store->data_keys("../escape").empty());
+  CHECK_FALSE(store->rewrap_data_key({"../escape", 1, "m", "w", at(0)}, "w"));
+}
+
+TEST_CASE("json store reports a damaged data key file by name", "[store][json][keys]") {
+  TempDir dir;
+  auto store = zsimem::store::make_json_store({"json", dir.path()});
+  REQUIRE(store->add_data_key({"alice", 1, "master-1", "d3JhcHBlZA==", at(0)}));
+  const fs::path path = key_path(dir.path(), "alice", 1);
+  const auto check_damaged_key = [&](const std::string& contents) {
+    CAPTURE(contents);
+    put(path, contents);
+    for (const auto& call : std::vector<std::function<void()>>{
+             [&] { store->data_keys(std::nullopt); }, [&] { store->data_keys("alice"); },
+             [&] {
+               store->rewrap_data_key({"alice", 1, "master-2", "x", at(0)}, "d3JhcHBlZA==");
+             }}) {
+      try {
+        call();
+        FAIL("no error for " << path);
+      } catch (const Error& e) {
+        CHECK(e.code() == ErrorCode::unavailable);
+        CHECK_THAT(e.what(), Catch::Contains(path.string()));
+        CHECK_THAT(e.what(), Catch::Contains("damaged data key file"));
+      }
+    }
+  };
+  check_damaged_key(R"({"user_id": "alice", "generation": "1", "master_key_id": "m", "wrapped": "w")");
+  check_damaged_key("[]");
+  check_damaged_key(R"({"user_id": "alice", "generation": 1, "master_key_id": "m", "wrapped": "w", )"
+                    R"("created_at": "2025-01-01T00:00:00Z"})");
+  check_damaged_key(R"({"user_id": "alice", "generation": "1", "master_key_id": "m", "wrapped": "w", )"
+                    R"("created_at": "yesterday"})");
+  // Another key's contents in this key's place.
+  check_damaged_key(R"({"user_id": "alice", "generation": "2", "master_key_id": "m", "wrapped": "w", )"
+                    R"("created_at": "2025-01-01T00:00:00Z"})");
+  check_damaged_key(R"({"user_id": "bob", "generation": "1", "master_key_id": "m", "wrapped": "w", )"
+                    R"("created_at": "2025-01-01T00:00:00Z"})");
+}
+
+TEST_CASE("json store: erasing a user leaves no copy of its data keys under the data directory",
+          "[store][json][keys]") {
+  TempDir dir;
+  auto store = zsimem::store::make_json_store({"json", dir.path()});
+  const std::string first = "Rmlyc3Qgd3JhcHBpbmcgb2YgYWxpY2Uncw+key/1==";
+  const std::string second = "U2Vjb25kIHdyYXBwaW5nIG9mIGFsaWNlJ3M+key/1==";
+  const std::string other = "QWxpY2UncyBzZWNvbmQgZ2VuZXJhdGlvbg+key/2==";
+  const std::string bobs = "Qm9iJ3Mga2V5IHN0YXlzIHdoZXJlIGl0IGlz+key/1==";
+  REQUIRE(store->add_data_key({"alice", 1, "master-1", first, at(0)}));
+  REQUIRE(store->add_data_key({"bob", 1, "master-1", bobs, at(0)}));
+  for (std::uint64_t v = 1; v <= 3; ++v) {
+    auto sealed = make_version("alice", v == 3 ? "work" : "default", v == 3 ? 1 : v);
+    sealed.data = "c2VhbGVk";
+    sealed.delta.clear();
+    sealed.key_id = "1";
+    REQUIRE(append_one(*store, sealed));
+  }
+  REQUIRE(store->rewrap_data_key({"alice", 1, "master-2", second, at(0)}, first));
+  REQUIRE(store->add_data_key({"alice", 2, "master-2", other, at(0)}));
+  // A temp file a writer killed mid-write left beside the keys.
+  put(dir.path() / "keys" / "alice" / "00000000000000000003.json.4242.0.abc.tmp", first);
+  REQUIRE(found_under(dir.path(), first));
+  REQUIRE(found_under(dir.path(), second));
+
+  CHECK(store->erase("alice", std::nullopt) == 3);
+  for (const auto& gone : {first, second, other}) {
+    CAPTURE(gone);
+    CHECK_FALSE(found_under(dir.path(), gone));
+  }
+  CHECK(found_under(dir.path(), bobs));
+  CHECK_FALSE(fs::exists(dir.path() / "keys" / "alice"));
+  CHECK(entries(dir.path() / "tmp") == 0);
+  CHECK(store->erase("alice", std::nullopt) == 0);
+}
+
+TEST_CASE("json store removes erased keys a killed eraser left in tmp at once", "[store][json][keys]") {
+  TempDir dir;
+  zsimem::store::make_json_store({"json", dir.path()}).reset();
+  // Fresh, unlike other leftovers, which wait an hour.
+  fs::create_directories(dir.path() / "tmp" / "erased-keys.4242.0.abc");
+  put(dir.path() / "tmp" / "erased-keys.4242.0.abc" / "00000000000000000001.json", "{}");
+  put(dir.path() / "tmp" / "fresh.tmp", "x");
+  auto store = zsimem::store::make_json_store({"json", dir.path()});
+  CHECK_FALSE(fs::exists(dir.path() / "tmp" / "erased-keys.4242.0.abc"));
+  CHECK(fs::exists(dir.path() / "tmp" / "fresh.tmp"));
 }

@@ -18,6 +18,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <iterator>
 #include <latch>
 #include <stdexcept>
 #include <string>
@@ -84,6 +85,13 @@ std::string raw_query(const fs::path& path, const std::string& sql) {
     throw std::runtime_error(sql + ": " + error);
   }
   return result;
+}
+
+// Whether `text` occurs in the raw bytes of a file; false when there is no file.
+bool file_contains(const fs::path& path, const std::string& text) {
+  std::ifstream in(path, std::ios::binary);
+  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  return bytes.find(text) != std::string::npos;
 }
 
 // The error `use` throws, failing the test when it throws none.
@@ -287,7 +295,7 @@ TEST_CASE("sqlite: the database is in WAL mode with the current schema", "[store
   TempDir dir;
   open_sqlite(dir).reset();
   CHECK(raw_query(db_path(dir), "PRAGMA journal_mode") == "wal");
-  CHECK(raw_query(db_path(dir), "PRAGMA user_version") == "3");
+  CHECK(raw_query(db_path(dir), "PRAGMA user_version") == "4");
   CHECK(raw_query(db_path(dir), "SELECT count(*) FROM sqlite_schema WHERE type = 'table'") != "0");
 }
 
@@ -324,7 +332,7 @@ PRAGMA user_version = 1;
 )sql");
 
   auto store = open_sqlite(dir);
-  CHECK(raw_query(db_path(dir), "PRAGMA user_version") == "3");
+  CHECK(raw_query(db_path(dir), "PRAGMA user_version") == "4");
   CHECK(raw_query(db_path(dir), "SELECT count(*) FROM sqlite_schema WHERE name = 'versions_by_time'") == "0");
   const ContextKey alice{"alice", "default"};
   const auto head = store->head(alice);
@@ -344,6 +352,119 @@ PRAGMA user_version = 1;
   append(*store, third);
   CHECK(store->head(alice)->version == 3);
   CHECK_FALSE(store->append({&third, 1}, {}));
+}
+
+TEST_CASE("sqlite: a database of schema 3 is migrated on open, every version and audit record kept",
+          "[store][sqlite][keys]") {
+  TempDir dir;
+  // Schema 3 as zsimem created it before encryption at rest: no salt or
+  // key_id columns, no data_keys table.
+  raw_query(db_path(dir), R"sql(
+PRAGMA journal_mode = WAL;
+CREATE TABLE versions (
+  user_id TEXT NOT NULL, ns TEXT NOT NULL, version INTEGER NOT NULL, updated_at INTEGER NOT NULL,
+  data TEXT NOT NULL, delta TEXT NOT NULL, actor TEXT NOT NULL, request_id TEXT NOT NULL, tags TEXT NOT NULL,
+  derived_from INTEGER NOT NULL, rollback_of INTEGER, idempotency_key TEXT, prev_hash TEXT NOT NULL,
+  hash TEXT NOT NULL
+);
+CREATE UNIQUE INDEX versions_by_key ON versions (user_id, ns, version);
+CREATE INDEX versions_by_idempotency_key ON versions (user_id, ns, idempotency_key, version)
+  WHERE idempotency_key IS NOT NULL;
+CREATE TABLE audit (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT, time INTEGER NOT NULL, request_id TEXT NOT NULL, actor TEXT NOT NULL,
+  operation TEXT NOT NULL, user_id TEXT NOT NULL, ns TEXT NOT NULL, version TEXT NOT NULL,
+  outcome TEXT NOT NULL, detail TEXT NOT NULL, prev_hash TEXT NOT NULL DEFAULT '', hash TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX audit_by_user ON audit (user_id, seq);
+INSERT INTO versions VALUES
+  ('alice', 'default', 1, 1764380641000002, '{"a":1}', '{"a":1}', 'cli:alice', 'req-2', '[]', 0, NULL,
+   'key-1', '', 'h1'),
+  ('alice', 'default', 2, 1764380641000003, '{"a":2}', '{"a":2}', 'cli:alice', 'req-3', '["x"]', 1, 1,
+   NULL, 'h1', 'h2');
+INSERT INTO audit (time, request_id, actor, operation, user_id, ns, version, outcome, detail, prev_hash, hash)
+  VALUES (1764380641000002, 'req-2', 'cli:alice', 'merge', 'alice', 'default', '1', 'ok', '', '', 'a1');
+PRAGMA user_version = 3;
+)sql");
+
+  auto store = open_sqlite(dir);
+  CHECK(raw_query(db_path(dir), "PRAGMA user_version") == "4");
+  const ContextKey alice{"alice", "default"};
+  const auto head = store->head(alice);
+  REQUIRE(head);
+  CHECK(head->version == 2);
+  CHECK(head->data == R"({"a":2})");
+  CHECK(head->delta == R"({"a":2})");
+  CHECK(head->tags == std::vector<std::string>{"x"});
+  CHECK(head->rollback_of == 1);
+  CHECK(head->prev_hash == "h1");
+  CHECK(head->hash == "h2");
+  CHECK(head->salt.empty());
+  CHECK(head->key_id.empty());
+  CHECK(store->find_idempotency_key(alice, "key-1")->request_id == "req-2");
+  const auto log = store->audit_log({});
+  REQUIRE(log.size() == 1);
+  CHECK(log[0].hash == "a1");
+  CHECK(store->data_keys(std::nullopt).empty());
+
+  // The migrated database takes data keys and sealed versions.
+  REQUIRE(store->add_data_key({"alice", 1, "master-1", "d3JhcHBlZA==", Timestamp{}}));
+  auto sealed = make_record("alice", "default", 3);
+  sealed.prev_hash = "h2";
+  sealed.data = "c2VhbGVk";
+  sealed.delta.clear();
+  sealed.key_id = "1";
+  append(*store, sealed);
+  CHECK(store->head(alice)->key_id == "1");
+  CHECK(store->head(alice)->data == "c2VhbGVk");
+}
+
+TEST_CASE("sqlite: erasing a user leaves no copy of its data keys in the database or its WAL",
+          "[store][sqlite][keys]") {
+  const bool long_lived = GENERATE(false, true);
+  CAPTURE(long_lived);
+  TempDir dir;
+  const fs::path wal = dir.path() / "zsimem.sqlite3-wal";
+  const auto in_files = [&](const std::string& text) {
+    return file_contains(db_path(dir), text) || file_contains(wal, text);
+  };
+  const std::string first = "Rmlyc3Qgd3JhcHBpbmcgb2YgYWxpY2Uncw+key/1==";
+  const std::string second = "U2Vjb25kIHdyYXBwaW5nIG9mIGFsaWNlJ3M+key/1==";
+  const std::string other = "QWxpY2UncyBzZWNvbmQgZ2VuZXJhdGlvbg+key/2==";
+  const std::string bobs = "Qm9iJ3Mga2V5IHN0YXlzIHdoZXJlIGl0IGlz+key/1==";
+  const std::string box = "U2VhbGVkIGJveCBvZiBhbGljZQ==";
+
+  auto store = open_sqlite(dir, long_lived);
+  REQUIRE(store->add_data_key({"alice", 1, "master-1", first, Timestamp{}}));
+  REQUIRE(store->add_data_key({"bob", 1, "master-1", bobs, Timestamp{}}));
+  // Enough versions to fill pages of their own, which the erasure frees.
+  for (std::uint64_t v = 1; v <= 20; ++v) {
+    auto sealed = make_record("alice", "default", v);
+    sealed.data = box + std::string(600, 'A') + std::to_string(v);
+    sealed.delta.clear();
+    sealed.key_id = "1";
+    append(*store, sealed);
+  }
+  REQUIRE(store->rewrap_data_key({"alice", 1, "master-2", second, Timestamp{}}, first));
+  REQUIRE(store->add_data_key({"alice", 2, "master-2", other, Timestamp{}}));
+  // The scan sees what is there: the keys, and the old wrapping, not yet checkpointed away.
+  REQUIRE(in_files(first));
+  REQUIRE(in_files(second));
+  REQUIRE(in_files(other));
+  REQUIRE(in_files(box));
+
+  CHECK(store->erase("alice", std::nullopt) == 20);
+  CHECK(store->data_keys("alice").empty());
+  for (const auto& gone : {first, second, other, box}) {
+    CAPTURE(gone);
+    CHECK_FALSE(in_files(gone));
+  }
+  CHECK(in_files(bobs));
+  store.reset();
+  for (const auto& gone : {first, second, other}) {
+    CAPTURE(gone);
+    CHECK_FALSE(in_files(gone));
+  }
+  CHECK(open_sqlite(dir)->data_keys(std::nullopt).size() == 1);
 }
 
 TEST_CASE("sqlite: closing a store keeps the WAL instead of checkpointing", "[store][sqlite]") {

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <zsimem/change_feed.hpp>
+#include <zsimem/encryption.hpp>
 #include <zsimem/identity.hpp>
 #include <zsimem/model.hpp>
 #include <zsimem/store.hpp>
@@ -120,6 +121,10 @@ struct ServiceOptions {
   // With a policy every operation must be allowed by it (docs/security.md);
   // without one, everything is allowed.
   std::shared_ptr<const Policy> policy;
+  // With master keys every version written is encrypted at rest
+  // (docs/security.md); without, versions are stored as plain JSON and
+  // encrypted ones cannot be read.
+  std::shared_ptr<const MasterKeyRing> master_keys;
 };
 
 class AuditBuffer;
@@ -176,6 +181,11 @@ public:
   // Writes exported versions verbatim after checking their hash chains.
   // Versions already present with the same hash are skipped.
   ImportResult import_versions(const Caller& caller, std::span<const VersionRecord> records);
+
+  // Rewraps every data key onto the current master key and, when asked,
+  // gives every user a new data key generation (docs/security.md).
+  // Error{invalid} without master keys.
+  RekeyReport rekey(const Caller& caller, bool rotate_data_keys);
 
   // Starts following a context (audited once, here): returns the version a
   // follower starts after, `after` when given, else the current head (0 when

@@ -44,6 +44,16 @@ struct VersionRecord {
   std::string idempotency_key; // empty when none was given
   std::string prev_hash;       // hash of version-1 ("" for version 1)
   std::string hash;            // SHA-256 over this record and prev_hash
+  // Random hex the hash also covers, set when encryption at rest is on: the
+  // hash of an encrypted version must not let anyone holding the stored
+  // bytes confirm a guess of its content. Empty otherwise.
+  std::string salt;
+  // As stored, when encrypted at rest (docs/security.md): the generation of
+  // the user's data key that sealed it, as decimal text; `data` then holds
+  // the sealed box (data, delta and salt, base64) and `delta` and `salt` are
+  // empty. Empty for a version stored as plain JSON. The service only ever
+  // hands out opened records.
+  std::string key_id;
 
   ContextKey key() const { return {user_id, ns}; }
 };

@@ -33,6 +33,20 @@ struct AuditQuery {
   std::size_t limit = 100;
 };
 
+// One of a user's data keys, wrapped (encrypted) by a master key. Opaque to
+// the store, which keeps it beside the user's versions and destroys it when
+// the user is erased: without it, the versions it sealed cannot be read,
+// wherever copies of them are (crypto-shredding).
+struct DataKeyRecord {
+  std::string user_id;
+  std::uint64_t generation = 0; // 1, 2, …: what a sealed version's key_id names
+  std::string master_key_id;    // which master key wrapped it
+  std::string wrapped;          // the wrapped key, as text
+  Timestamp created_at{};
+
+  friend bool operator==(const DataKeyRecord&, const DataKeyRecord&) = default;
+};
+
 // How a backend's writes went: with group commit, several writes (appends
 // and audit records) share one transaction.
 struct WriteStats {
@@ -80,7 +94,10 @@ public:
   // Returns false, having written no version, when any of these versions
   // already exists, or when the first of a context does not follow the
   // stored head (version - 1 with hash prev_hash; no version at all for
-  // version 1): someone else got there first, or erased the context. Atomic
+  // version 1): someone else got there first, or erased the context; also
+  // when a record's key_id names a data key its user does not have (erased
+  // since the writer loaded it: nothing may be sealed with a destroyed key).
+  // Stores keep every field of a record, key_id and salt included. Atomic
   // as a whole where the backend allows (see supports_atomic_batches);
   // durable on return.
   virtual bool append(std::span<const VersionRecord> records, std::span<const AuditRecord> audit) = 0;
@@ -91,8 +108,20 @@ public:
   virtual WriteStats write_stats() const { return {}; }
 
   // Removes every version of one namespace, or of every namespace of the
-  // user when `ns` is empty. Returns how many versions were removed.
+  // user when `ns` is empty, and then also the user's data keys, in a way
+  // that leaves no readable copy of them in the store's files (secure
+  // deletion). Returns how many versions were removed.
   virtual std::size_t erase(std::string_view user_id, std::optional<std::string_view> ns) = 0;
+
+  // Data keys, sorted by user and generation; only one user's when given.
+  virtual std::vector<DataKeyRecord> data_keys(std::optional<std::string_view> user_id) = 0;
+  // Stores a new data key; false, storing nothing, when its user has that
+  // generation already (another writer created it first). Durable on return.
+  virtual bool add_data_key(const DataKeyRecord& key) = 0;
+  // Replaces a key's master_key_id and wrapped text, if it is still stored
+  // wrapped as `expected_wrapped`; false otherwise (erased, or rewrapped by
+  // someone else meanwhile). Durable on return.
+  virtual bool rewrap_data_key(const DataKeyRecord& key, std::string_view expected_wrapped) = 0;
 
   // Every context, sorted; only those of one user when given.
   virtual std::vector<ContextKey> contexts(std::optional<std::string_view> user_id = std::nullopt) = 0;

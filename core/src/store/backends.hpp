@@ -5,13 +5,39 @@
 
 #include <zsimem/store.hpp>
 
+#include <charconv>
+#include <cstdint>
 #include <filesystem>
+#include <limits>
 #include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <system_error>
 
 namespace zsimem::store {
 
 // Plain JSON files under `data_dir`, one folder per context, one file per version.
 std::unique_ptr<MemoryStore> make_json_store(const StoreConfig& config);
+
+// Data key generations every backend can keep: 1 up to SQLite's largest
+// integer.
+inline bool is_valid_generation(std::uint64_t generation) {
+  return generation >= 1 && generation <= static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max());
+}
+
+// The data key generation a sealed version's key_id names, in canonical
+// decimal (no sign, no leading zeros). Anything else names no key, so an
+// append of it fails like one naming an erased key.
+inline std::optional<std::uint64_t> key_generation(std::string_view key_id) {
+  std::uint64_t generation = 0;
+  const auto [end, error] = std::from_chars(key_id.data(), key_id.data() + key_id.size(), generation);
+  if (error != std::errc{} || end != key_id.data() + key_id.size() || !is_valid_generation(generation) ||
+      std::to_string(generation) != key_id) {
+    return std::nullopt;
+  }
+  return generation;
+}
 
 // One SQLite database file `data_dir`/zsimem.sqlite3 in WAL mode.
 std::unique_ptr<MemoryStore> make_sqlite_store(const StoreConfig& config);

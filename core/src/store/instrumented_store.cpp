@@ -69,6 +69,18 @@ public:
     const OperationTimer timer(m_metrics, "erase");
     return m_inner->erase(user_id, ns);
   }
+  std::vector<DataKeyRecord> data_keys(std::optional<std::string_view> user_id) override {
+    const OperationTimer timer(m_metrics, "data_keys");
+    return m_inner->data_keys(user_id);
+  }
+  bool add_data_key(const DataKeyRecord& key) override {
+    const OperationTimer timer(m_metrics, "add_data_key");
+    return m_inner->add_data_key(key);
+  }
+  bool rewrap_data_key(const DataKeyRecord& key, std::string_view expected_wrapped) override {
+    const OperationTimer timer(m_metrics, "rewrap_data_key");
+    return m_inner->rewrap_data_key(key, expected_wrapped);
+  }
   std::vector<ContextKey> contexts(std::optional<std::string_view> user_id) override {
     const OperationTimer timer(m_metrics, "contexts");
     return m_inner->contexts(user_id);

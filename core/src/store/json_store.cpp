@@ -5,6 +5,7 @@
 #include <zsimem/error.hpp>
 #include <zsimem/failpoint.hpp>
 #include <zsimem/hash_chain.hpp>
+#include <zsimem/time.hpp>
 
 #include <algorithm>
 #include <cerrno>
@@ -24,14 +25,20 @@
 //   DIR/FORMAT                                   "zsimem-json 1\n"
 //   DIR/contexts/<user_id>/<ns>/<version>.json   one version per file, the
 //                                                version zero-padded to 20 digits
+//   DIR/keys/<user_id>/<generation>.json         one data key per file, the
+//                                                generation zero-padded to 20
+//                                                digits; temp files of its
+//                                                writes beside it
 //   DIR/audit.jsonl                              one audit record per line
 //   DIR/tmp/                                     temp files of atomic writes
-//   DIR/lock                                     flock: shared by appends,
-//                                                exclusive by erase
+//   DIR/lock                                     flock: shared by appends and
+//                                                new data keys, exclusive by
+//                                                erase and rewraps
 //
 // A version file is linked into place only once it is complete and on disk,
 // and link() fails when the name exists, so the file name is the lock that
-// makes appending version N+1 conditional. Readers take no lock.
+// makes appending version N+1 conditional; a data key file likewise. Readers
+// take no lock.
 namespace zsimem::store {
 namespace {
 
@@ -46,6 +53,9 @@ constexpr std::time_t k_stale_temp_seconds = 60 * 60;
 constexpr std::size_t k_audit_block_bytes = 64 * 1024;
 constexpr std::size_t k_max_audit_line_bytes = 1024 * 1024;
 constexpr std::size_t k_max_quoted_bytes = 80;
+// Names in tmp/ of what erasures moved there, to remove.
+constexpr std::string_view k_erased_prefix = "erased";
+constexpr std::string_view k_erased_keys_prefix = "erased-keys";
 
 // The naming scheme the service enforces; anything else found on disk is
 // not ours, and nothing else may become part of a path.
@@ -118,6 +128,51 @@ VersionRecord decode_version(const std::string& text, const fs::path& path, cons
     throw damaged(path, "it belongs to " + describe(record.key()) + ", not " + describe(key));
   }
   return record;
+}
+
+Error damaged_key(const fs::path& path, const std::string& reason) {
+  return Error(ErrorCode::unavailable, "damaged data key file " + path.string() + ": " + reason);
+}
+
+std::string encode_data_key(const DataKeyRecord& key) {
+  const Json json{{"user_id", key.user_id},
+                  {"generation", std::to_string(key.generation)},
+                  {"master_key_id", key.master_key_id},
+                  {"wrapped", key.wrapped},
+                  {"created_at", format_rfc3339(key.created_at)}};
+  try {
+    return json.dump(2) + "\n";
+  } catch (const Json::exception& e) {
+    throw Error(ErrorCode::invalid, "cannot store data key " + std::to_string(key.generation) + " of user '" +
+                                        key.user_id + "': " + e.what());
+  }
+}
+
+DataKeyRecord decode_data_key(const std::string& text, const fs::path& path, std::string_view user_id,
+                              std::uint64_t generation) {
+  DataKeyRecord key;
+  try {
+    const Json json = parse_json(text, "data key file");
+    const auto string_member = [&](std::string_view name) {
+      const auto it = json.is_object() ? json.find(name) : json.end();
+      if (it == json.end() || !it->is_string()) {
+        throw Error(ErrorCode::invalid, std::string(name) + ": must be a string", std::string(name));
+      }
+      return it->get<std::string>();
+    };
+    key.user_id = string_member("user_id");
+    key.generation = parse_version(string_member("generation"), "generation");
+    key.master_key_id = string_member("master_key_id");
+    key.wrapped = string_member("wrapped");
+    key.created_at = parse_time(string_member("created_at"), "created_at");
+  } catch (const std::exception& e) {
+    throw damaged_key(path, e.what());
+  }
+  if (key.user_id != user_id || key.generation != generation) {
+    throw damaged_key(path, "it holds generation " + std::to_string(key.generation) + " of user '" + key.user_id +
+                                "', not " + std::to_string(generation) + " of '" + std::string(user_id) + "'");
+  }
+  return key;
 }
 
 std::string encode_audit(const AuditRecord& record) {
@@ -252,8 +307,8 @@ struct FileIdentity {
 class JsonStore final : public MemoryStore {
 public:
   JsonStore(fs::path dir, bool long_lived)
-      : m_long_lived(long_lived), m_dir(std::move(dir)), m_contexts(m_dir / "contexts"), m_tmp(m_dir / "tmp"),
-        m_lock(m_dir / "lock"), m_audit(m_dir / "audit.jsonl"), m_format(m_dir / "FORMAT") {
+      : m_long_lived(long_lived), m_dir(std::move(dir)), m_contexts(m_dir / "contexts"), m_keys(m_dir / "keys"),
+        m_tmp(m_dir / "tmp"), m_lock(m_dir / "lock"), m_audit(m_dir / "audit.jsonl"), m_format(m_dir / "FORMAT") {
     file_io::create_directories(m_dir);
     check_format();
     file_io::create_directories(m_tmp);
@@ -393,6 +448,11 @@ public:
           return false; // built on a head that was erased or replaced meanwhile
         }
       }
+      // Under the lock an erasure takes exclusively: the key cannot go
+      // between this check and the write.
+      if (!record.key_id.empty() && !has_data_key(record.user_id, record.key_id)) {
+        return false;
+      }
     }
     failpoint::hit("json.before_append");
     for (const auto& record : records) {
@@ -423,32 +483,106 @@ public:
     file_io::FileLock lock(m_lock, LockMode::exclusive);
     fs::path user_dir = m_contexts / user_id;
     fs::path target = ns ? user_dir / *ns : user_dir;
-    // One rename makes the whole context vanish at once, even if we die while deleting it.
-    fs::path doomed = m_tmp / file_io::unique_name("erased");
-    if (::rename(target.c_str(), doomed.c_str()) != 0) {
-      if (errno == ENOENT || errno == ENOTDIR) {
-        return 0;
-      }
-      throw Error(ErrorCode::unavailable,
-                  "cannot erase " + target.string() + ": " + std::generic_category().message(errno));
-    }
-    file_io::fsync_dir(target.parent_path());
-    file_io::fsync_dir(m_tmp);
     std::size_t removed = 0;
-    if (ns) {
-      removed = count_version_files(doomed);
-    } else if (auto namespaces = file_io::list_dir(doomed)) {
-      for (const auto& name : *namespaces) {
-        removed += is_safe_name(name) ? count_version_files(doomed / name) : 0;
+    // One rename makes the whole context vanish at once, even if we die while deleting it.
+    if (auto doomed = move_to_tmp(target, k_erased_prefix)) {
+      if (ns) {
+        removed = count_version_files(*doomed);
+      } else if (auto namespaces = file_io::list_dir(*doomed)) {
+        for (const auto& name : *namespaces) {
+          removed += is_safe_name(name) ? count_version_files(*doomed / name) : 0;
+        }
+      }
+      failpoint::hit("json.erase.after_move");
+      file_io::remove_tree(*doomed);
+      // Drop a user left without namespaces, so it stops being listed.
+      if (ns && ::rmdir(user_dir.c_str()) == 0) {
+        file_io::fsync_dir(m_contexts);
       }
     }
-    failpoint::hit("json.erase.after_move");
-    file_io::remove_tree(doomed);
-    // Drop a user left without namespaces, so it stops being listed.
-    if (ns && ::rmdir(user_dir.c_str()) == 0) {
-      file_io::fsync_dir(m_contexts);
+    // Then the keys, even when no version was left: a retry after a crash
+    // in between finishes the job.
+    if (!ns) {
+      if (auto doomed = move_to_tmp(m_keys / user_id, k_erased_keys_prefix)) {
+        file_io::remove_tree(*doomed);
+        file_io::fsync_dir(m_tmp);
+      }
     }
     return removed;
+  }
+
+  std::vector<DataKeyRecord> data_keys(std::optional<std::string_view> user_id) override {
+    std::vector<std::string> users;
+    if (user_id) {
+      users.emplace_back(*user_id);
+    } else if (auto names = file_io::list_dir(m_keys)) {
+      users = std::move(*names);
+    }
+    std::sort(users.begin(), users.end());
+    std::vector<DataKeyRecord> out;
+    for (const auto& user : users) {
+      if (!is_safe_name(user)) {
+        continue;
+      }
+      auto names = file_io::list_dir(m_keys / user);
+      if (!names) {
+        continue;
+      }
+      std::vector<std::uint64_t> generations;
+      for (const auto& name : *names) {
+        if (auto generation = parse_version_file_name(name)) {
+          generations.push_back(*generation);
+        }
+      }
+      std::sort(generations.begin(), generations.end());
+      for (const auto generation : generations) {
+        const fs::path path = key_path(user, generation);
+        // Gone meanwhile: the user was erased.
+        if (auto text = file_io::read_file_if_exists(path)) {
+          out.push_back(decode_data_key(*text, path, user, generation));
+        }
+      }
+    }
+    return out;
+  }
+
+  bool add_data_key(const DataKeyRecord& key) override {
+    if (!is_safe_name(key.user_id)) {
+      throw Error(ErrorCode::invalid, "cannot store a data key of user '" + key.user_id + "': unsafe name", "user_id");
+    }
+    if (!is_valid_generation(key.generation)) {
+      throw Error(ErrorCode::invalid, "data key generation " + std::to_string(key.generation) + " out of range",
+                  "generation");
+    }
+    const std::string text = encode_data_key(key);
+    // Shared: never while an erase moves the user's keys away.
+    file_io::FileLock lock(m_lock, LockMode::shared);
+    const fs::path dir = m_keys / key.user_id;
+    file_io::create_directories(dir);
+    // The temp file goes beside the key, so that one a crash leaves behind
+    // is removed with the user's keys.
+    return file_io::write_file_atomic(key_path(key.user_id, key.generation), text, dir, file_io::WriteMode::create_new);
+  }
+
+  bool rewrap_data_key(const DataKeyRecord& key, std::string_view expected_wrapped) override {
+    if (!is_safe_name(key.user_id) || !is_valid_generation(key.generation)) {
+      return false; // no such key can be stored
+    }
+    // Exclusive: a compare-and-swap, which no other rewrap (or erase) may interleave.
+    file_io::FileLock lock(m_lock, LockMode::exclusive);
+    const fs::path path = key_path(key.user_id, key.generation);
+    const auto text = file_io::read_file_if_exists(path);
+    if (!text) {
+      return false;
+    }
+    DataKeyRecord stored = decode_data_key(*text, path, key.user_id, key.generation);
+    if (stored.wrapped != expected_wrapped) {
+      return false;
+    }
+    stored.master_key_id = key.master_key_id;
+    stored.wrapped = key.wrapped;
+    file_io::write_file_atomic(path, encode_data_key(stored), path.parent_path(), file_io::WriteMode::replace);
+    return true;
   }
 
   std::vector<ContextKey> contexts(std::optional<std::string_view> user_id) override {
@@ -541,7 +675,8 @@ private:
       for (const auto& name : *names) {
         struct stat info {};
         fs::path path = m_tmp / name;
-        if (::lstat(path.c_str(), &info) == 0 && info.st_mtime < cutoff) {
+        // Erased keys at once: only an eraser, which holds the lock, owns them.
+        if (name.starts_with(k_erased_keys_prefix) || (::lstat(path.c_str(), &info) == 0 && info.st_mtime < cutoff)) {
           file_io::remove_tree(path);
         }
       }
@@ -551,6 +686,44 @@ private:
   }
 
   fs::path context_dir(const ContextKey& key) const { return m_contexts / key.user_id / key.ns; }
+
+  // Named like version files: the generation zero-padded to 20 digits.
+  fs::path key_path(std::string_view user_id, std::uint64_t generation) const {
+    return m_keys / user_id / version_file_name(generation);
+  }
+
+  bool has_data_key(const std::string& user_id, std::string_view key_id) const {
+    const auto generation = key_generation(key_id);
+    if (!generation) {
+      return false;
+    }
+    const fs::path path = key_path(user_id, *generation);
+    struct stat info {};
+    if (::stat(path.c_str(), &info) == 0) {
+      return true;
+    }
+    if (errno != ENOENT && errno != ENOTDIR) {
+      throw Error(ErrorCode::unavailable,
+                  "cannot stat " + path.string() + ": " + std::generic_category().message(errno));
+    }
+    return false;
+  }
+
+  // Renames `target` to a new name in tmp/ and makes that durable; nullopt
+  // when there is no `target`.
+  std::optional<fs::path> move_to_tmp(const fs::path& target, std::string_view prefix) const {
+    fs::path doomed = m_tmp / file_io::unique_name(prefix);
+    if (::rename(target.c_str(), doomed.c_str()) != 0) {
+      if (errno == ENOENT || errno == ENOTDIR) {
+        return std::nullopt;
+      }
+      throw Error(ErrorCode::unavailable,
+                  "cannot erase " + target.string() + ": " + std::generic_category().message(errno));
+    }
+    file_io::fsync_dir(target.parent_path());
+    file_io::fsync_dir(m_tmp);
+    return doomed;
+  }
 
   // A long-lived store (the daemon) remembers each context's head, and
   // trusts it while its file is the same and no next version exists: two
@@ -712,6 +885,7 @@ private:
   std::map<ContextKey, CachedHead> m_heads;
   fs::path m_dir;
   fs::path m_contexts;
+  fs::path m_keys;
   fs::path m_tmp;
   fs::path m_lock;
   fs::path m_audit;

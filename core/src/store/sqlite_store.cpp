@@ -123,13 +123,29 @@ CREATE INDEX versions_by_idempotency_key ON versions (user_id, ns, idempotency_k
 ALTER TABLE audit ADD COLUMN prev_hash TEXT NOT NULL DEFAULT '';
 ALTER TABLE audit ADD COLUMN hash TEXT NOT NULL DEFAULT '';
 )sql"},
+    // Encryption at rest: a version's salt and the generation of the data
+    // key that sealed it ('' when stored as plain JSON), and the users' data
+    // keys, wrapped by a master key.
+    Migration{4, R"sql(
+ALTER TABLE versions ADD COLUMN salt TEXT NOT NULL DEFAULT '';
+ALTER TABLE versions ADD COLUMN key_id TEXT NOT NULL DEFAULT '';
+CREATE TABLE data_keys (
+  user_id TEXT NOT NULL,
+  generation INTEGER NOT NULL,
+  master_key_id TEXT NOT NULL,
+  wrapped TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  PRIMARY KEY (user_id, generation)
+) WITHOUT ROWID;
+)sql"},
 };
 
 constexpr int k_schema_version = k_migrations.back().to_version;
 
 #define ZSIMEM_VERSION_COLUMNS                                                                                         \
   "user_id, ns, version, updated_at, data, delta, actor, request_id, tags, derived_from, "                             \
-  "rollback_of, idempotency_key, prev_hash, hash"
+  "rollback_of, idempotency_key, prev_hash, hash, salt, key_id"
+#define ZSIMEM_DATA_KEY_COLUMNS "user_id, generation, master_key_id, wrapped, created_at"
 #define ZSIMEM_AUDIT_COLUMNS                                                                                           \
   "seq, time, request_id, actor, operation, user_id, ns, version, outcome, detail, prev_hash, hash"
 
@@ -152,6 +168,12 @@ enum class Sql : std::size_t {
   last_audit_hash,
   erase_namespace,
   erase_user,
+  data_key_exists,
+  data_keys_all,
+  data_keys_of_user,
+  insert_data_key,
+  rewrap_data_key,
+  erase_data_keys,
   next_context,
   next_context_of_user,
   audit_all,
@@ -179,12 +201,18 @@ constexpr std::array<const char*, static_cast<std::size_t>(Sql::count)> k_sql{
     " (SELECT min(version) FROM versions WHERE user_id = ?1 AND ns = ?2 AND idempotency_key = ?3)",
     "SELECT hash FROM versions WHERE user_id = ?1 AND ns = ?2 AND version = ?3",
     "INSERT INTO versions (" ZSIMEM_VERSION_COLUMNS ")"
-    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
     "INSERT INTO audit (time, request_id, actor, operation, user_id, ns, version, outcome, detail, prev_hash, hash)"
     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
     "SELECT hash FROM audit ORDER BY seq DESC LIMIT 1",
     "DELETE FROM versions WHERE user_id = ?1 AND ns = ?2",
     "DELETE FROM versions WHERE user_id = ?1",
+    "SELECT 1 FROM data_keys WHERE user_id = ?1 AND generation = ?2",
+    "SELECT " ZSIMEM_DATA_KEY_COLUMNS " FROM data_keys ORDER BY user_id, generation",
+    "SELECT " ZSIMEM_DATA_KEY_COLUMNS " FROM data_keys WHERE user_id = ?1 ORDER BY generation",
+    "INSERT INTO data_keys (" ZSIMEM_DATA_KEY_COLUMNS ") VALUES (?1, ?2, ?3, ?4, ?5)",
+    "UPDATE data_keys SET master_key_id = ?3, wrapped = ?4 WHERE user_id = ?1 AND generation = ?2 AND wrapped = ?5",
+    "DELETE FROM data_keys WHERE user_id = ?1",
     // Skips from one context to the next through the primary key instead of
     // scanning every version.
     "SELECT user_id, ns FROM versions WHERE (user_id, ns, version) > (?1, ?2, ?3)"
@@ -199,6 +227,7 @@ constexpr std::array<const char*, static_cast<std::size_t>(Sql::count)> k_sql{
 
 #undef ZSIMEM_VERSION_COLUMNS
 #undef ZSIMEM_AUDIT_COLUMNS
+#undef ZSIMEM_DATA_KEY_COLUMNS
 
 // SQLite integers are signed; versions and limits beyond that range mean "no bound".
 std::int64_t clamp_to_int64(std::uint64_t value) {
@@ -327,6 +356,10 @@ public:
   std::size_t erase(std::string_view user_id, std::optional<std::string_view> ns) override;
   std::vector<ContextKey> contexts(std::optional<std::string_view> user_id) override;
 
+  std::vector<DataKeyRecord> data_keys(std::optional<std::string_view> user_id) override;
+  bool add_data_key(const DataKeyRecord& key) override;
+  bool rewrap_data_key(const DataKeyRecord& key, std::string_view expected_wrapped) override;
+
   void append_audit(std::span<const AuditRecord> records, bool durable) override;
   std::vector<AuditRecord> audit_log(const AuditQuery& query) override;
 
@@ -357,9 +390,11 @@ private:
   // so that one write's existing version fails only that write. Reports to
   // each write through its PendingWrite (but for `done`); never throws.
   void commit_group(const std::vector<PendingWrite*>& group);
-  // Inserts one write's versions; false when one of them exists or the
-  // first of a context does not follow the stored head.
+  // Inserts one write's versions; false when one of them exists, the first
+  // of a context does not follow the stored head, or one names a data key
+  // its user does not have.
   static bool insert_versions(Connection& connection, const PendingWrite& pending);
+  static bool has_data_key(Connection& connection, const VersionRecord& record);
   // Whether version `record.version - 1` is stored with hash `record.prev_hash`.
   static bool follows_stored_head(Connection& connection, const VersionRecord& record);
 
@@ -411,6 +446,7 @@ private:
                                            std::optional<std::int64_t> third = std::nullopt);
   VersionRecord read_version(const SQLite::Statement& row) const;
   AuditRecord read_audit(const SQLite::Statement& row) const;
+  DataKeyRecord read_data_key(const SQLite::Statement& row) const;
   Error damaged_time(const std::string& where) const;
   // Appends `record` to the audit log's hash chain after the record whose
   // hash is `last_hash`, and moves `last_hash` on to it.
@@ -443,6 +479,10 @@ SqliteStore::SqliteStore(const StoreConfig& config)
       m_writer(std::make_unique<Connection>(open_database(config.data_dir, m_path))) {
   try {
     sqlite3_wal_hook(m_writer->handle(), &on_wal_commit, this);
+    // Every write goes through this connection: its deletes and updates
+    // overwrite the old content with zeros, so an erased user's data keys
+    // leave no copy in freed space of the file.
+    m_writer->db.exec("PRAGMA secure_delete = ON");
     ensure_schema();
   } catch (const SQLite::Exception& e) {
     throw to_error(e);
@@ -687,6 +727,8 @@ VersionRecord SqliteStore::read_version(const SQLite::Statement& row) const {
   record.idempotency_key = row.getColumn(11).getString();
   record.prev_hash = row.getColumn(12).getString();
   record.hash = row.getColumn(13).getString();
+  record.salt = row.getColumn(14).getString();
+  record.key_id = row.getColumn(15).getString();
   return record;
 }
 
@@ -709,6 +751,20 @@ AuditRecord SqliteStore::read_audit(const SQLite::Statement& row) const {
   record.prev_hash = row.getColumn(10).getString();
   record.hash = row.getColumn(11).getString();
   return record;
+}
+
+DataKeyRecord SqliteStore::read_data_key(const SQLite::Statement& row) const {
+  DataKeyRecord key;
+  key.user_id = row.getColumn(0).getString();
+  key.generation = static_cast<std::uint64_t>(row.getColumn(1).getInt64());
+  key.master_key_id = row.getColumn(2).getString();
+  key.wrapped = row.getColumn(3).getString();
+  const std::int64_t created_at = row.getColumn(4).getInt64();
+  if (!is_plausible_time(created_at)) {
+    throw damaged_time("data key " + std::to_string(key.generation) + " of " + key.user_id);
+  }
+  key.created_at = from_micros(created_at);
+  return key;
 }
 
 std::optional<VersionRecord> SqliteStore::one_version(Sql id, const ContextKey& key,
@@ -1000,6 +1056,11 @@ bool SqliteStore::insert_versions(Connection& connection, const PendingWrite& pe
     if (first_of_context && record.version > 1 && !follows_stored_head(connection, record)) {
       return false;
     }
+    // Checked in the transaction that inserts, so that an erasure of the
+    // key either precedes it (and this fails) or removes this version too.
+    if (!record.key_id.empty() && !has_data_key(connection, record)) {
+      return false;
+    }
     StatementUse insert(connection.statement(Sql::insert_version));
     insert->bindNoCopy(1, record.user_id);
     insert->bindNoCopy(2, record.ns);
@@ -1023,6 +1084,8 @@ bool SqliteStore::insert_versions(Connection& connection, const PendingWrite& pe
     }
     insert->bindNoCopy(13, record.prev_hash);
     insert->bindNoCopy(14, record.hash);
+    insert->bindNoCopy(15, record.salt);
+    insert->bindNoCopy(16, record.key_id);
     const int result = insert->tryExecuteStep();
     if ((result & 0xff) == SQLITE_CONSTRAINT) {
       return false; // the version exists: someone else appended it first
@@ -1038,15 +1101,108 @@ std::size_t SqliteStore::erase(std::string_view user_id, std::optional<std::stri
   const std::string user(user_id);
   const std::string name(ns.value_or(""));
   const auto removed = with_writer([&](Connection& connection) {
-    StatementUse remove(connection.statement(ns ? Sql::erase_namespace : Sql::erase_user));
-    remove->bindNoCopy(1, user);
     if (ns) {
+      StatementUse remove(connection.statement(Sql::erase_namespace));
+      remove->bindNoCopy(1, user);
       remove->bindNoCopy(2, name);
+      return static_cast<std::size_t>(remove->exec());
     }
-    return static_cast<std::size_t>(remove->exec());
+    std::size_t versions = 0;
+    int keys = 0;
+    {
+      // One transaction: no reader sees versions whose keys are gone.
+      WriteTransaction transaction(connection);
+      {
+        StatementUse remove(connection.statement(Sql::erase_user));
+        remove->bindNoCopy(1, user);
+        versions = static_cast<std::size_t>(remove->exec());
+      }
+      {
+        StatementUse remove(connection.statement(Sql::erase_data_keys));
+        remove->bindNoCopy(1, user);
+        keys = remove->exec();
+      }
+      transaction.commit();
+    }
+    if (keys > 0) {
+      // secure_delete zeroed the keys in the pages this commit wrote, but
+      // the database file, until a checkpoint, and older WAL frames still
+      // hold them: copy the pages back and empty the WAL. Best effort, as
+      // the erasure is committed: a reader in another process can hold it
+      // up past the busy timeout, and a later checkpoint then finishes it.
+      sqlite3_wal_checkpoint_v2(connection.handle(), "main", SQLITE_CHECKPOINT_TRUNCATE, nullptr, nullptr);
+    }
+    return versions;
   });
   forget_heads(user_id, ns);
   return removed;
+}
+
+bool SqliteStore::has_data_key(Connection& connection, const VersionRecord& record) {
+  const auto generation = key_generation(record.key_id);
+  if (!generation) {
+    return false;
+  }
+  StatementUse query(connection.statement(Sql::data_key_exists));
+  query->bindNoCopy(1, record.user_id);
+  query->bind(2, static_cast<std::int64_t>(*generation));
+  return query->executeStep();
+}
+
+std::vector<DataKeyRecord> SqliteStore::data_keys(std::optional<std::string_view> user_id) {
+  const std::string user(user_id.value_or(""));
+  return with_reader([&](Connection& connection) {
+    StatementUse select(connection.statement(user_id ? Sql::data_keys_of_user : Sql::data_keys_all));
+    if (user_id) {
+      select->bindNoCopy(1, user);
+    }
+    std::vector<DataKeyRecord> keys;
+    while (select->executeStep()) {
+      keys.push_back(read_data_key(*select));
+    }
+    return keys;
+  });
+}
+
+bool SqliteStore::add_data_key(const DataKeyRecord& key) {
+  if (!is_valid_generation(key.generation)) {
+    throw Error(ErrorCode::invalid, "data key generation " + std::to_string(key.generation) + " out of range",
+                "generation");
+  }
+  // One statement, so its own transaction, synced like every commit of the writer.
+  return with_writer([&](Connection& connection) {
+    StatementUse insert(connection.statement(Sql::insert_data_key));
+    insert->bindNoCopy(1, key.user_id);
+    insert->bind(2, static_cast<std::int64_t>(key.generation));
+    insert->bindNoCopy(3, key.master_key_id);
+    insert->bindNoCopy(4, key.wrapped);
+    insert->bind(5, to_micros(key.created_at));
+    const int result = insert->tryExecuteStep();
+    if ((result & 0xff) == SQLITE_CONSTRAINT) {
+      return false; // the user has this generation: another writer created it first
+    }
+    if (result != SQLITE_DONE) {
+      throw SQLite::Exception(connection.handle(), result);
+    }
+    return true;
+  });
+}
+
+bool SqliteStore::rewrap_data_key(const DataKeyRecord& key, std::string_view expected_wrapped) {
+  if (!is_valid_generation(key.generation)) {
+    return false; // no such key can be stored
+  }
+  // Bound as text: SQLiteCpp binds a pointer and size as a blob, which never equals text.
+  const std::string expected(expected_wrapped);
+  return with_writer([&](Connection& connection) {
+    StatementUse update(connection.statement(Sql::rewrap_data_key));
+    update->bindNoCopy(1, key.user_id);
+    update->bind(2, static_cast<std::int64_t>(key.generation));
+    update->bindNoCopy(3, key.master_key_id);
+    update->bindNoCopy(4, key.wrapped);
+    update->bindNoCopy(5, expected);
+    return update->exec() == 1;
+  });
 }
 
 std::vector<ContextKey> SqliteStore::contexts(std::optional<std::string_view> user_id) {

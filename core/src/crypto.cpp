@@ -1,0 +1,236 @@
+#include "crypto.hpp"
+
+#include <zsimem/error.hpp>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+#include <algorithm>
+#include <climits>
+#include <cstdint>
+#include <memory>
+
+namespace zsimem::crypto {
+namespace {
+
+struct CipherCtxFree {
+  void operator()(EVP_CIPHER_CTX* ctx) const { EVP_CIPHER_CTX_free(ctx); }
+};
+using CipherCtx = std::unique_ptr<EVP_CIPHER_CTX, CipherCtxFree>;
+
+const unsigned char* bytes_of(std::string_view text) { return reinterpret_cast<const unsigned char*>(text.data()); }
+unsigned char* bytes_of(std::string& text) { return reinterpret_cast<unsigned char*>(text.data()); }
+
+int int_size(std::size_t size) {
+  if (size > static_cast<std::size_t>(INT_MAX)) {
+    throw Error(ErrorCode::too_large, "cannot encrypt more than 2 GiB at once");
+  }
+  return static_cast<int>(size);
+}
+
+[[noreturn]] void cipher_failed() { throw Error(ErrorCode::unavailable, "AES-256-GCM failed inside OpenSSL"); }
+
+CipherCtx new_context() {
+  CipherCtx ctx(EVP_CIPHER_CTX_new());
+  if (!ctx) {
+    cipher_failed();
+  }
+  return ctx;
+}
+
+constexpr std::string_view k_base64_alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+int base64_value(char c) {
+  if (c >= 'A' && c <= 'Z') {
+    return c - 'A';
+  }
+  if (c >= 'a' && c <= 'z') {
+    return c - 'a' + 26;
+  }
+  if (c >= '0' && c <= '9') {
+    return c - '0' + 52;
+  }
+  if (c == '+') {
+    return 62;
+  }
+  if (c == '/') {
+    return 63;
+  }
+  return -1;
+}
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') {
+    return c - '0';
+  }
+  if (c >= 'a' && c <= 'f') {
+    return c - 'a' + 10;
+  }
+  if (c >= 'A' && c <= 'F') {
+    return c - 'A' + 10;
+  }
+  return -1;
+}
+
+} // namespace
+
+Key::Key(std::span<const unsigned char, k_key_bytes> bytes) { std::copy(bytes.begin(), bytes.end(), m_bytes.begin()); }
+
+Key& Key::operator=(const Key& other) {
+  m_bytes = other.m_bytes;
+  return *this;
+}
+
+Key::~Key() { OPENSSL_cleanse(m_bytes.data(), m_bytes.size()); }
+
+Key Key::random() {
+  Key key;
+  random_bytes(key.m_bytes);
+  return key;
+}
+
+void random_bytes(std::span<unsigned char> out) {
+  if (RAND_bytes(out.data(), int_size(out.size())) != 1) {
+    throw Error(ErrorCode::unavailable, "the system's random source failed");
+  }
+}
+
+std::string random_hex(std::size_t bytes) {
+  std::string raw(bytes, '\0');
+  random_bytes({bytes_of(raw), raw.size()});
+  return to_hex({bytes_of(std::string_view(raw)), raw.size()});
+}
+
+std::string seal(const Key& key, std::string_view plaintext, std::string_view aad) {
+  std::string box(k_nonce_bytes + plaintext.size() + k_tag_bytes, '\0');
+  unsigned char* nonce = bytes_of(box);
+  unsigned char* ciphertext = nonce + k_nonce_bytes;
+  random_bytes({nonce, k_nonce_bytes});
+  const CipherCtx ctx = new_context();
+  int length = 0;
+  if (EVP_EncryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, key.data(), nonce) != 1 ||
+      EVP_EncryptUpdate(ctx.get(), nullptr, &length, bytes_of(aad), int_size(aad.size())) != 1 ||
+      EVP_EncryptUpdate(ctx.get(), ciphertext, &length, bytes_of(plaintext), int_size(plaintext.size())) != 1 ||
+      EVP_EncryptFinal_ex(ctx.get(), ciphertext + length, &length) != 1 ||
+      EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_GET_TAG, static_cast<int>(k_tag_bytes),
+                          ciphertext + plaintext.size()) != 1) {
+    cipher_failed();
+  }
+  return box;
+}
+
+std::optional<std::string> open(const Key& key, std::string_view box, std::string_view aad) {
+  if (box.size() < k_nonce_bytes + k_tag_bytes) {
+    return std::nullopt;
+  }
+  const std::size_t size = box.size() - k_nonce_bytes - k_tag_bytes;
+  const unsigned char* nonce = bytes_of(box);
+  const unsigned char* ciphertext = nonce + k_nonce_bytes;
+  // OpenSSL takes the expected tag through a non-const pointer.
+  std::array<unsigned char, k_tag_bytes> tag{};
+  std::copy_n(ciphertext + size, k_tag_bytes, tag.begin());
+  std::string plaintext(size, '\0');
+  const CipherCtx ctx = new_context();
+  int length = 0;
+  if (EVP_DecryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, key.data(), nonce) != 1 ||
+      EVP_DecryptUpdate(ctx.get(), nullptr, &length, bytes_of(aad), int_size(aad.size())) != 1 ||
+      EVP_DecryptUpdate(ctx.get(), bytes_of(plaintext), &length, ciphertext, int_size(size)) != 1 ||
+      EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_TAG, static_cast<int>(k_tag_bytes), tag.data()) != 1) {
+    cipher_failed();
+  }
+  // Only the final step checks the tag: a mismatch means altered or wrongly keyed.
+  if (EVP_DecryptFinal_ex(ctx.get(), bytes_of(plaintext) + length, &length) != 1) {
+    OPENSSL_cleanse(plaintext.data(), plaintext.size());
+    return std::nullopt;
+  }
+  return plaintext;
+}
+
+std::string base64_encode(std::string_view bytes) {
+  std::string out;
+  out.reserve((bytes.size() + 2) / 3 * 4);
+  std::size_t i = 0;
+  for (; i + 3 <= bytes.size(); i += 3) {
+    const auto group = (std::uint32_t{static_cast<unsigned char>(bytes[i])} << 16) |
+                       (std::uint32_t{static_cast<unsigned char>(bytes[i + 1])} << 8) |
+                       std::uint32_t{static_cast<unsigned char>(bytes[i + 2])};
+    out += k_base64_alphabet[(group >> 18) & 63];
+    out += k_base64_alphabet[(group >> 12) & 63];
+    out += k_base64_alphabet[(group >> 6) & 63];
+    out += k_base64_alphabet[group & 63];
+  }
+  if (const std::size_t rest = bytes.size() - i; rest > 0) {
+    std::uint32_t group = std::uint32_t{static_cast<unsigned char>(bytes[i])} << 16;
+    if (rest == 2) {
+      group |= std::uint32_t{static_cast<unsigned char>(bytes[i + 1])} << 8;
+    }
+    out += k_base64_alphabet[(group >> 18) & 63];
+    out += k_base64_alphabet[(group >> 12) & 63];
+    out += rest == 2 ? k_base64_alphabet[(group >> 6) & 63] : '=';
+    out += '=';
+  }
+  return out;
+}
+
+std::optional<std::string> base64_decode(std::string_view text) {
+  if (text.size() % 4 != 0) {
+    return std::nullopt;
+  }
+  std::size_t padding = 0;
+  while (padding < 2 && padding < text.size() && text[text.size() - 1 - padding] == '=') {
+    ++padding;
+  }
+  std::string out;
+  out.reserve(text.size() / 4 * 3);
+  std::uint32_t buffer = 0;
+  int bits = 0;
+  for (const char c : text.substr(0, text.size() - padding)) {
+    const int value = base64_value(c);
+    if (value < 0) {
+      return std::nullopt;
+    }
+    buffer = (buffer << 6) | static_cast<std::uint32_t>(value);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out += static_cast<char>((buffer >> bits) & 0xffU);
+      buffer &= (1U << bits) - 1U;
+    }
+  }
+  // One spelling per byte string: unused bits must be zero.
+  if (buffer != 0) {
+    return std::nullopt;
+  }
+  return out;
+}
+
+std::string to_hex(std::span<const unsigned char> bytes) {
+  static constexpr char k_hex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(bytes.size() * 2);
+  for (const unsigned char byte : bytes) {
+    out += k_hex[byte >> 4];
+    out += k_hex[byte & 0xf];
+  }
+  return out;
+}
+
+std::optional<std::string> from_hex(std::string_view text) {
+  if (text.size() % 2 != 0) {
+    return std::nullopt;
+  }
+  std::string out;
+  out.reserve(text.size() / 2);
+  for (std::size_t i = 0; i < text.size(); i += 2) {
+    const int high = hex_value(text[i]);
+    const int low = hex_value(text[i + 1]);
+    if (high < 0 || low < 0) {
+      return std::nullopt;
+    }
+    out += static_cast<char>((high << 4) | low);
+  }
+  return out;
+}
+
+} // namespace zsimem::crypto
