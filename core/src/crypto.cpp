@@ -7,6 +7,7 @@
 #include <openssl/rand.h>
 
 #include <algorithm>
+#include <array>
 #include <climits>
 #include <cstdint>
 #include <memory>
@@ -31,6 +32,16 @@ int int_size(std::size_t size) {
 
 [[noreturn]] void cipher_failed() { throw Error(ErrorCode::unavailable, "AES-256-GCM failed inside OpenSSL"); }
 
+// Fetched once: passing EVP_aes_256_gcm() to every init makes OpenSSL 3
+// look the implementation up, under a lock, each time.
+const EVP_CIPHER* aes_256_gcm() {
+  static const EVP_CIPHER* const cipher = EVP_CIPHER_fetch(nullptr, "AES-256-GCM", nullptr);
+  if (cipher == nullptr) {
+    cipher_failed();
+  }
+  return cipher;
+}
+
 CipherCtx new_context() {
   CipherCtx ctx(EVP_CIPHER_CTX_new());
   if (!ctx) {
@@ -40,25 +51,17 @@ CipherCtx new_context() {
 }
 
 constexpr std::string_view k_base64_alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+constexpr std::uint8_t k_not_base64 = 0xff;
 
-int base64_value(char c) {
-  if (c >= 'A' && c <= 'Z') {
-    return c - 'A';
+// Each byte's value in the alphabet, or k_not_base64.
+constexpr std::array<std::uint8_t, 256> k_base64_values = [] {
+  std::array<std::uint8_t, 256> values{};
+  values.fill(k_not_base64);
+  for (std::size_t i = 0; i < k_base64_alphabet.size(); ++i) {
+    values[static_cast<unsigned char>(k_base64_alphabet[i])] = static_cast<std::uint8_t>(i);
   }
-  if (c >= 'a' && c <= 'z') {
-    return c - 'a' + 26;
-  }
-  if (c >= '0' && c <= '9') {
-    return c - '0' + 52;
-  }
-  if (c == '+') {
-    return 62;
-  }
-  if (c == '/') {
-    return 63;
-  }
-  return -1;
-}
+  return values;
+}();
 
 int hex_value(char c) {
   if (c >= '0' && c <= '9') {
@@ -109,7 +112,7 @@ std::string seal(const Key& key, std::string_view plaintext, std::string_view aa
   random_bytes({nonce, k_nonce_bytes});
   const CipherCtx ctx = new_context();
   int length = 0;
-  if (EVP_EncryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, key.data(), nonce) != 1 ||
+  if (EVP_EncryptInit_ex(ctx.get(), aes_256_gcm(), nullptr, key.data(), nonce) != 1 ||
       EVP_EncryptUpdate(ctx.get(), nullptr, &length, bytes_of(aad), int_size(aad.size())) != 1 ||
       EVP_EncryptUpdate(ctx.get(), ciphertext, &length, bytes_of(plaintext), int_size(plaintext.size())) != 1 ||
       EVP_EncryptFinal_ex(ctx.get(), ciphertext + length, &length) != 1 ||
@@ -133,7 +136,7 @@ std::optional<std::string> open(const Key& key, std::string_view box, std::strin
   std::string plaintext(size, '\0');
   const CipherCtx ctx = new_context();
   int length = 0;
-  if (EVP_DecryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, key.data(), nonce) != 1 ||
+  if (EVP_DecryptInit_ex(ctx.get(), aes_256_gcm(), nullptr, key.data(), nonce) != 1 ||
       EVP_DecryptUpdate(ctx.get(), nullptr, &length, bytes_of(aad), int_size(aad.size())) != 1 ||
       EVP_DecryptUpdate(ctx.get(), bytes_of(plaintext), &length, ciphertext, int_size(size)) != 1 ||
       EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_TAG, static_cast<int>(k_tag_bytes), tag.data()) != 1) {
@@ -148,27 +151,24 @@ std::optional<std::string> open(const Key& key, std::string_view box, std::strin
 }
 
 std::string base64_encode(std::string_view bytes) {
-  std::string out;
-  out.reserve((bytes.size() + 2) / 3 * 4);
+  std::string out((bytes.size() + 2) / 3 * 4, '=');
+  const auto* in = bytes_of(bytes);
+  char* at = out.data();
   std::size_t i = 0;
   for (; i + 3 <= bytes.size(); i += 3) {
-    const auto group = (std::uint32_t{static_cast<unsigned char>(bytes[i])} << 16) |
-                       (std::uint32_t{static_cast<unsigned char>(bytes[i + 1])} << 8) |
-                       std::uint32_t{static_cast<unsigned char>(bytes[i + 2])};
-    out += k_base64_alphabet[(group >> 18) & 63];
-    out += k_base64_alphabet[(group >> 12) & 63];
-    out += k_base64_alphabet[(group >> 6) & 63];
-    out += k_base64_alphabet[group & 63];
+    const std::uint32_t group = (std::uint32_t{in[i]} << 16) | (std::uint32_t{in[i + 1]} << 8) | in[i + 2];
+    *at++ = k_base64_alphabet[(group >> 18) & 63];
+    *at++ = k_base64_alphabet[(group >> 12) & 63];
+    *at++ = k_base64_alphabet[(group >> 6) & 63];
+    *at++ = k_base64_alphabet[group & 63];
   }
   if (const std::size_t rest = bytes.size() - i; rest > 0) {
-    std::uint32_t group = std::uint32_t{static_cast<unsigned char>(bytes[i])} << 16;
+    const std::uint32_t group = (std::uint32_t{in[i]} << 16) | (rest == 2 ? std::uint32_t{in[i + 1]} << 8 : 0);
+    *at++ = k_base64_alphabet[(group >> 18) & 63];
+    *at++ = k_base64_alphabet[(group >> 12) & 63];
     if (rest == 2) {
-      group |= std::uint32_t{static_cast<unsigned char>(bytes[i + 1])} << 8;
+      *at = k_base64_alphabet[(group >> 6) & 63];
     }
-    out += k_base64_alphabet[(group >> 18) & 63];
-    out += k_base64_alphabet[(group >> 12) & 63];
-    out += rest == 2 ? k_base64_alphabet[(group >> 6) & 63] : '=';
-    out += '=';
   }
   return out;
 }
@@ -178,29 +178,39 @@ std::optional<std::string> base64_decode(std::string_view text) {
     return std::nullopt;
   }
   std::size_t padding = 0;
-  while (padding < 2 && padding < text.size() && text[text.size() - 1 - padding] == '=') {
-    ++padding;
+  if (!text.empty() && text.back() == '=') {
+    padding = text[text.size() - 2] == '=' ? 2 : 1;
   }
-  std::string out;
-  out.reserve(text.size() / 4 * 3);
-  std::uint32_t buffer = 0;
-  int bits = 0;
-  for (const char c : text.substr(0, text.size() - padding)) {
-    const int value = base64_value(c);
-    if (value < 0) {
-      return std::nullopt;
+  const std::size_t groups = text.size() / 4;
+  std::string out(groups * 3 - padding, '\0');
+  char* at = out.data();
+  for (std::size_t g = 0; g < groups; ++g) {
+    const auto* quad = bytes_of(text.substr(g * 4, 4));
+    const bool last = g + 1 == groups;
+    // Padding may only end the last group.
+    const std::size_t digits = last ? 4 - padding : 4;
+    std::uint32_t group = 0;
+    for (std::size_t i = 0; i < 4; ++i) {
+      const std::uint8_t value = i < digits ? k_base64_values[quad[i]] : 0;
+      if (value == k_not_base64) {
+        return std::nullopt;
+      }
+      group = (group << 6) | value;
     }
-    buffer = (buffer << 6) | static_cast<std::uint32_t>(value);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out += static_cast<char>((buffer >> bits) & 0xffU);
-      buffer &= (1U << bits) - 1U;
+    if (!last || padding == 0) {
+      *at++ = static_cast<char>(group >> 16);
+      *at++ = static_cast<char>((group >> 8) & 0xffU);
+      *at++ = static_cast<char>(group & 0xffU);
+    } else {
+      // One spelling per byte string: the bits the padding stands for must be zero.
+      if ((padding == 1 && (group & 0xffU) != 0) || (padding == 2 && (group & 0xffffU) != 0)) {
+        return std::nullopt;
+      }
+      *at++ = static_cast<char>(group >> 16);
+      if (padding == 1) {
+        *at = static_cast<char>((group >> 8) & 0xffU);
+      }
     }
-  }
-  // One spelling per byte string: unused bits must be zero.
-  if (buffer != 0) {
-    return std::nullopt;
   }
   return out;
 }

@@ -116,7 +116,9 @@ public:
   // Data keys, sorted by user and generation; only one user's when given.
   virtual std::vector<DataKeyRecord> data_keys(std::optional<std::string_view> user_id) = 0;
   // Stores a new data key; false, storing nothing, when its user has that
-  // generation already (another writer created it first). Durable on return.
+  // generation already (another writer created it first). Durable when the
+  // next append() that follows it returns, if not before: no version sealed
+  // with the key can outlive it.
   virtual bool add_data_key(const DataKeyRecord& key) = 0;
   // Replaces a key's master_key_id and wrapped text, if it is still stored
   // wrapped as `expected_wrapped`; false otherwise (erased, or rewrapped by

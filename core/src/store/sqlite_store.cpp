@@ -1169,8 +1169,15 @@ bool SqliteStore::add_data_key(const DataKeyRecord& key) {
     throw Error(ErrorCode::invalid, "data key generation " + std::to_string(key.generation) + " out of range",
                 "generation");
   }
-  // One statement, so its own transaction, synced like every commit of the writer.
+  // One statement, so its own transaction; not synced, as the versions sealed
+  // with the key come in a later, synced commit of the same WAL, which makes
+  // it durable along: a user's first write costs one fsync, not two.
   return with_writer([&](Connection& connection) {
+    connection.db.exec("PRAGMA synchronous = NORMAL");
+    const struct Resync {
+      Connection& connection;
+      ~Resync() { connection.db.tryExec("PRAGMA synchronous = FULL"); }
+    } resync{connection};
     StatementUse insert(connection.statement(Sql::insert_data_key));
     insert->bindNoCopy(1, key.user_id);
     insert->bind(2, static_cast<std::int64_t>(key.generation));
