@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <array>
+#include <charconv>
 #include <climits>
 #include <cstdint>
 #include <memory>
@@ -62,19 +63,6 @@ constexpr std::array<std::uint8_t, 256> k_base64_values = [] {
   }
   return values;
 }();
-
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') {
-    return c - '0';
-  }
-  if (c >= 'a' && c <= 'f') {
-    return c - 'a' + 10;
-  }
-  if (c >= 'A' && c <= 'F') {
-    return c - 'A' + 10;
-  }
-  return -1;
-}
 
 } // namespace
 
@@ -233,12 +221,12 @@ std::optional<std::string> from_hex(std::string_view text) {
   std::string out;
   out.reserve(text.size() / 2);
   for (std::size_t i = 0; i < text.size(); i += 2) {
-    const int high = hex_value(text[i]);
-    const int low = hex_value(text[i + 1]);
-    if (high < 0 || low < 0) {
+    unsigned byte = 0;
+    const char* pair = text.data() + i;
+    if (const auto [end, error] = std::from_chars(pair, pair + 2, byte, 16); error != std::errc{} || end != pair + 2) {
       return std::nullopt;
     }
-    out += static_cast<char>((high << 4) | low);
+    out += static_cast<char>(byte);
   }
   return out;
 }

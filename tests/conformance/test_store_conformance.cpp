@@ -222,6 +222,18 @@ std::vector<std::string> key_names_of(const std::vector<DataKeyRecord>& keys) {
   return out;
 }
 
+// Waits for every thread, then rethrows the first failure one of them kept.
+void join_all(std::vector<std::thread>& threads, const std::vector<std::exception_ptr>& failures) {
+  for (auto& thread : threads) {
+    thread.join();
+  }
+  for (const auto& failure : failures) {
+    if (failure) {
+      std::rethrow_exception(failure);
+    }
+  }
+}
+
 } // namespace
 
 TEST_CASE("a store returns appended records byte for byte", "[store][conformance]") {
@@ -779,14 +791,7 @@ TEST_CASE("racing writers each win distinct versions", "[store][conformance]") {
       }
     });
   }
-  for (auto& writer : writers) {
-    writer.join();
-  }
-  for (const auto& failure : failures) {
-    if (failure) {
-      std::rethrow_exception(failure);
-    }
-  }
+  join_all(writers, failures);
 
   std::multiset<std::uint64_t> all;
   for (const auto& versions : won) {
@@ -1043,14 +1048,7 @@ TEST_CASE("racing writers of one data key generation: exactly one wins", "[store
       }
     });
   }
-  for (auto& writer : writers) {
-    writer.join();
-  }
-  for (const auto& failure : failures) {
-    if (failure) {
-      std::rethrow_exception(failure);
-    }
-  }
+  join_all(writers, failures);
   int total = 0;
   for (const int count : won) {
     total += count;

@@ -76,25 +76,25 @@ std::string secret_payload(const VersionRecord& record) {
   return out;
 }
 
-// `stored` opened with `key`: nullopt when the key does not open it (or what
-// it holds is malformed).
-std::optional<VersionRecord> open_sealed(VersionRecord stored, const crypto::Key& key) {
-  const auto box = crypto::base64_decode(stored.data);
-  const auto payload = box ? crypto::open(key, *box, version_aad(stored)) : std::nullopt;
+// Opens `record`, as stored, with `key` in place; false, leaving it as it
+// was, when the key does not open it (or what it holds is malformed).
+bool open_sealed(VersionRecord& record, const crypto::Key& key) {
+  const auto box = crypto::base64_decode(record.data);
+  const auto payload = box ? crypto::open(key, *box, version_aad(record)) : std::nullopt;
   if (!payload) {
-    return std::nullopt;
+    return false;
   }
   std::string_view rest = *payload;
   const auto data = take_sized(rest);
   const auto delta = data ? take_sized(rest) : std::nullopt;
   if (!delta) {
-    return std::nullopt;
+    return false;
   }
-  stored.data = *data;
-  stored.delta = *delta;
-  stored.salt = rest;
-  stored.key_id.clear();
-  return stored;
+  record.data = *data;
+  record.delta = *delta;
+  record.salt = rest;
+  record.key_id.clear();
+  return true;
 }
 
 crypto::Key unwrap(const DataKeyRecord& record, const MasterKeyRing& keys) {
@@ -227,15 +227,12 @@ private:
     if (!generation) {
       throw Error(ErrorCode::unavailable, describe(record) + " is damaged: its key id is malformed");
     }
-    const std::string what = describe(record);
-    const crypto::Key key = data_key(record.user_id, *generation, what);
-    auto plain = open_sealed(std::move(record), key);
-    if (!plain) {
-      throw Error(ErrorCode::unavailable, what +
+    if (!open_sealed(record, data_key(record, *generation))) {
+      throw Error(ErrorCode::unavailable, describe(record) +
                                               " fails authentication: it was altered, moved, or sealed with "
                                               "another key");
     }
-    return std::move(*plain);
+    return record;
   }
 
   VersionRecord sealed(const VersionRecord& record) {
@@ -251,16 +248,18 @@ private:
     return stored;
   }
 
-  // The key of `generation`; a generation this process has not seen may
-  // be another process's rotation, so the keys are read again once first.
-  crypto::Key data_key(const std::string& user_id, std::uint64_t generation, const std::string& what) {
+  // The key of `generation` that sealed `record`; a generation this process
+  // has not seen may be another process's rotation, so the keys are read
+  // again once first.
+  crypto::Key data_key(const VersionRecord& record, std::uint64_t generation) {
     for (const bool reload : {false, true}) {
-      const auto keys = user_keys(user_id, reload);
+      const auto keys = user_keys(record.user_id, reload);
       if (const auto it = keys->keys.find(generation); it != keys->keys.end()) {
         return it->second;
       }
     }
-    throw Error(ErrorCode::unavailable, what + " was sealed with data key generation " + std::to_string(generation) +
+    throw Error(ErrorCode::unavailable, describe(record) + " was sealed with data key generation " +
+                                            std::to_string(generation) +
                                             ", which no longer exists: the user was erased, and it cannot be "
                                             "decrypted");
   }
@@ -320,7 +319,11 @@ std::unique_ptr<MemoryStore> seal_store(std::unique_ptr<MemoryStore> inner,
 
 std::optional<VersionRecord> open_with(const VersionRecord& stored, const DataKeyRecord& key,
                                        const MasterKeyRing& keys) {
-  return open_sealed(stored, unwrap(key, keys));
+  VersionRecord record = stored;
+  if (!open_sealed(record, unwrap(key, keys))) {
+    return std::nullopt;
+  }
+  return record;
 }
 
 RekeyReport rekey(MemoryStore& store, const MasterKeyRing& keys, bool rotate_data_keys) {
