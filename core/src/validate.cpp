@@ -104,4 +104,45 @@ void validate_idempotency_key(std::string_view key, std::string_view field) {
   }
 }
 
+bool is_valid_utf8(std::string_view text) {
+  const auto* bytes = reinterpret_cast<const unsigned char*>(text.data());
+  const std::size_t size = text.size();
+  std::size_t i = 0;
+  while (i < size) {
+    const unsigned char lead = bytes[i];
+    if (lead < 0x80) {
+      ++i;
+      continue;
+    }
+    // The range the byte after the lead may take (RFC 3629 §4), and how
+    // many continuation bytes follow in all.
+    unsigned char low = 0x80;
+    unsigned char high = 0xbf;
+    std::size_t continuations = 0;
+    if (lead >= 0xc2 && lead <= 0xdf) {
+      continuations = 1;
+    } else if (lead >= 0xe0 && lead <= 0xef) {
+      continuations = 2;
+      low = lead == 0xe0 ? 0xa0 : 0x80;  // no overlong forms
+      high = lead == 0xed ? 0x9f : 0xbf; // no surrogates
+    } else if (lead >= 0xf0 && lead <= 0xf4) {
+      continuations = 3;
+      low = lead == 0xf0 ? 0x90 : 0x80;  // no overlong forms
+      high = lead == 0xf4 ? 0x8f : 0xbf; // nothing past U+10FFFF
+    } else {
+      return false;
+    }
+    if (size - i <= continuations || bytes[i + 1] < low || bytes[i + 1] > high) {
+      return false;
+    }
+    for (std::size_t k = 2; k <= continuations; ++k) {
+      if (bytes[i + k] < 0x80 || bytes[i + k] > 0xbf) {
+        return false;
+      }
+    }
+    i += continuations + 1;
+  }
+  return true;
+}
+
 } // namespace zsimem

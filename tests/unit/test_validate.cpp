@@ -2,6 +2,7 @@
 #include <zsimem/validate.hpp>
 
 #include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
 
 using namespace zsimem;
 
@@ -67,4 +68,43 @@ TEST_CASE("tags and idempotency keys are bounded", "[validate]") {
   }
   CHECK_NOTHROW(validate_idempotency_key("req-123"));
   CHECK_THROWS_AS(validate_idempotency_key(std::string(256, 'k')), Error);
+}
+
+TEST_CASE("is_valid_utf8 accepts exactly what JSON text may hold", "[validate][utf8]") {
+  // nlohmann/json refuses to write what is not UTF-8: the two must agree
+  // on every byte sequence up to two bytes, and on three- and four-byte
+  // ones around every boundary of RFC 3629's table.
+  const auto json_accepts = [](const std::string& text) {
+    try {
+      (void)nlohmann::json(text).dump();
+      return true;
+    } catch (const nlohmann::json::type_error&) {
+      return false;
+    }
+  };
+  const auto agree = [&](const std::string& text) {
+    if (zsimem::is_valid_utf8(text) != json_accepts(text)) {
+      FAIL_CHECK("disagree on " << nlohmann::json(text).dump(-1, ' ', true, nlohmann::json::error_handler_t::replace));
+    }
+  };
+  for (int a = 0; a < 256; ++a) {
+    agree(std::string(1, static_cast<char>(a)));
+    for (int b = 0; b < 256; ++b) {
+      agree({static_cast<char>(a), static_cast<char>(b)});
+    }
+  }
+  const unsigned char edges[] = {0x00, 0x41, 0x7f, 0x80, 0x8f, 0x90, 0x9f, 0xa0, 0xbf, 0xc0, 0xf5, 0xff};
+  for (int a = 0xc0; a < 256; ++a) {
+    for (const unsigned char b : edges) {
+      for (const unsigned char c : edges) {
+        agree({static_cast<char>(a), static_cast<char>(b), static_cast<char>(c)});
+        for (const unsigned char d : edges) {
+          agree({static_cast<char>(a), static_cast<char>(b), static_cast<char>(c), static_cast<char>(d)});
+        }
+      }
+    }
+  }
+  CHECK(zsimem::is_valid_utf8("plain ascii, é, 日本, 😀"));
+  CHECK_FALSE(zsimem::is_valid_utf8("\xed\xa0\x80")); // a surrogate
+  CHECK_FALSE(zsimem::is_valid_utf8("\xe2\x82"));     // cut short
 }

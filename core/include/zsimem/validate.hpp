@@ -25,6 +25,10 @@ void validate_namespace(std::string_view ns, std::string_view field = "namespace
 void validate_tags(const std::vector<std::string>& tags, std::string_view field = "tags");
 void validate_idempotency_key(std::string_view key, std::string_view field = "idempotency_key");
 
+// Whether `text` is well-formed UTF-8 (RFC 3629: no overlong forms, no
+// surrogates, nothing past U+10FFFF), which is what JSON text must be.
+bool is_valid_utf8(std::string_view text);
+
 // The user ids that can never be used.
 const std::vector<std::string_view>& reserved_user_ids();
 

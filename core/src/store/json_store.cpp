@@ -5,9 +5,11 @@
 #include <zsimem/error.hpp>
 #include <zsimem/failpoint.hpp>
 #include <zsimem/hash_chain.hpp>
+#include <zsimem/validate.hpp>
 #include <zsimem/time.hpp>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <charconv>
 #include <cstdio>
@@ -270,14 +272,16 @@ std::optional<AuditRecord> next_audit_record(ReverseLineReader& reader) {
 // The record as it reads back once written: text that is not UTF-8 is
 // stored with replacement characters, and the chain must hash what is stored.
 AuditRecord as_stored(const AuditRecord& record) {
-  try {
-    (void)audit_json(record).dump();
+  const bool all_utf8 = std::ranges::all_of(
+      std::array<std::string_view, 8>{record.request_id, record.actor, record.operation, record.user_id, record.ns,
+                                      record.version, record.outcome, record.detail},
+      is_valid_utf8);
+  if (all_utf8) {
     return record;
-  } catch (const Json::type_error&) {
-    AuditRecord stored = audit_from_json(Json::parse(encode_audit(record)));
-    stored.seq = record.seq;
-    return stored;
   }
+  AuditRecord stored = audit_from_json(Json::parse(encode_audit(record)));
+  stored.seq = record.seq;
+  return stored;
 }
 
 bool matches(const AuditRecord& record, const AuditQuery& query) {
