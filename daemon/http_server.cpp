@@ -110,7 +110,9 @@ private:
 };
 
 // When this thread started on the current request, for the access log.
-thread_local std::chrono::steady_clock::time_point t_request_start;
+// Set on first use, so that a thread's first request, when httplib rejects
+// it before routing, is not timed from the clock's epoch.
+thread_local std::chrono::steady_clock::time_point t_request_start = std::chrono::steady_clock::now();
 
 // The method as a metrics label: whatever a client writes must not become a
 // new series, so unknown methods share one.
