@@ -242,8 +242,8 @@ void add_rekey(CLI::App& app, Session& session) {
                       {"rewrapped", report.rewrapped},
                       {"rotated", report.rotated}});
     } else {
-      std::cout << "rewrapped " << report.rewrapped << " of " << report.data_keys
-                << " data keys onto master key " << report.master_key_id;
+      std::cout << "rewrapped " << report.rewrapped << " of " << report.data_keys << " data keys onto master key "
+                << report.master_key_id;
       if (*rotate) {
         std::cout << "; " << report.rotated << " users got a new data key";
       }

@@ -4,11 +4,10 @@
 #include <zsimem/encryption.hpp>
 #include <zsimem/error.hpp>
 
-#include <openssl/crypto.h>
-
 #include <cstdlib>
 #include <fstream>
 #include <iterator>
+#include <openssl/crypto.h>
 
 namespace zsimem {
 namespace {
@@ -28,7 +27,8 @@ MasterKey master_key(std::string_view hex, const std::string& origin, std::size_
       OPENSSL_cleanse(bytes->data(), bytes->size());
     }
     throw Error(ErrorCode::invalid,
-                origin + ": key " + std::to_string(position) + " is not 64 hex digits (make one with: openssl rand -hex 32)",
+                origin + ": key " + std::to_string(position) +
+                    " is not 64 hex digits (make one with: openssl rand -hex 32)",
                 origin);
   }
   MasterKey key;
@@ -66,8 +66,8 @@ MasterKeyRing MasterKeyRing::parse(std::string_view text, const std::string& ori
   for (std::size_t a = 0; a < keys.size(); ++a) {
     for (std::size_t b = a + 1; b < keys.size(); ++b) {
       if (keys[a].id == keys[b].id) {
-        throw Error(ErrorCode::invalid, origin + ": key " + std::to_string(b + 1) + " repeats key " +
-                                            std::to_string(a + 1), origin);
+        throw Error(ErrorCode::invalid,
+                    origin + ": key " + std::to_string(b + 1) + " repeats key " + std::to_string(a + 1), origin);
       }
     }
   }

@@ -37,7 +37,7 @@ struct EncryptedCli {
   ProcessResult run(std::vector<std::string> args, const std::vector<std::string>& env,
                     const std::string& output = "json") const {
     std::vector<std::string> argv{ZSIMEM_BINARY, "--backend", backend, "--data-dir", (dir.path() / "store").string(),
-                                  "-o", output};
+                                  "-o",          output};
     argv.insert(argv.end(), args.begin(), args.end());
     return testing::run_process(argv, {}, env);
   }
@@ -133,10 +133,10 @@ TEST_CASE("cli encryption: the daemon serves sealed contexts over HTTP", "[cli][
     const testing::ServeProcess daemon(std::move(options));
     httplib::Client client("127.0.0.1", daemon.port());
     for (int i = 0; i < 3; ++i) {
-      const auto posted = client.Post(
-          "/api/v1/memory/alice",
-          R"({"user_id": "alice", "delta": {"note": ")" + marker + R"(", "n": )" + std::to_string(i) + "}}",
-          "application/json");
+      const auto posted =
+          client.Post("/api/v1/memory/alice",
+                      R"({"user_id": "alice", "delta": {"note": ")" + marker + R"(", "n": )" + std::to_string(i) + "}}",
+                      "application/json");
       REQUIRE(posted);
       REQUIRE(posted->status == 200);
     }

@@ -92,7 +92,8 @@ void replace_stored(const std::string& backend, const fs::path& dir, const Versi
   sqlite3* db = nullptr;
   REQUIRE(sqlite3_open((dir / "zsimem.sqlite3").c_str(), &db) == SQLITE_OK);
   sqlite3_stmt* statement = nullptr;
-  REQUIRE(sqlite3_prepare_v2(db, "UPDATE versions SET data = ?1, hash = ?2 WHERE user_id = ?3 AND ns = ?4 AND version = ?5",
+  REQUIRE(sqlite3_prepare_v2(db,
+                             "UPDATE versions SET data = ?1, hash = ?2 WHERE user_id = ?3 AND ns = ?4 AND version = ?5",
                              -1, &statement, nullptr) == SQLITE_OK);
   sqlite3_bind_text(statement, 1, record.data.c_str(), -1, SQLITE_TRANSIENT);
   sqlite3_bind_text(statement, 2, record.hash.c_str(), -1, SQLITE_TRANSIENT);
@@ -129,9 +130,13 @@ TEST_CASE("crypto: sealed boxes open only unchanged, with their key and aad", "[
 
 TEST_CASE("crypto: base64 and hex round-trip and refuse other spellings", "[encryption][crypto]") {
   // RFC 4648 §10.
-  const std::vector<std::pair<std::string, std::string>> vectors{
-      {"", ""},         {"f", "Zg=="},         {"fo", "Zm8="},        {"foo", "Zm9v"},
-      {"foob", "Zm9vYg=="}, {"fooba", "Zm9vYmE="}, {"foobar", "Zm9vYmFy"}};
+  const std::vector<std::pair<std::string, std::string>> vectors{{"", ""},
+                                                                 {"f", "Zg=="},
+                                                                 {"fo", "Zm8="},
+                                                                 {"foo", "Zm9v"},
+                                                                 {"foob", "Zm9vYg=="},
+                                                                 {"fooba", "Zm9vYmE="},
+                                                                 {"foobar", "Zm9vYmFy"}};
   for (const auto& [plain, encoded] : vectors) {
     CHECK(crypto::base64_encode(plain) == encoded);
     CHECK(crypto::base64_decode(encoded) == plain);
@@ -161,8 +166,8 @@ TEST_CASE("master keys: parsed from hex lists and files, never quoted in errors"
   // The id depends on the key alone.
   CHECK(MasterKeyRing::parse(k_old_key, "env").current().id == keys.keys()[1].id);
 
-  for (const std::string& bad : {std::string(""), std::string("# nothing\n"), k_new_key.substr(1),
-                                k_new_key + "00", "g" + k_new_key.substr(1), k_new_key + "," + k_new_key}) {
+  for (const std::string& bad : {std::string(""), std::string("# nothing\n"), k_new_key.substr(1), k_new_key + "00",
+                                 "g" + k_new_key.substr(1), k_new_key + "," + k_new_key}) {
     const Error error = error_of([&] { (void)MasterKeyRing::parse(bad, "ZSIMEM_MASTER_KEY"); });
     CHECK(error.code() == ErrorCode::invalid);
     CHECK(std::string(error.what()).find("ZSIMEM_MASTER_KEY") != std::string::npos);
@@ -403,8 +408,7 @@ TEST_CASE("encryption: an erasure elsewhere never leaves new versions sealed wit
 TEST_CASE("encryption: a store written in the clear reads on once a key is configured", "[encryption][store]") {
   const std::string backend{GENERATE(from_range(backend_names()))};
   testing::TempDir dir;
-  MemoryService(open_store({backend, dir.path()}), ServiceOptions{})
-      .merge(caller(), update("alice", R"({"a": 1})"));
+  MemoryService(open_store({backend, dir.path()}), ServiceOptions{}).merge(caller(), update("alice", R"({"a": 1})"));
   MemoryService service(open_store({backend, dir.path()}), with_keys(k_new_key));
   service.merge(caller(), update("alice", R"({"b": 2})"));
   const auto stored = stored_versions(backend, dir.path(), {"alice", "default"});
@@ -415,8 +419,7 @@ TEST_CASE("encryption: a store written in the clear reads on once a key is confi
   CHECK(service.verify(caller()).ok());
 }
 
-TEST_CASE("encryption: rekey moves every data key onto the new master key while writers go on",
-          "[encryption][store]") {
+TEST_CASE("encryption: rekey moves every data key onto the new master key while writers go on", "[encryption][store]") {
   const std::string backend{GENERATE(from_range(backend_names()))};
   testing::TempDir dir;
   const std::vector<std::string> users{"u1", "u2", "u3", "u4"};
@@ -475,6 +478,7 @@ TEST_CASE("encryption: rekey moves every data key onto the new master key while 
   // The old key alone opens nothing now.
   MemoryService old_only(open_store({backend, dir.path()}), with_keys(k_old_key));
   CHECK(error_of([&] { old_only.get(caller(), {"u2", "default"}); }).code() == ErrorCode::unavailable);
-  CHECK(error_of([&] { MemoryService(open_store({backend, dir.path()}), ServiceOptions{}).rekey(caller(), false); })
-            .code() == ErrorCode::invalid);
+  CHECK(error_of([&] {
+          MemoryService(open_store({backend, dir.path()}), ServiceOptions{}).rekey(caller(), false);
+        }).code() == ErrorCode::invalid);
 }

@@ -5,8 +5,8 @@
 #include <zsimem/error.hpp>
 #include <zsimem/failpoint.hpp>
 #include <zsimem/hash_chain.hpp>
-#include <zsimem/validate.hpp>
 #include <zsimem/time.hpp>
+#include <zsimem/validate.hpp>
 
 #include <algorithm>
 #include <array>
