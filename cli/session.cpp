@@ -57,10 +57,12 @@ StoreConfig Session::store_config() const {
   StoreConfig config = store_config_from_env();
   if (!options.backend.empty()) {
     config.backend = options.backend;
+    config.store_name = store_name_from_env(config.backend);
   }
   if (!options.data_dir.empty()) {
     config.data_dir = options.data_dir;
   }
+  config.create = create_store;
   return config;
 }
 

@@ -30,6 +30,7 @@ class Session {
 public:
   GlobalOptions options;
   std::vector<std::string> argv; // as the process got it, for handing over to zsimemd
+  bool create_store = false;     // zsimem init: create the store's table if missing
 
   MemoryService& service();
   // The environment's service options with the policy and master keys the

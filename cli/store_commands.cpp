@@ -7,6 +7,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
 #include <iostream>
 #include <map>
 #include <memory>
@@ -252,9 +253,29 @@ void add_rekey(CLI::App& app, Session& session) {
   });
 }
 
+void add_init(CLI::App& app, Session& session) {
+  auto* command = app.add_subcommand(
+      "init", "Create the store if it does not exist (a DynamoDB table); the others are created on first use");
+  command->footer("Example:\n  MEMORY_BACKEND=dynamo DYNAMO_TABLE=zsi_memory_dev zsimem init");
+  command->callback([&session] {
+    session.create_store = true;
+    const StoreConfig config = session.store_config();
+    session.service();
+    const auto files = file_backend_names();
+    const bool keeps_files = std::find(files.begin(), files.end(), config.backend) != files.end();
+    const std::string where = keeps_files ? config.data_dir.string() : config.store_name;
+    if (session.json_output()) {
+      print_json(Json{{"backend", config.backend}, {"store", where}});
+    } else {
+      std::cout << config.backend << " store " << where << " is ready\n";
+    }
+  });
+}
+
 } // namespace
 
 void add_store_commands(CLI::App& app, Session& session) {
+  add_init(app, session);
   add_users(app, session);
   add_log(app, session);
   add_verify(app, session);

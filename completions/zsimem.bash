@@ -24,6 +24,8 @@ _zsimem_options() {
     delete:-v) echo '-n --namespace --backend --data-dir -o --output --request-id --policy --token-file --master-key-file' ;;
     namespaces) echo '-h --help --version --backend --data-dir -o --output --request-id --policy --token-file --master-key-file' ;;
     namespaces:-v) echo '--backend --data-dir -o --output --request-id --policy --token-file --master-key-file' ;;
+    init) echo '-h --help --version --backend --data-dir -o --output --request-id --policy --token-file --master-key-file' ;;
+    init:-v) echo '--backend --data-dir -o --output --request-id --policy --token-file --master-key-file' ;;
     users) echo '-h --help --version --backend --data-dir -o --output --request-id --policy --token-file --master-key-file' ;;
     users:-v) echo '--backend --data-dir -o --output --request-id --policy --token-file --master-key-file' ;;
     log) echo '-h --help --user -n --namespace --since --until --limit --cursor --version --backend --data-dir -o --output --request-id --policy --token-file --master-key-file' ;;
@@ -136,7 +138,7 @@ _zsimem_complete_value() {
         esac && return ;;
     esac
     case $2 in
-    --backend) _zsimem_complete_words 'json sqlite' ;;
+    --backend) _zsimem_complete_words 'json sqlite postgres dynamo' ;;
     --data-dir) _zsimem_complete_files -d ;;
     -o|--output) _zsimem_complete_words 'auto text json' ;;
     --request-id) : ;;
@@ -260,7 +262,7 @@ _zsimem() {
     elif [[ $cur == -?* ]]; then
         _zsimem_complete_words "$(_zsimem_options "$command")"
     elif [[ -z $command ]]; then
-        _zsimem_complete_words 'get merge history rollback diff blame delete namespaces users log verify export import apply rekey serve watch policy'
+        _zsimem_complete_words 'get merge history rollback diff blame delete namespaces init users log verify export import apply rekey serve watch policy'
     else
         _zsimem_complete_positional "$command" "$positional"
     fi

@@ -21,6 +21,8 @@ function __zsimem_takes_value
             contains -- $argv[2] -n --namespace --backend --data-dir -o --output --request-id --policy --token-file --master-key-file
         case namespaces
             contains -- $argv[2] --backend --data-dir -o --output --request-id --policy --token-file --master-key-file
+        case init
+            contains -- $argv[2] --backend --data-dir -o --output --request-id --policy --token-file --master-key-file
         case users
             contains -- $argv[2] --backend --data-dir -o --output --request-id --policy --token-file --master-key-file
         case log
@@ -133,6 +135,7 @@ complete -c zsimem -n __zsimem_needs_command -a diff -d 'Show what changed betwe
 complete -c zsimem -n __zsimem_needs_command -a blame -d 'Show which version, time and actor last set each field'
 complete -c zsimem -n __zsimem_needs_command -a delete -d 'Erase every version of a user, or of one namespace of it'
 complete -c zsimem -n __zsimem_needs_command -a namespaces -d 'List the namespaces of a user'
+complete -c zsimem -n __zsimem_needs_command -a init -d 'Create the store if it does not exist (a DynamoDB table); the others are created on first use'
 complete -c zsimem -n __zsimem_needs_command -a users -d 'List the user ids that have a context'
 complete -c zsimem -n __zsimem_needs_command -a log -d 'Show the audit log, newest first'
 complete -c zsimem -n __zsimem_needs_command -a verify -d 'Check the hash chains of every context and of the audit log (or one user\'s contexts)'
@@ -147,7 +150,7 @@ complete -c zsimem -n __zsimem_needs_command -a policy -d 'Explain the access po
 # Global options, anywhere unless a command has its own of the same name.
 complete -c zsimem -n '__zsimem_needs_command' -s h -l help -d 'Print this help message and exit'
 complete -c zsimem -n 'not __zsimem_using_command get' -l version -d 'Display program version information and exit'
-complete -c zsimem -l backend -x -a 'json sqlite' -d 'Storage backend: json, sqlite (default json)'
+complete -c zsimem -l backend -x -a 'json sqlite postgres dynamo' -d 'Storage backend: json, sqlite, postgres, dynamo (default json)'
 complete -c zsimem -l data-dir -x -a '(__fish_complete_directories (commandline -ct))' -d 'Directory of the embedded stores (default $XDG_DATA_HOME/zsimem)'
 complete -c zsimem -s o -l output -x -a 'auto text json' -d 'Output format: auto (text on a terminal), text or json'
 complete -c zsimem -l request-id -x -d 'Request id recorded in the audit log (default: a new UUID)'
@@ -209,6 +212,9 @@ complete -c zsimem -n '__zsimem_positional delete 1' -f -a '(__zsimem_users)' -d
 # namespaces
 complete -c zsimem -n '__zsimem_using_command namespaces' -s h -l help -d 'Print this help message and exit'
 complete -c zsimem -n '__zsimem_positional namespaces 1' -f -a '(__zsimem_users)' -d 'User id'
+
+# init
+complete -c zsimem -n '__zsimem_using_command init' -s h -l help -d 'Print this help message and exit'
 
 # users
 complete -c zsimem -n '__zsimem_using_command users' -s h -l help -d 'Print this help message and exit'

@@ -32,7 +32,19 @@ StoreConfig store_config_from_env() {
   }
   const auto dir = env("ZSIMEM_DATA_DIR");
   config.data_dir = dir.empty() ? default_data_dir() : std::filesystem::path(dir);
+  config.store_name = store_name_from_env(config.backend);
   return config;
+}
+
+std::string store_name_from_env(std::string_view backend) {
+  if (backend == "dynamo") {
+    return env("DYNAMO_TABLE");
+  }
+  if (backend == "postgres" || backend == "supabase") {
+    const auto schema = env("ZSIMEM_PG_SCHEMA");
+    return schema.empty() ? "zsimem" : schema;
+  }
+  return {};
 }
 
 ServiceOptions service_options_from_env() {

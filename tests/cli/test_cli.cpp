@@ -51,7 +51,7 @@ void write_file(const std::filesystem::path& path, const std::string& text) {
 } // namespace
 
 TEST_CASE("get, merge and rollback print the spec's UserContext", "[cli]") {
-  Cli cli(GENERATE(from_range(backend_names())));
+  Cli cli(GENERATE(from_range(file_backend_names())));
   const Json merged = cli.json({"merge", "alice", R"({"diet":{"kcal":1800}})", "--tag", "nutrition"});
   CHECK(merged["user_id"] == "alice");
   CHECK(merged["version"] == "1");
@@ -73,7 +73,7 @@ TEST_CASE("get, merge and rollback print the spec's UserContext", "[cli]") {
 }
 
 TEST_CASE("merge reads the delta from text, a file or standard input", "[cli]") {
-  Cli cli(GENERATE(from_range(backend_names())));
+  Cli cli(GENERATE(from_range(file_backend_names())));
   write_file(cli.dir.path() / "delta.json", R"({"from":"file"})");
   CHECK(cli.json({"merge", "u", "@" + (cli.dir.path() / "delta.json").string()})["data"]["from"] == "file");
   const auto piped = cli.run({"merge", "u", "-", "-o", "json"}, R"({"from":"stdin"})");
@@ -82,7 +82,7 @@ TEST_CASE("merge reads the delta from text, a file or standard input", "[cli]") 
 }
 
 TEST_CASE("merge --dry-run shows the change and writes nothing", "[cli]") {
-  Cli cli(GENERATE(from_range(backend_names())));
+  Cli cli(GENERATE(from_range(file_backend_names())));
   cli.json({"merge", "u", R"({"a":1})"});
   const std::string before = cli.snapshot();
   const Json dry = cli.json({"merge", "u", R"({"a":2})", "--dry-run"});
@@ -93,7 +93,7 @@ TEST_CASE("merge --dry-run shows the change and writes nothing", "[cli]") {
 }
 
 TEST_CASE("exit codes tell conflicts, missing data, bad input and usage apart", "[cli]") {
-  Cli cli(GENERATE(from_range(backend_names())));
+  Cli cli(GENERATE(from_range(file_backend_names())));
   cli.json({"merge", "u", R"({"a":1})"});
   cli.json({"merge", "u", R"({"a":2})"});
   const auto conflict = cli.run({"merge", "u", R"({"a":3})", "--if-version", "1"});
@@ -111,7 +111,7 @@ TEST_CASE("exit codes tell conflicts, missing data, bad input and usage apart", 
 }
 
 TEST_CASE("bad input is a clear error, a non-zero exit and leaves the store unchanged", "[cli][validation]") {
-  Cli cli(GENERATE(from_range(backend_names())));
+  Cli cli(GENERATE(from_range(file_backend_names())));
   cli.json({"merge", "u", R"({"a":1})"});
   const std::string before = cli.snapshot();
   const auto refused = [&](std::vector<std::string> args, const std::string& message,
@@ -142,7 +142,7 @@ TEST_CASE("bad input is a clear error, a non-zero exit and leaves the store unch
 }
 
 TEST_CASE("a damaged store file is a clear error naming it", "[cli][damage]") {
-  Cli cli(GENERATE(from_range(backend_names())));
+  Cli cli(GENERATE(from_range(file_backend_names())));
   cli.json({"merge", "alice", R"({"a":1})"});
   cli.json({"merge", "bob", R"({"b":1})"});
   std::filesystem::path damaged;
@@ -189,7 +189,7 @@ TEST_CASE("export and import move every version between backends losslessly", "[
 }
 
 TEST_CASE("apply reads MemoryUpdates as JSON Lines", "[cli][apply]") {
-  Cli cli(GENERATE(from_range(backend_names())));
+  Cli cli(GENERATE(from_range(file_backend_names())));
   const auto applied = cli.run({"apply", "-", "-o", "json"},
                                "{\"user_id\":\"a\",\"delta\":{\"x\":1}}\n\n{\"user_id\":\"b\",\"delta\":{\"y\":2},"
                                "\"tags\":[\"t\"]}\n");

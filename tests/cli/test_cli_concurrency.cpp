@@ -44,7 +44,7 @@ Head read_head(const std::vector<std::string>& base) {
 } // namespace
 
 TEST_CASE("concurrent CLI processes increment a counter without losing an update", "[cli][concurrency]") {
-  const std::string backend(GENERATE(from_range(backend_names())));
+  const std::string backend(GENERATE(from_range(file_backend_names())));
   testing::TempDir dir;
   const std::vector<std::string> base{ZSIMEM_BINARY, "--backend", backend, "--data-dir", dir.path().string()};
   const int writers = 4;

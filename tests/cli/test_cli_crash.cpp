@@ -52,7 +52,7 @@ std::string slurp(const std::filesystem::path& path) {
 } // namespace
 
 TEST_CASE("a writer killed at random moments never loses an acknowledged version", "[cli][crash]") {
-  const std::string backend(GENERATE(from_range(backend_names())));
+  const std::string backend(GENERATE(from_range(file_backend_names())));
   testing::TempDir dir;
   const auto out = dir.path() / "out.json";
   const std::filesystem::path data_dir = dir.path() / "store";

@@ -59,7 +59,7 @@ bool any_file_contains(const fs::path& dir, const std::string& needle) {
 } // namespace
 
 TEST_CASE("cli encryption: keys from the environment or a file, rekey, and clear errors", "[cli][encryption]") {
-  EncryptedCli cli(GENERATE(from_range(backend_names())));
+  EncryptedCli cli(GENERATE(from_range(file_backend_names())));
   INFO(cli.backend);
   const std::vector<std::string> old_env{"ZSIMEM_MASTER_KEY=" + k_old_key};
   const std::string marker = "MARKER-cli-4b1d";
@@ -124,7 +124,7 @@ TEST_CASE("cli encryption: keys from the environment or a file, rekey, and clear
 }
 
 TEST_CASE("cli encryption: the daemon serves sealed contexts over HTTP", "[cli][encryption][http]") {
-  const std::string backend{GENERATE(from_range(backend_names()))};
+  const std::string backend{GENERATE(from_range(file_backend_names()))};
   testing::TempDir dir;
   testing::ServeProcess::Options options(backend, dir.path() / "data", dir.path() / "serve.log");
   options.env = {"ZSIMEM_MASTER_KEY=" + k_old_key};

@@ -81,7 +81,7 @@ std::vector<std::string> command_for(Operation operation, const std::string& use
 } // namespace
 
 TEST_CASE("policy: every role × operation × whose context over the CLI, each denial audited", "[cli][policy]") {
-  PolicyCli cli(GENERATE(from_range(backend_names())), testing::matrix_policy_json());
+  PolicyCli cli(GENERATE(from_range(file_backend_names())), testing::matrix_policy_json());
   int denials = 0;
   int allowed = 0;
   for (const auto& subject : testing::matrix_subjects()) {

@@ -2,6 +2,7 @@
 // compiled in, so a new backend is correct when this file passes on it.
 
 #include "support/temp_dir.hpp"
+#include "support/test_store.hpp"
 
 #include <zsimem/error.hpp>
 #include <zsimem/store.hpp>
@@ -47,8 +48,7 @@ std::vector<std::string> store_variants() {
 std::unique_ptr<MemoryStore> open(const std::string& variant, const TempDir& dir) {
   const bool long_lived = variant.ends_with(k_long_lived);
   const std::string backend = long_lived ? variant.substr(0, variant.size() - k_long_lived.size()) : variant;
-  // A subfolder that does not exist yet: opening must create it.
-  return open_store({backend, dir.path() / "store", long_lived});
+  return open_store(testing::test_store_config(backend, dir, long_lived));
 }
 
 // A stand-in for a SHA-256 hex digest; stores keep hashes without checking them.

@@ -36,7 +36,7 @@ httplib::Result post_json(httplib::Client& client, const std::string& path, cons
 } // namespace
 
 TEST_CASE("http: the spec's endpoints load, merge, list and roll back", "[http]") {
-  Daemon d(GENERATE(from_range(backend_names())));
+  Daemon d(GENERATE(from_range(file_backend_names())));
   auto client = d.client();
   auto merged = post_json(client, k_memory + "/alice",
                           Json{{"user_id", "alice"}, {"delta", {{"diet", {{"kcal", 1800}}}}}, {"tags", {"nutrition"}}},
@@ -87,7 +87,7 @@ TEST_CASE("http: the spec's endpoints load, merge, list and roll back", "[http]"
 }
 
 TEST_CASE("http: errors have FastAPI's statuses and shapes", "[http]") {
-  Daemon d(GENERATE(from_range(backend_names())));
+  Daemon d(GENERATE(from_range(file_backend_names())));
   auto client = d.client();
   post_json(client, k_memory + "/u", Json{{"user_id", "u"}, {"delta", {{"a", 1}}}});
   post_json(client, k_memory + "/u", Json{{"user_id", "u"}, {"delta", {{"a", 2}}}});
@@ -154,7 +154,7 @@ TEST_CASE("http: errors have FastAPI's statuses and shapes", "[http]") {
 }
 
 TEST_CASE("http: Idempotency-Key replays the first version", "[http]") {
-  Daemon d(GENERATE(from_range(backend_names())));
+  Daemon d(GENERATE(from_range(file_backend_names())));
   auto client = d.client();
   const Json update{{"user_id", "u"}, {"delta", {{"n", 1}}}};
   auto first = post_json(client, k_memory + "/u", update, {{"Idempotency-Key", "k-1"}});
@@ -166,7 +166,7 @@ TEST_CASE("http: Idempotency-Key replays the first version", "[http]") {
 }
 
 TEST_CASE("http: concurrent If-Match increments lose nothing while a CLI process writes too", "[http][concurrency]") {
-  const std::string backend(GENERATE(from_range(backend_names())));
+  const std::string backend(GENERATE(from_range(file_backend_names())));
   Daemon d(backend);
   const int threads = 6;
   const int increments = 20;
@@ -328,7 +328,7 @@ TEST_CASE("http: /metrics counts requests, latency, store operations, versions a
 }
 
 TEST_CASE("http: a batch reports every read and update separately", "[http][batch]") {
-  Daemon d(GENERATE(from_range(backend_names())));
+  Daemon d(GENERATE(from_range(file_backend_names())));
   auto client = d.client();
   post_json(client, k_memory + "/a", Json{{"user_id", "a"}, {"delta", {{"x", 1}}}});
   const Json batch = body_of(post_json(

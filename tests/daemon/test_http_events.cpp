@@ -150,7 +150,7 @@ std::vector<std::string> ids(const std::vector<Event>& events) {
 } // namespace
 
 TEST_CASE("http events: a follower gets each new version, from the daemon and from a CLI process", "[http][events]") {
-  Daemon d(GENERATE(from_range(backend_names())));
+  Daemon d(GENERATE(from_range(file_backend_names())));
   merge(d, "alice", {{"n", 0}});
   EventReader reader(d, k_memory + "/alice/events");
   REQUIRE(reader.following());
@@ -179,7 +179,7 @@ TEST_CASE("http events: a follower gets each new version, from the daemon and fr
 }
 
 TEST_CASE("http events: Last-Event-ID and ?after= resume after a version", "[http][events]") {
-  Daemon d(GENERATE(from_range(backend_names())));
+  Daemon d(GENERATE(from_range(file_backend_names())));
   for (int i = 1; i <= 5; ++i) {
     merge(d, "bob", {{"n", i}});
   }
@@ -211,7 +211,7 @@ TEST_CASE("http events: Last-Event-ID and ?after= resume after a version", "[htt
 }
 
 TEST_CASE("http events: an erased context is announced and followed afresh", "[http][events]") {
-  Daemon d(GENERATE(from_range(backend_names())));
+  Daemon d(GENERATE(from_range(file_backend_names())));
   merge(d, "dave", {{"n", 1}});
   EventReader reader(d, k_memory + "/dave/events?after=0");
   REQUIRE(reader.wait_for(1).size() == 1);

@@ -64,7 +64,7 @@ std::optional<httplib::Result> request(httplib::Client& client, Operation operat
 } // namespace
 
 TEST_CASE("policy: every role × operation × whose context over HTTP, each denial a 403 and audited", "[http][policy]") {
-  PolicyDaemon d(GENERATE(from_range(backend_names())));
+  PolicyDaemon d(GENERATE(from_range(file_backend_names())));
   auto client = d.daemon.client();
   const auto& subjects = testing::matrix_subjects();
   const auto admin = std::find_if(subjects.begin(), subjects.end(), [](const auto& s) { return s.role == "admin"; });

@@ -34,7 +34,7 @@ daemon::ServerOptions options() {
 
 // The test daemon on the first backend, with these options.
 struct Daemon : testing::TestDaemon {
-  Daemon() : TestDaemon(backend_names().front(), options()) {}
+  Daemon() : TestDaemon(file_backend_names().front(), options()) {}
 };
 
 // Follows a "#/components/..." reference within the document.

@@ -106,7 +106,7 @@ private:
 } // namespace
 
 TEST_CASE("kill loop: every version the daemon acknowledged survives SIGKILL", "[reliability][kill_loop]") {
-  const std::string backend(GENERATE(from_range(backend_names())));
+  const std::string backend(GENERATE(from_range(file_backend_names())));
   CAPTURE(backend);
   const testing::TempDir tmp;
   const auto data_dir = tmp.path() / "store";
@@ -237,7 +237,7 @@ TEST_CASE("history checker: finds lost updates, gaps, stale reads and a clock go
 
 TEST_CASE("history: compare-and-set clients against a daemon that is killed, paused and clock-skewed",
           "[reliability][history]") {
-  const std::string backend(GENERATE(from_range(backend_names())));
+  const std::string backend(GENERATE(from_range(file_backend_names())));
   CAPTURE(backend);
   const testing::TempDir tmp;
   const auto data_dir = tmp.path() / "store";

@@ -408,7 +408,7 @@ SweepFigures sweep(const std::string& backend, const Operation& operation) {
 }
 
 void sweep_and_report(const Operation& operation) {
-  const std::string backend(GENERATE(from_range(backend_names())));
+  const std::string backend(GENERATE(from_range(file_backend_names())));
   const auto started = std::chrono::steady_clock::now();
   const SweepFigures figures = sweep(backend, operation);
   const auto took =
@@ -458,7 +458,7 @@ TEST_CASE("io errors: a batch fails cleanly on every failed call", "[reliability
 
 TEST_CASE("io errors: the daemon answers 503 to a write whose call fails and keeps serving",
           "[reliability][io_errors][daemon]") {
-  const std::string backend(GENERATE(from_range(backend_names())));
+  const std::string backend(GENERATE(from_range(file_backend_names())));
   const std::string kind = GENERATE(as<std::string>{}, "fsync", "write");
   INFO(backend << ", failing " << kind);
   testing::TempDir temp;
@@ -559,7 +559,7 @@ private:
 
 TEST_CASE("io errors: a full disk fails writes cleanly and loses nothing and writes resume once space is freed",
           "[reliability][io_errors][disk_full]") {
-  const std::string backend(GENERATE(from_range(backend_names())));
+  const std::string backend(GENERATE(from_range(file_backend_names())));
   INFO(backend);
   testing::TempDir temp;
   TmpfsMount disk(temp.path() / "disk", "size=2m");

@@ -13,8 +13,24 @@ daemon::ServerOptions TestDaemon::default_options() {
   return options;
 }
 
+namespace {
+
+// The store, with its files in `dir` unless it names a data directory.
+StoreConfig in_dir(StoreConfig store, const TempDir& dir) {
+  if (store.data_dir.empty()) {
+    store.data_dir = dir.path();
+  }
+  return store;
+}
+
+} // namespace
+
 TestDaemon::TestDaemon(std::string_view name, daemon::ServerOptions options, ServiceOptions service_options)
-    : backend(name), service(daemon::open_daemon_service({backend, dir.path()}, metrics, std::move(service_options))),
+    : TestDaemon(StoreConfig{std::string(name), {}}, std::move(options), std::move(service_options)) {}
+
+TestDaemon::TestDaemon(const StoreConfig& store, daemon::ServerOptions options, ServiceOptions service_options)
+    : backend(store.backend),
+      service(daemon::open_daemon_service(in_dir(store, dir), metrics, std::move(service_options))),
       m_server(service, metrics, std::move(options)) {
   spdlog::set_level(spdlog::level::warn); // keep the access log out of test output
   port = m_server.bind();

@@ -23,6 +23,9 @@ public:
 
   explicit TestDaemon(std::string_view backend, daemon::ServerOptions options = default_options(),
                       ServiceOptions service_options = {});
+  // Serves the store `store` names (one that other daemons may serve too).
+  explicit TestDaemon(const StoreConfig& store, daemon::ServerOptions options = default_options(),
+                      ServiceOptions service_options = {});
   ~TestDaemon();
   TestDaemon(const TestDaemon&) = delete;
   TestDaemon& operator=(const TestDaemon&) = delete;

@@ -110,7 +110,7 @@ struct Chained {
 } // namespace
 
 TEST_CASE("audit chain: every record names its predecessor's hash", "[audit][store]") {
-  Chained c(GENERATE(from_range(backend_names())));
+  Chained c(GENERATE(from_range(file_backend_names())));
   const auto records = whole_log(c.service.store());
   REQUIRE(records.size() == 6);
   check_chained(records);
@@ -124,7 +124,7 @@ TEST_CASE("audit chain: every record names its predecessor's hash", "[audit][sto
 
 TEST_CASE("audit chain: concurrent writers, in one process and several, keep one chain", "[audit][store]") {
   testing::TempDir dir;
-  const std::string backend(GENERATE(from_range(backend_names())));
+  const std::string backend(GENERATE(from_range(file_backend_names())));
   {
     MemoryService daemon_like(open_store({backend, dir.path(), true}), ServiceOptions{});
     MemoryService cli_like(open_store({backend, dir.path()}), ServiceOptions{});
@@ -151,7 +151,7 @@ TEST_CASE("audit chain: concurrent writers, in one process and several, keep one
 }
 
 TEST_CASE("audit chain: verify finds a changed, removed or inserted record", "[audit][store]") {
-  Chained c(GENERATE(from_range(backend_names())));
+  Chained c(GENERATE(from_range(file_backend_names())));
   const auto records = whole_log(c.service.store());
   const auto broken = [&] {
     MemoryService fresh(open_store({c.backend, c.dir.path()}), ServiceOptions{});
@@ -223,7 +223,7 @@ TEST_CASE("audit chain: a torn last line is skipped and the chain goes on from t
 }
 
 TEST_CASE("audit chain: text that is not UTF-8 is chained as stored", "[audit][store]") {
-  Chained c(GENERATE(from_range(backend_names())));
+  Chained c(GENERATE(from_range(file_backend_names())));
   // A read: a version's text must be UTF-8, an audit record's is made so.
   c.service.get(caller("bad\xff"
                        "actor"),

@@ -189,7 +189,7 @@ TEST_CASE("master keys: parsed from hex lists and files, never quoted in errors"
 }
 
 TEST_CASE("encryption: nothing of a context is stored in the clear", "[encryption][store]") {
-  const std::string backend{GENERATE(from_range(backend_names()))};
+  const std::string backend{GENERATE(from_range(file_backend_names()))};
   const bool encrypted = GENERATE(true, false);
   INFO(backend << (encrypted ? " encrypted" : " in the clear"));
   const std::string marker = "MARKER-7f3a9c-at-rest";
@@ -223,7 +223,7 @@ TEST_CASE("encryption: nothing of a context is stored in the clear", "[encryptio
 }
 
 TEST_CASE("encryption: a damaged, moved or wrongly keyed version is an error, never data", "[encryption][store]") {
-  const std::string backend{GENERATE(from_range(backend_names()))};
+  const std::string backend{GENERATE(from_range(file_backend_names()))};
   testing::TempDir dir;
   {
     MemoryService service(open_store({backend, dir.path()}), with_keys(k_new_key));
@@ -289,7 +289,7 @@ TEST_CASE("encryption: a damaged, moved or wrongly keyed version is an error, ne
 }
 
 TEST_CASE("encryption: verify walks encrypted chains and reports what it cannot open", "[encryption][store]") {
-  const std::string backend{GENERATE(from_range(backend_names()))};
+  const std::string backend{GENERATE(from_range(file_backend_names()))};
   testing::TempDir dir;
   {
     MemoryService service(open_store({backend, dir.path()}), with_keys(k_new_key));
@@ -309,7 +309,7 @@ TEST_CASE("encryption: verify walks encrypted chains and reports what it cannot 
 
 TEST_CASE("encryption: hashes cover content and salt, so export and import move chains between keys",
           "[encryption][store]") {
-  const std::string backend{GENERATE(from_range(backend_names()))};
+  const std::string backend{GENERATE(from_range(file_backend_names()))};
   testing::TempDir dir;
   std::vector<VersionRecord> exported;
   {
@@ -339,7 +339,7 @@ TEST_CASE("encryption: hashes cover content and salt, so export and import move 
 
 TEST_CASE("encryption: erasing a user shreds its data key, and backups of its versions stay sealed",
           "[encryption][store]") {
-  const std::string backend{GENERATE(from_range(backend_names()))};
+  const std::string backend{GENERATE(from_range(file_backend_names()))};
   testing::TempDir dir;
   const auto options = with_keys(k_new_key);
   MemoryService service(open_store({backend, dir.path()}), options);
@@ -383,7 +383,7 @@ TEST_CASE("encryption: erasing a user shreds its data key, and backups of its ve
 
 TEST_CASE("encryption: an erasure elsewhere never leaves new versions sealed with the destroyed key",
           "[encryption][store]") {
-  const std::string backend{GENERATE(from_range(backend_names()))};
+  const std::string backend{GENERATE(from_range(file_backend_names()))};
   testing::TempDir dir;
   // Two services on one store, as two processes would be.
   StoreConfig config{backend, dir.path()};
@@ -406,7 +406,7 @@ TEST_CASE("encryption: an erasure elsewhere never leaves new versions sealed wit
 }
 
 TEST_CASE("encryption: a store written in the clear reads on once a key is configured", "[encryption][store]") {
-  const std::string backend{GENERATE(from_range(backend_names()))};
+  const std::string backend{GENERATE(from_range(file_backend_names()))};
   testing::TempDir dir;
   MemoryService(open_store({backend, dir.path()}), ServiceOptions{}).merge(caller(), update("alice", R"({"a": 1})"));
   MemoryService service(open_store({backend, dir.path()}), with_keys(k_new_key));
@@ -420,7 +420,7 @@ TEST_CASE("encryption: a store written in the clear reads on once a key is confi
 }
 
 TEST_CASE("encryption: rekey moves every data key onto the new master key while writers go on", "[encryption][store]") {
-  const std::string backend{GENERATE(from_range(backend_names()))};
+  const std::string backend{GENERATE(from_range(file_backend_names()))};
   testing::TempDir dir;
   const std::vector<std::string> users{"u1", "u2", "u3", "u4"};
   {

@@ -42,7 +42,7 @@ struct Fixture {
 } // namespace
 
 TEST_CASE("merges create numbered versions with metadata and a hash chain", "[service]") {
-  Fixture f(GENERATE(from_range(backend_names())));
+  Fixture f(GENERATE(from_range(file_backend_names())));
   const auto first = f.merge("alice", R"({"diet":{"kcal":1800},"steps":5000})");
   CHECK(first.outcome == MergeResult::Outcome::created);
   CHECK(first.record.version == 1);
@@ -61,7 +61,7 @@ TEST_CASE("merges create numbered versions with metadata and a hash chain", "[se
 }
 
 TEST_CASE("a delta that changes nothing makes no new version", "[service]") {
-  Fixture f(GENERATE(from_range(backend_names())));
+  Fixture f(GENERATE(from_range(file_backend_names())));
   f.merge("alice", R"({"a":1})");
   const auto again = f.merge("alice", R"({"a":1,"missing":null})");
   CHECK(again.outcome == MergeResult::Outcome::unchanged);
@@ -70,7 +70,7 @@ TEST_CASE("a delta that changes nothing makes no new version", "[service]") {
 }
 
 TEST_CASE("an idempotency key replays the version it first made", "[service][idempotency]") {
-  Fixture f(GENERATE(from_range(backend_names())));
+  Fixture f(GENERATE(from_range(file_backend_names())));
   const auto made = f.merge("alice", R"({"n":1})", std::nullopt, false, "key-1");
   f.merge("alice", R"({"m":2})");
   const auto replayed = f.merge("alice", R"({"n":1})", std::nullopt, false, "key-1");
@@ -83,7 +83,7 @@ TEST_CASE("an idempotency key replays the version it first made", "[service][ide
 }
 
 TEST_CASE("optimistic locking rebases disjoint changes and refuses clashing ones", "[service][locking]") {
-  Fixture f(GENERATE(from_range(backend_names())));
+  Fixture f(GENERATE(from_range(file_backend_names())));
   f.merge("alice", R"({"a":{"x":1},"b":1})"); // v1
   f.merge("alice", R"({"b":2})");             // v2, touches /b
 
@@ -121,7 +121,7 @@ TEST_CASE("optimistic locking rebases disjoint changes and refuses clashing ones
 }
 
 TEST_CASE("reads by version and by time", "[service]") {
-  Fixture f(GENERATE(from_range(backend_names())));
+  Fixture f(GENERATE(from_range(file_backend_names())));
   const auto v1 = f.merge("alice", R"({"a":1})");
   std::this_thread::sleep_for(std::chrono::milliseconds(2));
   const auto v2 = f.merge("alice", R"({"a":2})");
@@ -140,7 +140,7 @@ TEST_CASE("reads by version and by time", "[service]") {
 }
 
 TEST_CASE("rollback appends the old data as a new version", "[service][rollback]") {
-  Fixture f(GENERATE(from_range(backend_names())));
+  Fixture f(GENERATE(from_range(file_backend_names())));
   f.merge("alice", R"({"a":1})");
   f.merge("alice", R"({"a":2,"b":{"c":1}})");
   const auto rolled = f.service.rollback(f.caller, {"alice"}, 1, 2);
@@ -154,7 +154,7 @@ TEST_CASE("rollback appends the old data as a new version", "[service][rollback]
 }
 
 TEST_CASE("history pages newest first", "[service][history]") {
-  Fixture f(GENERATE(from_range(backend_names())));
+  Fixture f(GENERATE(from_range(file_backend_names())));
   for (int i = 1; i <= 5; ++i) {
     f.merge("alice", R"({"n":)" + std::to_string(i) + "}");
   }
@@ -176,7 +176,7 @@ TEST_CASE("history pages newest first", "[service][history]") {
 }
 
 TEST_CASE("diff and blame explain changes", "[service][diff]") {
-  Fixture f(GENERATE(from_range(backend_names())));
+  Fixture f(GENERATE(from_range(file_backend_names())));
   Caller other{"other", "req-2"};
   f.merge("alice", R"({"a":1,"b":{"c":1,"d":2}})");
   MemoryUpdate update;
@@ -201,7 +201,7 @@ TEST_CASE("diff and blame explain changes", "[service][diff]") {
 }
 
 TEST_CASE("erase removes every version, idempotently, and is audited", "[service][erase]") {
-  Fixture f(GENERATE(from_range(backend_names())));
+  Fixture f(GENERATE(from_range(file_backend_names())));
   f.merge("alice", R"({"a":1})");
   f.merge("alice", R"({"a":2})");
   MemoryUpdate other;
@@ -224,7 +224,7 @@ TEST_CASE("erase removes every version, idempotently, and is audited", "[service
 }
 
 TEST_CASE("a daemon's merges build on what other processes wrote or erased", "[service][locking]") {
-  const std::string backend{GENERATE(from_range(backend_names()))};
+  const std::string backend{GENERATE(from_range(file_backend_names()))};
   CAPTURE(backend);
   testing::TempDir dir;
   // A long-lived store may guess heads from its own writes (head_hint); the
@@ -270,7 +270,7 @@ TEST_CASE("a daemon's merges build on what other processes wrote or erased", "[s
 }
 
 TEST_CASE("every read, write and failure leaves an audit record", "[service][audit]") {
-  Fixture f(GENERATE(from_range(backend_names())));
+  Fixture f(GENERATE(from_range(file_backend_names())));
   f.merge("alice", R"({"a":1})");
   f.service.get(f.caller, {"alice"});
   error_of([&] { f.merge("alice", R"({"a":2})", 9); });
@@ -294,7 +294,7 @@ TEST_CASE("every read, write and failure leaves an audit record", "[service][aud
 }
 
 TEST_CASE("bad updates are refused before anything is written", "[service][validation]") {
-  Fixture f(GENERATE(from_range(backend_names())));
+  Fixture f(GENERATE(from_range(file_backend_names())));
   CHECK(error_of([&] { f.merge("../etc", "{}"); }).field() == "user_id");
   CHECK(error_of([&] { f.merge("alice", "[1]"); }).field() == "delta");
   CHECK(error_of([&] { f.merge("alice", "{\"a\":"); }).field() == "delta");
@@ -304,7 +304,7 @@ TEST_CASE("bad updates are refused before anything is written", "[service][valid
 }
 
 TEST_CASE("apply merges many updates, in order", "[service][apply]") {
-  Fixture f(GENERATE(from_range(backend_names())));
+  Fixture f(GENERATE(from_range(file_backend_names())));
   std::vector<MemoryUpdate> updates(3);
   updates[0].user_id = "alice";
   updates[0].delta = R"({"a":1})";
@@ -333,7 +333,7 @@ TEST_CASE("apply merges many updates, in order", "[service][apply]") {
 }
 
 TEST_CASE("verify finds the first broken link", "[service][verify]") {
-  Fixture f(GENERATE(from_range(backend_names())));
+  Fixture f(GENERATE(from_range(file_backend_names())));
   f.merge("alice", R"({"a":1})");
   f.merge("alice", R"({"a":2})");
   f.merge("bob", R"({"b":1})");

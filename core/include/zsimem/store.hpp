@@ -138,15 +138,28 @@ public:
 // Where and how to open a store.
 struct StoreConfig {
   std::string backend{"json"};    // MEMORY_BACKEND
-  std::filesystem::path data_dir; // ZSIMEM_DATA_DIR
+  std::filesystem::path data_dir; // ZSIMEM_DATA_DIR: the json and sqlite backends' files
   // A process that keeps the store open and serves many threads (the
   // daemon), rather than a one-shot CLI command: backends may then keep
   // more connections and do housekeeping on threads of their own.
   bool long_lived = false;
+  // The server-backed backends' store on their server, so that several
+  // stores can share one server: the DynamoDB table (DYNAMO_TABLE), the
+  // PostgreSQL schema (ZSIMEM_PG_SCHEMA). Where the server is and how to
+  // log in come from each ecosystem's own variables (DATABASE_URL, AWS_*).
+  // Empty: the backend's default.
+  std::string store_name{};
+  // Create the store's table when it is missing (zsimem init), where that
+  // is not done on open anyway (DynamoDB: creating a table costs money and
+  // needs rights an application should not hold).
+  bool create = false;
 };
 
 // Names of the backends compiled in, for --help and completions.
 std::vector<std::string_view> backend_names();
+// Those that keep their data in files under StoreConfig::data_dir (json,
+// sqlite), rather than on a server.
+std::vector<std::string_view> file_backend_names();
 
 // Opens (creating when needed) the store the config names; Error{invalid}
 // for an unknown backend.

@@ -42,4 +42,13 @@ inline std::optional<std::uint64_t> key_generation(std::string_view key_id) {
 // One SQLite database file `data_dir`/zsimem.sqlite3 in WAL mode.
 std::unique_ptr<MemoryStore> make_sqlite_store(const StoreConfig& config);
 
+// Tables in the schema `store_name` (default "zsimem") of the PostgreSQL
+// database DATABASE_URL names; created and migrated on open.
+std::unique_ptr<MemoryStore> make_postgres_store(const StoreConfig& config);
+
+// The DynamoDB table `store_name` (default DYNAMO_TABLE), at the endpoint
+// and with the credentials of the AWS environment; created when
+// `config.create` is set.
+std::unique_ptr<MemoryStore> make_dynamo_store(const StoreConfig& config);
+
 } // namespace zsimem::store
