@@ -1,6 +1,6 @@
 # shellcheck shell=bash disable=SC2154,SC2034 # the sourcing script's variables
 # bench/http_common.sh: shell functions shared by the HTTP benchmarks
-# (bench/http_vs_peers, bench/security_cost). Sourced, not run.
+# (bench/http_vs_peers, bench/security_cost, bench/backends). Sourced, not run.
 #
 # The functions read these variables of the sourcing script:
 #   bench_name            the script's name, in front of error messages
@@ -12,6 +12,9 @@
 #   work, results         the temporary directory (make_work_dir) and the
 #                         wrk outputs and tab-separated records in it
 #   started_pids          every background process, stopped at exit
+#   cleanup_hooks         functions run at exit after those processes stop,
+#                         before the directory goes (servers started by
+#                         other means; the sourcing script may add to it)
 #   pid_of, port_of       each server's process id and port, by name
 
 log() { printf '%s\n' "$*" >&2; }
@@ -59,6 +62,10 @@ cleanup() {
   for pid in "${started_pids[@]}"; do
     wait "$pid" 2>/dev/null || true
   done
+  local hook
+  for hook in "${cleanup_hooks[@]}"; do
+    "$hook" || true
+  done
   if ((keep)); then
     log "kept in $work"
   else
@@ -83,6 +90,7 @@ free_port() {
 }
 
 declare -A pid_of=() port_of=()
+cleanup_hooks=()
 
 # start_server NAME HEALTH_PATH PORT COMMAND...: starts COMMAND in the
 # background (output in $work/NAME.log) and waits until HEALTH_PATH answers.

@@ -138,7 +138,7 @@ _zsimem_complete_value() {
         esac && return ;;
     esac
     case $2 in
-    --backend) _zsimem_complete_words 'json sqlite postgres dynamo' ;;
+    --backend) _zsimem_complete_words 'json sqlite postgres dynamo firestore' ;;
     --data-dir) _zsimem_complete_files -d ;;
     -o|--output) _zsimem_complete_words 'auto text json' ;;
     --request-id) : ;;

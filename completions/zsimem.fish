@@ -150,7 +150,7 @@ complete -c zsimem -n __zsimem_needs_command -a policy -d 'Explain the access po
 # Global options, anywhere unless a command has its own of the same name.
 complete -c zsimem -n '__zsimem_needs_command' -s h -l help -d 'Print this help message and exit'
 complete -c zsimem -n 'not __zsimem_using_command get' -l version -d 'Display program version information and exit'
-complete -c zsimem -l backend -x -a 'json sqlite postgres dynamo' -d 'Storage backend: json, sqlite, postgres, dynamo (default json)'
+complete -c zsimem -l backend -x -a 'json sqlite postgres dynamo firestore' -d 'Storage backend: json, sqlite, postgres, dynamo, firestore (default json)'
 complete -c zsimem -l data-dir -x -a '(__fish_complete_directories (commandline -ct))' -d 'Directory of the embedded stores (default $XDG_DATA_HOME/zsimem)'
 complete -c zsimem -s o -l output -x -a 'auto text json' -d 'Output format: auto (text on a terminal), text or json'
 complete -c zsimem -l request-id -x -d 'Request id recorded in the audit log (default: a new UUID)'

@@ -88,6 +88,9 @@ int run_serve(Session& session, const ServeArgs& args) {
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   Metrics metrics;
   MemoryService service = daemon::open_daemon_service(session.store_config(), metrics, std::move(service_options));
+  // Other daemons' writes wake this one's event streams (postgres); other
+  // backends' streams poll.
+  service.relay_other_writers();
   options.max_body_bytes = service.options().max_delta_bytes * 2 + 64 * 1024;
   // The access log goes to standard error, beside the daemon's other messages.
   spdlog::set_default_logger(spdlog::stderr_logger_mt("zsimemd"));

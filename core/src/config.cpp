@@ -40,6 +40,9 @@ std::string store_name_from_env(std::string_view backend) {
   if (backend == "dynamo") {
     return env("DYNAMO_TABLE");
   }
+  if (backend == "firestore") {
+    return env("FIRESTORE_PROJECT");
+  }
   if (backend == "postgres" || backend == "supabase") {
     const auto schema = env("ZSIMEM_PG_SCHEMA");
     return schema.empty() ? "zsimem" : schema;

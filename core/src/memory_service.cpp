@@ -444,7 +444,17 @@ MemoryService::MemoryService(std::unique_ptr<MemoryStore> store, ServiceOptions 
     : m_store(store::seal_store(std::move(store), options.master_keys)), m_options(options),
       m_read_audit(options.batch_read_audit ? std::make_unique<AuditBuffer>(*m_store) : nullptr) {}
 
-MemoryService::~MemoryService() = default;
+MemoryService::~MemoryService() {
+  // The store's listener thread publishes to m_changes, and the read audit
+  // buffer writes to the store: both go before the members they use.
+  m_read_audit.reset();
+  m_store.reset();
+}
+
+bool MemoryService::relay_other_writers() {
+  return m_store->listen_for_commits(
+      [this](std::string_view user_id, std::optional<std::string_view> ns) { m_changes.publish(user_id, ns); });
+}
 
 void MemoryService::authorize(const Caller& caller, Operation operation, const Resource& resource) const {
   if (!m_options.policy) {

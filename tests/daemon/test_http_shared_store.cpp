@@ -13,6 +13,7 @@
 #include <httplib.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <string>
 #include <thread>
@@ -94,4 +95,64 @@ TEST_CASE("http: two daemons on one store lose no update and number versions con
     CHECK(Json::parse(history[i].data)["counter"] == expected);
   }
   CHECK(second.service.verify({"test", "check"}).ok());
+}
+
+TEST_CASE("http events: versions written through one daemon arrive on the other's stream", "[http][events][shared]") {
+  const std::string backend(GENERATE(from_range(backend_names())));
+  CAPTURE(backend);
+  testing::TempDir dir;
+  const StoreConfig store = testing::test_store_config(backend, dir);
+  testing::TestDaemon follower(store);
+  testing::TestDaemon writer(store);
+  auto client = writer.client();
+  const auto post = [&](int n) {
+    const Json update{{"user_id", "counter"}, {"delta", {{"counter", n}}}};
+    const auto result = client.Post(k_counter.c_str(), update.dump(), "application/json");
+    REQUIRE(result);
+    REQUIRE(result->status == 200);
+  };
+  post(1);
+
+  // Follows after version 1 until version 3 has come, writing 2 and 3
+  // through the other daemon once the stream is open.
+  std::string text;
+  std::thread writes;
+  auto stream = follower.client();
+  const auto result = stream.Get((k_counter + "/events?after=1").c_str(), [&](const char* data, std::size_t length) {
+    text.append(data, length);
+    if (!writes.joinable()) {
+      writes = std::thread([&] {
+        post(2);
+        post(3);
+      });
+    }
+    return text.find("id: 3\n") == std::string::npos;
+  });
+  if (writes.joinable()) {
+    writes.join();
+  }
+  CHECK(text.find("event: version\nid: 2\n") != std::string::npos);
+  CHECK(text.find("event: version\nid: 3\n") != std::string::npos);
+  CHECK(text.find("id: 1\n") == std::string::npos);
+}
+
+TEST_CASE("postgres: a daemon's followers wake at once for another daemon's commits (LISTEN/NOTIFY)",
+          "[http][events][shared][postgres]") {
+  testing::TempDir dir;
+  const StoreConfig store = testing::test_store_config("postgres", dir);
+  testing::TestDaemon follower(store);
+  testing::TestDaemon writer(store);
+  const ContextKey key{"counter", "default"};
+  auto subscription = follower.service.changes().subscribe(key);
+  MemoryUpdate update;
+  update.user_id = "counter";
+  update.delta = R"({"counter":1})";
+  writer.service.merge({"test", "writer"}, update);
+  // Without a notification the wait would time out: the follower's own
+  // service wrote nothing.
+  CHECK(subscription.wait_until(std::chrono::steady_clock::now() + std::chrono::minutes(1)));
+
+  auto erased = follower.service.changes().subscribe(key);
+  writer.service.erase({"test", "writer"}, "counter", std::nullopt);
+  CHECK(erased.wait_until(std::chrono::steady_clock::now() + std::chrono::minutes(1)));
 }

@@ -33,6 +33,7 @@ TestDaemon::TestDaemon(const StoreConfig& store, daemon::ServerOptions options, 
       service(daemon::open_daemon_service(in_dir(store, dir), metrics, std::move(service_options))),
       m_server(service, metrics, std::move(options)) {
   spdlog::set_level(spdlog::level::warn); // keep the access log out of test output
+  service.relay_other_writers();
   port = m_server.bind();
   m_thread = std::thread([this] { m_server.run(); });
 }

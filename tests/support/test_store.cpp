@@ -22,6 +22,7 @@ StoreConfig test_store_config(std::string_view backend, const TempDir& dir, bool
 std::vector<std::string> test_store_args(const StoreConfig& config, std::vector<std::string>& env) {
   env.push_back("DYNAMO_TABLE=" + config.store_name);
   env.push_back("ZSIMEM_PG_SCHEMA=" + config.store_name);
+  env.push_back("FIRESTORE_PROJECT=" + config.store_name);
   return {"--backend", config.backend, "--data-dir", config.data_dir.string()};
 }
 

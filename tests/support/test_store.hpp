@@ -11,9 +11,9 @@
 namespace zsimem::testing {
 
 // A fresh store of `backend` for one test: files under `dir`/store, or on
-// the test run's server (tests/services/run) a PostgreSQL schema or a
-// DynamoDB table named after `dir` (so that opening it again finds it),
-// created when missing.
+// the test run's server (tests/services/run) a PostgreSQL schema, a
+// DynamoDB table or a Firestore project named after `dir` (so that opening
+// it again finds it), created when missing.
 StoreConfig test_store_config(std::string_view backend, const TempDir& dir, bool long_lived = false);
 
 // The global options that make a zsimem process use the same store:

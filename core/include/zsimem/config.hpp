@@ -17,8 +17,9 @@ namespace zsimem {
 StoreConfig store_config_from_env();
 
 // The store name a backend takes from the environment: DYNAMO_TABLE for
-// dynamo (empty when unset), ZSIMEM_PG_SCHEMA for postgres and its alias
-// supabase (default "zsimem"); empty for a backend that keeps files.
+// dynamo and FIRESTORE_PROJECT for firestore (empty when unset),
+// ZSIMEM_PG_SCHEMA for postgres and its alias supabase (default "zsimem");
+// empty for a backend that keeps files.
 std::string store_name_from_env(std::string_view backend);
 
 // ZSIMEM_MAX_DELTA_BYTES; Error{invalid} when set to something unusable.

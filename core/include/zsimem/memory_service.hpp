@@ -203,8 +203,13 @@ public:
 
   MemoryStore& store() { return *m_store; }
   const ServiceOptions& options() const { return m_options; }
-  // Published to after every write this service commits.
+  // Published to after every write this service commits, and, after
+  // relay_other_writers(), after other processes' commits the store sees.
   ChangeFeed& changes() { return m_changes; }
+  // Has the store tell changes() of commits made by other processes (other
+  // daemons on one PostgreSQL database), so that their followers wake at
+  // once. Returns false when the backend cannot; followers then poll.
+  bool relay_other_writers();
 
 private:
   // Throws Error(denied) with the policy's reason unless it allows the operation.

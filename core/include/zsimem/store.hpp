@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -133,6 +134,17 @@ public:
   virtual void append_audit(std::span<const AuditRecord> records, bool durable) = 0;
   void append_audit(const AuditRecord& record, bool durable) { append_audit({&record, 1}, durable); }
   virtual std::vector<AuditRecord> audit_log(const AuditQuery& query) = 0;
+
+  // Called for each commit to the store, by this store object or any other
+  // (other processes included): a new version of (user_id, ns), or every
+  // namespace of user_id erased (ns empty). Must not throw.
+  using CommitListener = std::function<void(std::string_view user_id, std::optional<std::string_view> ns)>;
+  // Starts telling `listener` of commits, from a thread of the store's own,
+  // until the store is destroyed; at most once per store. Returns false,
+  // starting nothing, when the backend cannot see other processes' commits
+  // (followers then look at the store from time to time). Notifications may
+  // repeat, and may be lost while the server is unreachable.
+  virtual bool listen_for_commits(CommitListener /*listener*/) { return false; }
 };
 
 // Where and how to open a store.
@@ -145,8 +157,10 @@ struct StoreConfig {
   bool long_lived = false;
   // The server-backed backends' store on their server, so that several
   // stores can share one server: the DynamoDB table (DYNAMO_TABLE), the
-  // PostgreSQL schema (ZSIMEM_PG_SCHEMA). Where the server is and how to
-  // log in come from each ecosystem's own variables (DATABASE_URL, AWS_*).
+  // PostgreSQL schema (ZSIMEM_PG_SCHEMA), the Firestore project
+  // (FIRESTORE_PROJECT). Where the server is and how to log in come from
+  // each ecosystem's own variables (DATABASE_URL, AWS_*,
+  // FIRESTORE_EMULATOR_HOST, GOOGLE_APPLICATION_CREDENTIALS).
   // Empty: the backend's default.
   std::string store_name{};
   // Create the store's table when it is missing (zsimem init), where that

@@ -51,4 +51,13 @@ std::unique_ptr<MemoryStore> make_postgres_store(const StoreConfig& config);
 // `config.create` is set.
 std::unique_ptr<MemoryStore> make_dynamo_store(const StoreConfig& config);
 
+// The Firestore project `store_name` (default FIRESTORE_PROJECT), its
+// (default) database, on the emulator FIRESTORE_EMULATOR_HOST names or on
+// Google's service with the key file GOOGLE_APPLICATION_CREDENTIALS names.
+std::unique_ptr<MemoryStore> make_firestore_store(const StoreConfig& config);
+
+// The project id a store name stands for: '_' (which project ids lack, and
+// other backends' store names use) becomes '-'.
+std::string firestore_project_id(std::string_view store_name);
+
 } // namespace zsimem::store

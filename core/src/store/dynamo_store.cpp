@@ -1,5 +1,6 @@
 #include "aws/dynamo_client.hpp"
 #include "store/backends.hpp"
+#include "store/head_hints.hpp"
 
 #include <zsimem/error.hpp>
 #include <zsimem/hash_chain.hpp>
@@ -407,7 +408,13 @@ public:
     return found;
   }
 
+  std::optional<VersionRecord> head_hint(const ContextKey& key) override { return m_hints.find(key); }
+
   bool append(std::span<const VersionRecord> records, std::span<const AuditRecord> audit) override {
+    return m_hints.track(records, [&] { return append_unhinted(records, audit); });
+  }
+
+  bool append_unhinted(std::span<const VersionRecord> records, std::span<const AuditRecord> audit) {
     std::vector<Json> items;
     std::vector<std::string> write_ids;
     for (const auto& record : records) {
@@ -464,6 +471,7 @@ public:
     if (!is_safe_name(user_id) || (ns && !is_safe_name(*ns))) {
       return 0;
     }
+    m_hints.forget(user_id, ns);
     std::size_t removed = 0;
     // Until a consistent query finds nothing left: versions written by
     // appends that raced with this erase go too (their writers re-check the
@@ -1189,6 +1197,7 @@ private:
   std::string m_table;
   std::atomic<std::uint64_t> m_transactions{0};
   std::atomic<std::uint64_t> m_writes{0};
+  HeadHints m_hints;
   std::mutex m_random_mutex;
   std::mt19937_64 m_random;
   std::mutex m_audit_mutex;

@@ -32,6 +32,7 @@ public:
       : m_inner(std::move(inner)), m_metrics(metrics) {}
 
   std::string_view backend_name() const override { return m_inner->backend_name(); }
+  bool listen_for_commits(CommitListener listener) override { return m_inner->listen_for_commits(std::move(listener)); }
   bool supports_atomic_batches() const override { return m_inner->supports_atomic_batches(); }
   WriteStats write_stats() const override { return m_inner->write_stats(); }
 

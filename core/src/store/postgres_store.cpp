@@ -3,6 +3,7 @@
 // PL/pgSQL function created in the schema, so one round trip and one
 // transaction; each read is one statement.
 #include "store/backends.hpp"
+#include "store/head_hints.hpp"
 
 #include <zsimem/codec.hpp>
 #include <zsimem/error.hpp>
@@ -11,17 +12,23 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <cerrno>
 #include <charconv>
 #include <condition_variable>
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
+#include <fcntl.h>
 #include <libpq-fe.h>
 #include <limits>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <poll.h>
 #include <string>
 #include <string_view>
+#include <thread>
+#include <unistd.h>
 #include <utility>
 #include <vector>
 
@@ -379,13 +386,14 @@ using Param = std::optional<std::string>;
 class PostgresStore final : public MemoryStore {
 public:
   PostgresStore(std::string url, std::string schema, bool long_lived);
-  ~PostgresStore() override = default;
+  ~PostgresStore() override;
   PostgresStore(const PostgresStore&) = delete;
   PostgresStore& operator=(const PostgresStore&) = delete;
 
   std::string_view backend_name() const override { return "postgres"; }
 
   std::optional<VersionRecord> head(const ContextKey& key) override;
+  std::optional<VersionRecord> head_hint(const ContextKey& key) override { return m_hints.find(key); }
   std::optional<VersionRecord> version(const ContextKey& key, std::uint64_t version) override;
   std::optional<VersionRecord> version_at(const ContextKey& key, Timestamp at) override;
   std::vector<VersionRecord> history(const ContextKey& key, const HistoryQuery& query) override;
@@ -404,6 +412,8 @@ public:
 
   void append_audit(std::span<const AuditRecord> records, bool durable) override;
   std::vector<AuditRecord> audit_log(const AuditQuery& query) override;
+
+  bool listen_for_commits(CommitListener listener) override;
 
 private:
   // Hands a pooled connection to one call and takes it back after.
@@ -500,6 +510,17 @@ private:
 
   std::atomic<std::uint64_t> m_transactions{0};
   std::atomic<std::uint64_t> m_writes{0};
+  HeadHints m_hints;
+
+  // LISTEN on a connection of its own, on a thread of its own
+  // (listen_for_commits); the wake pipe's write end stops it.
+  void listen(const CommitListener& listener);
+  // Waits until the connection's socket (-1: none) has input or the wake
+  // pipe is written to, at most `timeout_ms` (-1: no limit). Returns
+  // whether the store is stopping.
+  bool wait_for_input(int socket, int timeout_ms) const;
+  std::array<int, 2> m_wake_pipe{-1, -1};
+  std::thread m_listener;
 };
 
 PostgresStore::PostgresStore(std::string url, std::string schema, bool long_lived)
@@ -509,6 +530,75 @@ PostgresStore::PostgresStore(std::string url, std::string schema, bool long_live
     m_sql[i] = replace_all(k_sql[i], "@S", m_quoted_schema);
   }
   ensure_schema();
+}
+
+PostgresStore::~PostgresStore() {
+  if (m_listener.joinable()) {
+    const char stop = 's';
+    while (::write(m_wake_pipe[1], &stop, 1) < 0 && errno == EINTR) {
+    }
+    m_listener.join();
+  }
+  for (const int fd : m_wake_pipe) {
+    if (fd >= 0) {
+      ::close(fd);
+    }
+  }
+}
+
+bool PostgresStore::listen_for_commits(CommitListener listener) {
+  if (m_listener.joinable()) {
+    throw Error(ErrorCode::internal, "listen_for_commits: the store is listening already");
+  }
+  if (::pipe2(m_wake_pipe.data(), O_CLOEXEC) != 0) {
+    throw Error(ErrorCode::unavailable, std::string("cannot create a pipe: ") + std::strerror(errno));
+  }
+  m_listener = std::thread([this, listener = std::move(listener)] { listen(listener); });
+  return true;
+}
+
+bool PostgresStore::wait_for_input(int socket, int timeout_ms) const {
+  std::array<pollfd, 2> fds{pollfd{m_wake_pipe[0], POLLIN, 0}, pollfd{socket, POLLIN, 0}};
+  while (::poll(fds.data(), socket >= 0 ? 2 : 1, timeout_ms) < 0 && errno == EINTR) {
+  }
+  return (fds[0].revents & POLLIN) != 0;
+}
+
+// Each committed append notifies "<schema>_versions" with "user/ns/version"
+// per version, each erasure with "user/ns" or "user/" (the append and erase
+// functions). User ids and namespaces hold no '/'. Reconnects (after a
+// second) when the server goes away; what it sends meanwhile is lost, and
+// followers find it when they next look at the store.
+void PostgresStore::listen(const CommitListener& listener) {
+  const std::string listen_sql = "LISTEN \"" + m_schema + "_versions\"";
+  for (;;) {
+    std::unique_ptr<Connection> connection;
+    try {
+      connection = connect();
+      exec_text(*connection, listen_sql);
+    } catch (...) {
+      if (wait_for_input(-1, 1000)) {
+        return;
+      }
+      continue;
+    }
+    while (PQconsumeInput(connection->conn) == 1) {
+      while (PGnotify* notify = PQnotifies(connection->conn)) {
+        const std::string_view payload(notify->extra);
+        const auto slash = payload.find('/');
+        if (slash != std::string_view::npos && slash > 0) {
+          const std::string_view user = payload.substr(0, slash);
+          const std::string_view rest = payload.substr(slash + 1);
+          const std::string_view ns = rest.substr(0, rest.find('/'));
+          listener(user, ns.empty() ? std::nullopt : std::optional<std::string_view>(ns));
+        }
+        PQfreemem(notify);
+      }
+      if (wait_for_input(PQsocket(connection->conn), -1)) {
+        return;
+      }
+    }
+  }
 }
 
 std::unique_ptr<Connection> PostgresStore::connect() {
@@ -990,7 +1080,7 @@ bool PostgresStore::append(std::span<const VersionRecord> records, std::span<con
   if (records.empty() && audit.empty()) {
     return true;
   }
-  return call_append(records_json(records), audit_records_json(audit), true);
+  return m_hints.track(records, [&] { return call_append(records_json(records), audit_records_json(audit), true); });
 }
 
 void PostgresStore::append_audit(std::span<const AuditRecord> records, bool durable) {
@@ -1004,6 +1094,7 @@ std::size_t PostgresStore::erase(std::string_view user_id, std::optional<std::st
   const std::vector<Param> params{std::string(user_id), ns ? Param(std::string(*ns)) : Param()};
   // No VACUUM afterwards: it cannot scrub the WAL or backups either, and
   // autovacuum reclaims the dead rows (docs/postgres.md, "Erasure").
+  m_hints.forget(user_id, ns);
   return with_connection(false, true, [&](Connection& connection) {
     const Result result = exec(connection, Sql::erase, params);
     return static_cast<std::size_t>(integer(result.get(), 0, 0, [] { return std::string("erase count"); }));

@@ -21,6 +21,7 @@ constexpr std::array k_backends{
     Backend{"sqlite", &store::make_sqlite_store, true},
     Backend{"postgres", &store::make_postgres_store, false},
     Backend{"dynamo", &store::make_dynamo_store, false},
+    Backend{"firestore", &store::make_firestore_store, false},
 };
 
 // Other names of a backend: Supabase is a hosted PostgreSQL.

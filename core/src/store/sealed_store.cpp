@@ -140,6 +140,7 @@ public:
       : m_inner(std::move(inner)), m_master_keys(std::move(master_keys)) {}
 
   std::string_view backend_name() const override { return m_inner->backend_name(); }
+  bool listen_for_commits(CommitListener listener) override { return m_inner->listen_for_commits(std::move(listener)); }
   bool supports_atomic_batches() const override { return m_inner->supports_atomic_batches(); }
   WriteStats write_stats() const override { return m_inner->write_stats(); }
 

@@ -1,5 +1,6 @@
 #include "file_io.hpp"
 #include "store/backends.hpp"
+#include "store/head_hints.hpp"
 
 #include <zsimem/codec.hpp>
 #include <zsimem/error.hpp>
@@ -39,7 +40,6 @@ constexpr int k_background_checkpoint_frames = 1000;
 // Read connections a long-lived store opens besides the writer's.
 constexpr std::size_t k_max_readers = 4;
 // Bytes of head hints a long-lived store keeps before it starts afresh.
-constexpr std::size_t k_max_hint_bytes = 32u << 20;
 constexpr std::int64_t k_int_max = std::numeric_limits<std::int64_t>::max();
 constexpr std::int64_t k_int_min = std::numeric_limits<std::int64_t>::min();
 
@@ -401,7 +401,6 @@ private:
   // The head hints (long-lived only): what this process committed last per
   // context, forgotten when a write on it is refused or it is erased.
   void remember_heads(const std::vector<PendingWrite*>& group);
-  void forget_heads(std::string_view user_id, std::optional<std::string_view> ns);
 
   static SQLite::Database open_database(const std::filesystem::path& dir, const std::filesystem::path& path);
   std::unique_ptr<Connection> open_connection() const;
@@ -469,9 +468,7 @@ private:
   bool m_leading = false; // a writer leads: it commits the queue's writes next
   std::atomic<std::uint64_t> m_transactions{0};
   std::atomic<std::uint64_t> m_writes{0};
-  std::mutex m_hints_mutex;
-  std::map<ContextKey, VersionRecord> m_hints;
-  std::size_t m_hint_bytes = 0;
+  HeadHints m_hints;
 };
 
 SqliteStore::SqliteStore(const StoreConfig& config)
@@ -785,52 +782,11 @@ std::optional<VersionRecord> SqliteStore::one_version(Sql id, const ContextKey& 
 
 std::optional<VersionRecord> SqliteStore::head(const ContextKey& key) { return one_version(Sql::head, key); }
 
-std::optional<VersionRecord> SqliteStore::head_hint(const ContextKey& key) {
-  std::lock_guard lock(m_hints_mutex);
-  const auto it = m_hints.find(key);
-  if (it == m_hints.end()) {
-    return std::nullopt;
-  }
-  return it->second;
-}
+std::optional<VersionRecord> SqliteStore::head_hint(const ContextKey& key) { return m_hints.find(key); }
 
 void SqliteStore::remember_heads(const std::vector<PendingWrite*>& group) {
-  std::lock_guard lock(m_hints_mutex);
   for (const PendingWrite* pending : group) {
-    if (pending->records.empty()) {
-      continue;
-    }
-    if (!pending->appended) {
-      // Built on a head that moved: whatever is remembered may be stale too.
-      for (const auto& record : pending->records) {
-        if (const auto it = m_hints.find(record.key()); it != m_hints.end()) {
-          m_hint_bytes -= it->second.data.size();
-          m_hints.erase(it);
-        }
-      }
-      continue;
-    }
-    for (const auto& record : pending->records) {
-      if (m_hint_bytes + record.data.size() > k_max_hint_bytes) {
-        m_hints.clear(); // a crude bound: the hints refill with what is written
-        m_hint_bytes = 0;
-      }
-      auto [it, inserted] = m_hints.try_emplace(record.key(), record);
-      if (!inserted) {
-        m_hint_bytes -= it->second.data.size();
-        it->second = record;
-      }
-      m_hint_bytes += record.data.size();
-    }
-  }
-}
-
-void SqliteStore::forget_heads(std::string_view user_id, std::optional<std::string_view> ns) {
-  std::lock_guard lock(m_hints_mutex);
-  for (auto it = m_hints.lower_bound(ContextKey{std::string(user_id), ns ? std::string(*ns) : std::string{}});
-       it != m_hints.end() && it->first.user_id == user_id && (!ns || it->first.ns == *ns);) {
-    m_hint_bytes -= it->second.data.size();
-    it = m_hints.erase(it);
+    m_hints.after_append(pending->records, pending->appended);
   }
 }
 
@@ -1134,7 +1090,7 @@ std::size_t SqliteStore::erase(std::string_view user_id, std::optional<std::stri
     }
     return versions;
   });
-  forget_heads(user_id, ns);
+  m_hints.forget(user_id, ns);
   return removed;
 }
 
