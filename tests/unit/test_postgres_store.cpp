@@ -5,6 +5,7 @@
 // tests/services/run starts (ctest does).
 
 #include "support/error_of.hpp"
+#include "support/scoped_env.hpp"
 
 #include <zsimem/error.hpp>
 #include <zsimem/hash_chain.hpp>
@@ -51,33 +52,7 @@ std::string database_url() {
   return url;
 }
 
-// Sets (or unsets, with nullopt) an environment variable for one scope.
-class ScopedEnv {
-public:
-  ScopedEnv(const char* name, const std::optional<std::string>& value) : m_name(name) {
-    if (const char* old = std::getenv(name)) {
-      m_old = old;
-    }
-    if (value) {
-      ::setenv(name, value->c_str(), 1);
-    } else {
-      ::unsetenv(name);
-    }
-  }
-  ~ScopedEnv() {
-    if (m_old) {
-      ::setenv(m_name, m_old->c_str(), 1);
-    } else {
-      ::unsetenv(m_name);
-    }
-  }
-  ScopedEnv(const ScopedEnv&) = delete;
-  ScopedEnv& operator=(const ScopedEnv&) = delete;
-
-private:
-  const char* m_name;
-  std::optional<std::string> m_old;
-};
+using testing::ScopedEnv;
 
 // A direct libpq connection, for what the tests do behind the store's back.
 class Admin {
