@@ -2,6 +2,7 @@
 #include "store/backends.hpp"
 #include "support/dynalite.hpp"
 #include "support/error_of.hpp"
+#include "support/scoped_env.hpp"
 
 #include <zsimem/error.hpp>
 #include <zsimem/hash_chain.hpp>
@@ -16,7 +17,6 @@
 #include <chrono>
 #include <cstdlib>
 #include <functional>
-#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -49,35 +49,22 @@ public:
     unset("AWS_SESSION_TOKEN");
     unset("DYNAMO_TABLE");
   }
+  // Newest first: a variable set twice gets its first value back last.
   ~AwsEnv() {
-    for (const auto& [name, value] : m_saved) {
-      if (value) {
-        ::setenv(name.c_str(), value->c_str(), 1);
-      } else {
-        ::unsetenv(name.c_str());
-      }
+    while (!m_scoped.empty()) {
+      m_scoped.pop_back();
     }
   }
   AwsEnv(const AwsEnv&) = delete;
   AwsEnv& operator=(const AwsEnv&) = delete;
 
-  void set(const std::string& name, const std::string& value) {
-    save(name);
-    ::setenv(name.c_str(), value.c_str(), 1);
+  void set(const char* name, const std::string& value) {
+    m_scoped.push_back(std::make_unique<testing::ScopedEnv>(name, value));
   }
-  void unset(const std::string& name) {
-    save(name);
-    ::unsetenv(name.c_str());
-  }
+  void unset(const char* name) { m_scoped.push_back(std::make_unique<testing::ScopedEnv>(name, std::nullopt)); }
 
 private:
-  void save(const std::string& name) {
-    if (!m_saved.contains(name)) {
-      const char* value = std::getenv(name.c_str());
-      m_saved[name] = value ? std::optional<std::string>(value) : std::nullopt;
-    }
-  }
-  std::map<std::string, std::optional<std::string>> m_saved;
+  std::vector<std::unique_ptr<testing::ScopedEnv>> m_scoped;
 };
 
 std::unique_ptr<MemoryStore> open_dynamo(const std::string& table, bool create = true) {
