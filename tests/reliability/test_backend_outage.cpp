@@ -2,7 +2,9 @@
 // and comes back: while it is down requests fail with a clear 503, nothing
 // half-written appears, and the daemon serves again by itself, without a
 // restart. The servers are this test's own (tests/services/run in its
-// directory), so that stopping them disturbs no other test.
+// directory), so that stopping them disturbs no other test. The Firestore
+// emulator keeps its data in memory only: its outage is that of the proxy
+// in front of it (tests/services/tcp_proxy.js), as its clients see a stop.
 
 #include "support/run_process.hpp"
 #include "support/serve_process.hpp"
@@ -72,7 +74,7 @@ template <typename Predicate> bool wait_until(Predicate&& done, std::chrono::sec
 
 TEST_CASE("outage: a stopped backend server means 503s, nothing half-written, and service resumes by itself",
           "[reliability][outage]") {
-  const std::string backend = GENERATE("postgres", "dynamo");
+  const std::string backend = GENERATE("postgres", "dynamo", "firestore");
   CAPTURE(backend);
   const testing::TempDir tmp;
   const OwnServices services(tmp.path() / "services");
