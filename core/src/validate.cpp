@@ -74,6 +74,11 @@ void validate_user_id(std::string_view user_id, std::string_view field) {
 
 void validate_namespace(std::string_view ns, std::string_view field) { validate_name(ns, field); }
 
+bool is_valid_name(std::string_view name) {
+  return !name.empty() && name.size() <= k_max_name_bytes && is_alnum(name.front()) &&
+         std::all_of(name.begin(), name.end(), is_name_char) && name.find("..") == std::string_view::npos;
+}
+
 void validate_tags(const std::vector<std::string>& tags, std::string_view field) {
   if (tags.size() > k_max_tags) {
     throw Error(ErrorCode::too_large,

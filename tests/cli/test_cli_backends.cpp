@@ -103,6 +103,11 @@ TEST_CASE("cli: a server-backed store that is not configured is a clear error", 
   CHECK(no_region.exit_code == 5);
   CHECK(no_region.err.find("AWS_REGION") != std::string::npos);
 
+  const auto unknown = testing::run_process({ZSIMEM_BINARY, "get", "alice"}, {}, {"MEMORY_BACKEND=mongo"});
+  CHECK(unknown.exit_code == 5);
+  CHECK(unknown.err.find("unknown backend 'mongo'") != std::string::npos);
+  CHECK(unknown.err.find("supabase (postgres)") != std::string::npos);
+
   const auto refused = postgres.run({"get", "alice"}, {}, {"DATABASE_URL=postgresql://zsimem:s3cret@127.0.0.1:1/x"});
   CHECK(refused.exit_code == 7);
   CHECK(refused.err.find("127.0.0.1") != std::string::npos);

@@ -21,6 +21,9 @@ inline constexpr std::size_t k_max_json_depth = 64;
 // user ids are reserved because the HTTP routes use them (`logs`, `batch`).
 void validate_user_id(std::string_view user_id, std::string_view field = "user_id");
 void validate_namespace(std::string_view ns, std::string_view field = "namespace");
+// Whether `name` follows that scheme (reserved ids aside), without a
+// message: the stores' check of the names they are handed or find.
+bool is_valid_name(std::string_view name);
 
 void validate_tags(const std::vector<std::string>& tags, std::string_view field = "tags");
 void validate_idempotency_key(std::string_view key, std::string_view field = "idempotency_key");

@@ -3,7 +3,9 @@
 // Factories of the backends compiled in; each backend's class stays hidden
 // in its own .cpp. The registry (registry.cpp) maps names to these.
 
+#include <zsimem/error.hpp>
 #include <zsimem/store.hpp>
+#include <zsimem/validate.hpp>
 
 #include <charconv>
 #include <cstdint>
@@ -24,6 +26,23 @@ std::unique_ptr<MemoryStore> make_json_store(const StoreConfig& config);
 // integer.
 inline bool is_valid_generation(std::uint64_t generation) {
   return generation >= 1 && generation <= static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max());
+}
+
+// Whether both names of `key` follow the naming scheme (validate.hpp), as
+// every stored context's do: anything else could escape a path or collide
+// with another key.
+inline bool is_valid_key(const ContextKey& key) { return is_valid_name(key.user_id) && is_valid_name(key.ns); }
+
+// Throws Error{invalid} unless `key` can be stored: a user id of the naming
+// scheme and a generation every backend can keep.
+inline void check_data_key(const DataKeyRecord& key) {
+  if (!is_valid_name(key.user_id)) {
+    throw Error(ErrorCode::invalid, "cannot store a data key of user '" + key.user_id + "': unsafe name", "user_id");
+  }
+  if (!is_valid_generation(key.generation)) {
+    throw Error(ErrorCode::invalid, "data key generation " + std::to_string(key.generation) + " out of range",
+                "generation");
+  }
 }
 
 // The data key generation a sealed version's key_id names, in canonical

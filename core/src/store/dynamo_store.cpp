@@ -59,7 +59,6 @@ constexpr std::size_t k_max_batch_get = 100;
 // adding to what it erases.
 constexpr int k_max_erase_rounds = 100;
 constexpr int k_max_unprocessed_rounds = 12;
-constexpr std::size_t k_max_name_bytes = 128;
 // How long opening waits for a table it created to become ACTIVE.
 constexpr std::chrono::seconds k_table_wait{120};
 
@@ -87,20 +86,6 @@ std::string version_sort_key(std::string_view ns, std::uint64_t version) {
 }
 
 std::string key_sort_key(std::uint64_t generation) { return std::string(k_key_prefix) + padded(generation); }
-
-// The naming scheme of validate.hpp, which keeps `#` and a leading `$` out of
-// names: anything else could collide with another item's key.
-bool is_safe_name(std::string_view name) {
-  if (name.empty() || name.size() > k_max_name_bytes) {
-    return false;
-  }
-  return std::all_of(name.begin(), name.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           std::string_view("_-.@+=:~").find(c) != std::string_view::npos;
-  });
-}
-
-bool is_safe_key(const ContextKey& key) { return is_safe_name(key.user_id) && is_safe_name(key.ns); }
 
 std::string describe(const ContextKey& key) { return "user '" + key.user_id + "' namespace '" + key.ns + "'"; }
 
@@ -281,7 +266,7 @@ public:
   std::string_view backend_name() const override { return "dynamo"; }
 
   std::optional<VersionRecord> head(const ContextKey& key) override {
-    if (!is_safe_key(key)) {
+    if (!is_valid_key(key)) {
       return std::nullopt;
     }
     Json body = context_query(key, true);
@@ -295,7 +280,7 @@ public:
   }
 
   std::optional<VersionRecord> version(const ContextKey& key, std::uint64_t version) override {
-    if (!is_safe_key(key) || version == 0) {
+    if (!is_valid_key(key) || version == 0) {
       return std::nullopt;
     }
     auto item = get_item(item_key(key.user_id, version_sort_key(key.ns, version)));
@@ -306,7 +291,7 @@ public:
   }
 
   std::optional<VersionRecord> version_at(const ContextKey& key, Timestamp at) override {
-    if (!is_safe_key(key)) {
+    if (!is_valid_key(key)) {
       return std::nullopt;
     }
     // Newest first, in growing pages: an as-of read usually asks for a
@@ -333,7 +318,7 @@ public:
 
   std::vector<VersionRecord> history(const ContextKey& key, const HistoryQuery& query) override {
     std::vector<VersionRecord> out;
-    if (!is_safe_key(key) || query.limit == 0) {
+    if (!is_valid_key(key) || query.limit == 0) {
       return out;
     }
     std::uint64_t low = 1;
@@ -386,7 +371,7 @@ public:
   }
 
   std::optional<VersionRecord> find_idempotency_key(const ContextKey& key, std::string_view idempotency_key) override {
-    if (!is_safe_key(key) || idempotency_key.empty()) {
+    if (!is_valid_key(key) || idempotency_key.empty()) {
       return std::nullopt;
     }
     // Newest first: a replay usually repeats a recent update.
@@ -414,57 +399,6 @@ public:
     return m_hints.track(records, [&] { return append_unhinted(records, audit); });
   }
 
-  bool append_unhinted(std::span<const VersionRecord> records, std::span<const AuditRecord> audit) {
-    std::vector<Json> items;
-    std::vector<std::string> write_ids;
-    for (const auto& record : records) {
-      if (!is_safe_key(record.key())) {
-        throw Error(ErrorCode::invalid, "cannot store " + describe(record.key()) + ": unsafe name", "user_id");
-      }
-      if (record.version == 0) {
-        throw Error(ErrorCode::invalid, "cannot store version 0 of " + describe(record.key()), "version");
-      }
-      write_ids.push_back(new_write_id());
-      items.push_back(version_item(record, write_ids.back()));
-      const std::size_t size = item_size(items.back());
-      if (size > k_max_item_bytes) {
-        throw Error(ErrorCode::too_large,
-                    "version " + std::to_string(record.version) + " of " + describe(record.key()) + " is " +
-                        std::to_string(size) + " bytes as a DynamoDB item, over DynamoDB's limit of 400 KB (" +
-                        std::to_string(k_max_item_bytes) + " bytes)",
-                    "data");
-      }
-    }
-    // A record built on the head this store wrote last needs no look before
-    // its put: the put's condition refuses a version that exists, and the
-    // look after it catches an erase that ran since.
-    const bool vouched = records.size() == 1 && follows_hint(records.front());
-    if (!vouched && !chain_holds(records, true)) {
-      return false;
-    }
-    std::size_t written = 0;
-    for (; written < records.size(); ++written) {
-      if (!put_new(items[written], write_ids[written])) {
-        // Like the json backend: what was written before stays (the batch is
-        // not atomic), and the caller hears that the write as a whole failed.
-        return false;
-      }
-    }
-    // An erase may have run between the checks and the puts: then what was
-    // written is removed again, so that no version outlives its context or
-    // its data key (docs/dynamo.md, "Races with an erase").
-    if (!chain_holds(records, false)) {
-      for (std::size_t i = written; i > 0; --i) {
-        delete_own(items[i - 1], write_ids[i - 1]);
-      }
-      return false;
-    }
-    if (!audit.empty()) {
-      append_audit(audit, true);
-    }
-    return true;
-  }
-
   bool supports_atomic_batches() const override { return false; }
 
   WriteStats write_stats() const override {
@@ -472,7 +406,7 @@ public:
   }
 
   std::size_t erase(std::string_view user_id, std::optional<std::string_view> ns) override {
-    if (!is_safe_name(user_id) || (ns && !is_safe_name(*ns))) {
+    if (!is_valid_name(user_id) || (ns && !is_valid_name(*ns))) {
       return 0;
     }
     m_hints.forget(user_id, ns);
@@ -524,7 +458,7 @@ public:
     body["ConsistentRead"] = true;
     std::string operation = "Scan";
     if (user_id) {
-      if (!is_safe_name(*user_id)) {
+      if (!is_valid_name(*user_id)) {
         return out;
       }
       operation = "Query";
@@ -548,19 +482,13 @@ public:
   }
 
   bool add_data_key(const DataKeyRecord& key) override {
-    if (!is_safe_name(key.user_id)) {
-      throw Error(ErrorCode::invalid, "cannot store a data key of user '" + key.user_id + "': unsafe name", "user_id");
-    }
-    if (!is_valid_generation(key.generation)) {
-      throw Error(ErrorCode::invalid, "data key generation " + std::to_string(key.generation) + " out of range",
-                  "generation");
-    }
+    check_data_key(key);
     const std::string write_id = new_write_id();
     return put_new(data_key_item(key, write_id), write_id);
   }
 
   bool rewrap_data_key(const DataKeyRecord& key, std::string_view expected_wrapped) override {
-    if (!is_safe_name(key.user_id) || !is_valid_generation(key.generation)) {
+    if (!is_valid_name(key.user_id) || !is_valid_generation(key.generation)) {
       return false;
     }
     const std::string write_id = new_write_id();
@@ -587,7 +515,7 @@ public:
   std::vector<ContextKey> contexts(std::optional<std::string_view> user_id) override {
     std::set<ContextKey> found;
     if (user_id) {
-      if (!is_safe_name(*user_id)) {
+      if (!is_valid_name(*user_id)) {
         return {};
       }
       // One query of one item per namespace: each jumps past the versions
@@ -726,6 +654,58 @@ public:
   }
 
 private:
+  // append(), without the head hints' bookkeeping.
+  bool append_unhinted(std::span<const VersionRecord> records, std::span<const AuditRecord> audit) {
+    std::vector<Json> items;
+    std::vector<std::string> write_ids;
+    for (const auto& record : records) {
+      if (!is_valid_key(record.key())) {
+        throw Error(ErrorCode::invalid, "cannot store " + describe(record.key()) + ": unsafe name", "user_id");
+      }
+      if (record.version == 0) {
+        throw Error(ErrorCode::invalid, "cannot store version 0 of " + describe(record.key()), "version");
+      }
+      write_ids.push_back(new_write_id());
+      items.push_back(version_item(record, write_ids.back()));
+      const std::size_t size = item_size(items.back());
+      if (size > k_max_item_bytes) {
+        throw Error(ErrorCode::too_large,
+                    "version " + std::to_string(record.version) + " of " + describe(record.key()) + " is " +
+                        std::to_string(size) + " bytes as a DynamoDB item, over DynamoDB's limit of 400 KB (" +
+                        std::to_string(k_max_item_bytes) + " bytes)",
+                    "data");
+      }
+    }
+    // A record built on the head this store wrote last needs no look before
+    // its put: the put's condition refuses a version that exists, and the
+    // look after it catches an erase that ran since.
+    const bool vouched = records.size() == 1 && follows_hint(records.front());
+    if (!vouched && !chain_holds(records, true)) {
+      return false;
+    }
+    std::size_t written = 0;
+    for (; written < records.size(); ++written) {
+      if (!put_new(items[written], write_ids[written])) {
+        // Like the json backend: what was written before stays (the batch is
+        // not atomic), and the caller hears that the write as a whole failed.
+        return false;
+      }
+    }
+    // An erase may have run between the checks and the puts: then what was
+    // written is removed again, so that no version outlives its context or
+    // its data key (docs/dynamo.md, "Races with an erase").
+    if (!chain_holds(records, false)) {
+      for (std::size_t i = written; i > 0; --i) {
+        delete_own(items[i - 1], write_ids[i - 1]);
+      }
+      return false;
+    }
+    if (!audit.empty()) {
+      append_audit(audit, true);
+    }
+    return true;
+  }
+
   struct AuditTail {
     std::uint64_t seq = 0;
     std::string hash;

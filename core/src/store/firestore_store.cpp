@@ -38,13 +38,16 @@
 // does not exist), a precondition-only write per data key a sealed record
 // names (it exists) and the audit records (the next sequence numbers, which
 // must not exist). Either all of it is written or nothing.
+//
+// User ids and namespaces follow validate.hpp's naming scheme, so they are
+// never "." or ".." or "__x__", which Firestore refuses as document ids, and
+// hold no '/'.
 namespace zsimem::store {
 namespace {
 
 using Json = nlohmann::json;
 
 constexpr std::size_t k_digits = 20;
-constexpr std::size_t k_max_name_bytes = 128;
 // Firestore's limit on a document, as it counts sizes.
 constexpr std::size_t k_max_document_bytes = 1024 * 1024;
 // What one commit may carry: Firestore allows 500 writes and 10 MiB.
@@ -75,21 +78,6 @@ std::optional<std::uint64_t> parse_padded(std::string_view digits) {
   }
   return n;
 }
-
-// The naming scheme of validate.hpp: letters, digits and `_ - . @ + = : ~`,
-// starting with a letter or digit, so never "." or ".." or "__x__", which
-// Firestore refuses as document ids, and never a '/'.
-bool is_safe_name(std::string_view name) {
-  if (name.empty() || name.size() > k_max_name_bytes) {
-    return false;
-  }
-  const auto alnum = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'); };
-  return alnum(name.front()) && std::all_of(name.begin(), name.end(), [&](char c) {
-           return alnum(c) || std::string_view("_-.@+=:~").find(c) != std::string_view::npos;
-         });
-}
-
-bool is_safe_key(const ContextKey& key) { return is_safe_name(key.user_id) && is_safe_name(key.ns); }
 
 std::string describe(const ContextKey& key) { return "user '" + key.user_id + "' namespace '" + key.ns + "'"; }
 
@@ -294,7 +282,7 @@ public:
   std::string_view backend_name() const override { return "firestore"; }
 
   std::optional<VersionRecord> head(const ContextKey& key) override {
-    if (!is_safe_key(key)) {
+    if (!is_valid_key(key)) {
       return std::nullopt;
     }
     Json query = versions_query(key);
@@ -310,7 +298,7 @@ public:
   }
 
   std::optional<VersionRecord> version(const ContextKey& key, std::uint64_t version) override {
-    if (!is_safe_key(key) || version == 0) {
+    if (!is_valid_key(key) || version == 0) {
       return std::nullopt;
     }
     const auto found = batch_get({version_name(key, version)});
@@ -322,7 +310,7 @@ public:
   }
 
   std::optional<VersionRecord> version_at(const ContextKey& key, Timestamp at) override {
-    if (!is_safe_key(key)) {
+    if (!is_valid_key(key)) {
       return std::nullopt;
     }
     // updated_at never decreases within a context; equal times are ordered
@@ -340,7 +328,7 @@ public:
 
   std::vector<VersionRecord> history(const ContextKey& key, const HistoryQuery& query) override {
     std::vector<VersionRecord> out;
-    if (!is_safe_key(key) || query.limit == 0) {
+    if (!is_valid_key(key) || query.limit == 0) {
       return out;
     }
     std::optional<std::uint64_t> cursor; // the last version read
@@ -385,7 +373,7 @@ public:
   }
 
   std::optional<VersionRecord> find_idempotency_key(const ContextKey& key, std::string_view idempotency_key) override {
-    if (!is_safe_key(key) || idempotency_key.empty()) {
+    if (!is_valid_key(key) || idempotency_key.empty()) {
       return std::nullopt;
     }
     // An equality filter alone needs no composite index; a key is recorded
@@ -408,71 +396,6 @@ public:
     return m_hints.track(records, [&] { return append_unhinted(records, audit); });
   }
 
-  bool append_unhinted(std::span<const VersionRecord> records, std::span<const AuditRecord> audit) {
-    std::vector<Json> fields;
-    std::vector<std::string> write_ids;
-    for (const auto& record : records) {
-      if (!is_safe_key(record.key())) {
-        throw Error(ErrorCode::invalid, "cannot store " + describe(record.key()) + ": unsafe name", "user_id");
-      }
-      if (record.version == 0 ||
-          record.version > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
-        throw Error(ErrorCode::invalid,
-                    "cannot store version " + std::to_string(record.version) + " of " + describe(record.key()),
-                    "version");
-      }
-      for (const std::string* text :
-           {&record.data, &record.delta, &record.actor, &record.request_id, &record.idempotency_key, &record.prev_hash,
-            &record.hash, &record.salt, &record.key_id}) {
-        if (!is_valid_utf8(*text)) {
-          throw Error(ErrorCode::invalid,
-                      "version " + std::to_string(record.version) + " of " + describe(record.key()) +
-                          " holds text that is not UTF-8, which Firestore cannot store",
-                      "data");
-        }
-      }
-      write_ids.push_back(new_write_id());
-      fields.push_back(version_fields(record, write_ids.back()));
-      const std::size_t size = document_size(relative(version_name(record.key(), record.version)), fields.back());
-      if (size > k_max_document_bytes) {
-        throw Error(ErrorCode::too_large,
-                    "version " + std::to_string(record.version) + " of " + describe(record.key()) + " is " +
-                        std::to_string(size) + " bytes as a Firestore document, over Firestore's limit of 1 MiB (" +
-                        std::to_string(k_max_document_bytes) + " bytes)",
-                    "data");
-      }
-    }
-    if (records.empty()) {
-      append_audit(audit, true);
-      return true;
-    }
-    // One commit when it fits Firestore's limits; a larger batch (an import's
-    // chunk) goes in several, in order, each atomic.
-    for (std::size_t begin = 0; begin < records.size();) {
-      std::size_t end = begin;
-      std::size_t bytes = 0;
-      std::size_t writes = audit.size();
-      while (end < records.size()) {
-        const std::size_t size = fields[end].dump().size() + 512;
-        // The version, perhaps its head, perhaps its data key's precondition.
-        if (end > begin && (writes + 3 > k_max_commit_writes || bytes + size > k_max_commit_bytes)) {
-          break;
-        }
-        bytes += size;
-        writes += 3;
-        ++end;
-      }
-      const bool last = end >= records.size();
-      if (!commit_versions(records.subspan(begin, end - begin), std::span(fields).subspan(begin, end - begin),
-                           std::span(write_ids).subspan(begin, end - begin),
-                           last ? audit : std::span<const AuditRecord>{})) {
-        return false;
-      }
-      begin = end;
-    }
-    return true;
-  }
-
   bool supports_atomic_batches() const override { return true; }
 
   WriteStats write_stats() const override {
@@ -480,7 +403,7 @@ public:
   }
 
   std::size_t erase(std::string_view user_id, std::optional<std::string_view> ns) override {
-    if (!is_safe_name(user_id) || (ns && !is_safe_name(*ns))) {
+    if (!is_valid_name(user_id) || (ns && !is_valid_name(*ns))) {
       return 0;
     }
     m_hints.forget(user_id, ns);
@@ -521,7 +444,7 @@ public:
 
   std::vector<DataKeyRecord> data_keys(std::optional<std::string_view> user_id) override {
     std::vector<DataKeyRecord> out;
-    if (user_id && !is_safe_name(*user_id)) {
+    if (user_id && !is_valid_name(*user_id)) {
       return out;
     }
     const auto documents =
@@ -536,13 +459,7 @@ public:
   }
 
   bool add_data_key(const DataKeyRecord& key) override {
-    if (!is_safe_name(key.user_id)) {
-      throw Error(ErrorCode::invalid, "cannot store a data key of user '" + key.user_id + "': unsafe name", "user_id");
-    }
-    if (!is_valid_generation(key.generation)) {
-      throw Error(ErrorCode::invalid, "data key generation " + std::to_string(key.generation) + " out of range",
-                  "generation");
-    }
+    check_data_key(key);
     const std::string write_id = new_write_id();
     const std::string name = data_key_name(key.user_id, key.generation);
     Json write{{"update", {{"name", name}, {"fields", data_key_fields(key, write_id)}}},
@@ -556,7 +473,7 @@ public:
   }
 
   bool rewrap_data_key(const DataKeyRecord& key, std::string_view expected_wrapped) override {
-    if (!is_safe_name(key.user_id) || !is_valid_generation(key.generation)) {
+    if (!is_valid_name(key.user_id) || !is_valid_generation(key.generation)) {
       return false;
     }
     const std::string name = data_key_name(key.user_id, key.generation);
@@ -583,7 +500,7 @@ public:
 
   std::vector<ContextKey> contexts(std::optional<std::string_view> user_id) override {
     std::set<ContextKey> found;
-    if (user_id && !is_safe_name(*user_id)) {
+    if (user_id && !is_valid_name(*user_id)) {
       return {};
     }
     const auto documents =
@@ -670,6 +587,72 @@ public:
   }
 
 private:
+  // append(), without the head hints' bookkeeping.
+  bool append_unhinted(std::span<const VersionRecord> records, std::span<const AuditRecord> audit) {
+    std::vector<Json> fields;
+    std::vector<std::string> write_ids;
+    for (const auto& record : records) {
+      if (!is_valid_key(record.key())) {
+        throw Error(ErrorCode::invalid, "cannot store " + describe(record.key()) + ": unsafe name", "user_id");
+      }
+      if (record.version == 0 ||
+          record.version > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
+        throw Error(ErrorCode::invalid,
+                    "cannot store version " + std::to_string(record.version) + " of " + describe(record.key()),
+                    "version");
+      }
+      for (const std::string* text :
+           {&record.data, &record.delta, &record.actor, &record.request_id, &record.idempotency_key, &record.prev_hash,
+            &record.hash, &record.salt, &record.key_id}) {
+        if (!is_valid_utf8(*text)) {
+          throw Error(ErrorCode::invalid,
+                      "version " + std::to_string(record.version) + " of " + describe(record.key()) +
+                          " holds text that is not UTF-8, which Firestore cannot store",
+                      "data");
+        }
+      }
+      write_ids.push_back(new_write_id());
+      fields.push_back(version_fields(record, write_ids.back()));
+      const std::size_t size = document_size(relative(version_name(record.key(), record.version)), fields.back());
+      if (size > k_max_document_bytes) {
+        throw Error(ErrorCode::too_large,
+                    "version " + std::to_string(record.version) + " of " + describe(record.key()) + " is " +
+                        std::to_string(size) + " bytes as a Firestore document, over Firestore's limit of 1 MiB (" +
+                        std::to_string(k_max_document_bytes) + " bytes)",
+                    "data");
+      }
+    }
+    if (records.empty()) {
+      append_audit(audit, true);
+      return true;
+    }
+    // One commit when it fits Firestore's limits; a larger batch (an import's
+    // chunk) goes in several, in order, each atomic.
+    for (std::size_t begin = 0; begin < records.size();) {
+      std::size_t end = begin;
+      std::size_t bytes = 0;
+      std::size_t writes = audit.size();
+      while (end < records.size()) {
+        const std::size_t size = fields[end].dump().size() + 512;
+        // The version, perhaps its head, perhaps its data key's precondition.
+        if (end > begin && (writes + 3 > k_max_commit_writes || bytes + size > k_max_commit_bytes)) {
+          break;
+        }
+        bytes += size;
+        writes += 3;
+        ++end;
+      }
+      const bool last = end >= records.size();
+      if (!commit_versions(records.subspan(begin, end - begin), std::span(fields).subspan(begin, end - begin),
+                           std::span(write_ids).subspan(begin, end - begin),
+                           last ? audit : std::span<const AuditRecord>{})) {
+        return false;
+      }
+      begin = end;
+    }
+    return true;
+  }
+
   struct AuditTail {
     std::uint64_t seq = 0;
     std::string hash;

@@ -50,7 +50,6 @@ using file_io::LockMode;
 constexpr std::string_view k_format = "zsimem-json 1";
 constexpr std::size_t k_version_digits = 20;
 constexpr std::string_view k_version_suffix = ".json";
-constexpr std::size_t k_max_name_bytes = 128;
 constexpr std::time_t k_stale_temp_seconds = 60 * 60;
 constexpr std::size_t k_audit_block_bytes = 64 * 1024;
 constexpr std::size_t k_max_audit_line_bytes = 1024 * 1024;
@@ -58,23 +57,6 @@ constexpr std::size_t k_max_quoted_bytes = 80;
 // Names in tmp/ of what erasures moved there, to remove.
 constexpr std::string_view k_erased_prefix = "erased";
 constexpr std::string_view k_erased_keys_prefix = "erased-keys";
-
-// The naming scheme the service enforces; anything else found on disk is
-// not ours, and nothing else may become part of a path.
-bool is_safe_name(std::string_view name) {
-  if (name.empty() || name.size() > k_max_name_bytes || name.find("..") != std::string_view::npos) {
-    return false;
-  }
-  auto is_alnum = [](char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'); };
-  if (!is_alnum(name.front())) {
-    return false;
-  }
-  return std::all_of(name.begin(), name.end(), [&](char c) {
-    return is_alnum(c) || std::string_view("._@+=:~-").find(c) != std::string_view::npos;
-  });
-}
-
-bool is_safe_key(const ContextKey& key) { return is_safe_name(key.user_id) && is_safe_name(key.ns); }
 
 std::string version_file_name(std::uint64_t version) {
   std::string digits = std::to_string(version);
@@ -347,7 +329,7 @@ public:
   }
 
   std::optional<VersionRecord> version(const ContextKey& key, std::uint64_t version) override {
-    if (!is_safe_key(key) || version == 0) {
+    if (!is_valid_key(key) || version == 0) {
       return std::nullopt;
     }
     return read_version(key, version);
@@ -434,7 +416,7 @@ public:
 
   bool append(std::span<const VersionRecord> records, std::span<const AuditRecord> audit) override {
     for (const auto& record : records) {
-      if (!is_safe_key(record.key())) {
+      if (!is_valid_key(record.key())) {
         throw Error(ErrorCode::invalid, "cannot store " + describe(record.key()) + ": unsafe name", "user_id");
       }
       if (record.version == 0) {
@@ -481,7 +463,7 @@ public:
   bool supports_atomic_batches() const override { return false; }
 
   std::size_t erase(std::string_view user_id, std::optional<std::string_view> ns) override {
-    if (!is_safe_name(user_id) || (ns && !is_safe_name(*ns))) {
+    if (!is_valid_name(user_id) || (ns && !is_valid_name(*ns))) {
       return 0;
     }
     file_io::FileLock lock(m_lock, LockMode::exclusive);
@@ -494,7 +476,7 @@ public:
         removed = count_version_files(*doomed);
       } else if (auto namespaces = file_io::list_dir(*doomed)) {
         for (const auto& name : *namespaces) {
-          removed += is_safe_name(name) ? count_version_files(*doomed / name) : 0;
+          removed += is_valid_name(name) ? count_version_files(*doomed / name) : 0;
         }
       }
       failpoint::hit("json.erase.after_move");
@@ -525,7 +507,7 @@ public:
     std::sort(users.begin(), users.end());
     std::vector<DataKeyRecord> out;
     for (const auto& user : users) {
-      if (!is_safe_name(user)) {
+      if (!is_valid_name(user)) {
         continue;
       }
       auto names = file_io::list_dir(m_keys / user);
@@ -551,13 +533,7 @@ public:
   }
 
   bool add_data_key(const DataKeyRecord& key) override {
-    if (!is_safe_name(key.user_id)) {
-      throw Error(ErrorCode::invalid, "cannot store a data key of user '" + key.user_id + "': unsafe name", "user_id");
-    }
-    if (!is_valid_generation(key.generation)) {
-      throw Error(ErrorCode::invalid, "data key generation " + std::to_string(key.generation) + " out of range",
-                  "generation");
-    }
+    check_data_key(key);
     const std::string text = encode_data_key(key);
     // Shared: never while an erase moves the user's keys away.
     file_io::FileLock lock(m_lock, LockMode::shared);
@@ -569,7 +545,7 @@ public:
   }
 
   bool rewrap_data_key(const DataKeyRecord& key, std::string_view expected_wrapped) override {
-    if (!is_safe_name(key.user_id) || !is_valid_generation(key.generation)) {
+    if (!is_valid_name(key.user_id) || !is_valid_generation(key.generation)) {
       return false; // no such key can be stored
     }
     // Exclusive: a compare-and-swap, which no other rewrap (or erase) may interleave.
@@ -598,7 +574,7 @@ public:
     }
     std::vector<ContextKey> out;
     for (const auto& user : users) {
-      if (!is_safe_name(user)) {
+      if (!is_valid_name(user)) {
         continue;
       }
       auto namespaces = file_io::list_dir(m_contexts / user);
@@ -607,7 +583,7 @@ public:
       }
       for (auto& ns : *namespaces) {
         // A directory without versions is left by a writer that died before linking one.
-        if (is_safe_name(ns) && count_version_files(m_contexts / user / ns) > 0) {
+        if (is_valid_name(ns) && count_version_files(m_contexts / user / ns) > 0) {
           out.push_back(ContextKey{user, std::move(ns)});
         }
       }
@@ -770,7 +746,7 @@ private:
   // The versions of a context, ascending; empty for an unsafe key.
   std::vector<std::uint64_t> list_versions(const ContextKey& key) const {
     std::vector<std::uint64_t> versions;
-    if (!is_safe_key(key)) {
+    if (!is_valid_key(key)) {
       return versions;
     }
     if (auto names = file_io::list_dir(context_dir(key))) {

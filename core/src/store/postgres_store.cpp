@@ -1132,10 +1132,7 @@ std::vector<DataKeyRecord> PostgresStore::data_keys(std::optional<std::string_vi
 }
 
 bool PostgresStore::add_data_key(const DataKeyRecord& key) {
-  if (!is_valid_generation(key.generation)) {
-    throw Error(ErrorCode::invalid, "data key generation " + std::to_string(key.generation) + " out of range",
-                "generation");
-  }
+  check_data_key(key);
   const std::vector<Param> params{key.user_id, std::to_string(key.generation), key.master_key_id, key.wrapped,
                                   std::to_string(to_micros(key.created_at))};
   return with_connection(false, true, [&](Connection& connection) {

@@ -65,6 +65,9 @@ std::unique_ptr<MemoryStore> open_store(const StoreConfig& config) {
     known += known.empty() ? "" : ", ";
     known += backend.name;
   }
+  for (const auto& [alias, backend] : k_aliases) {
+    known += ", " + std::string(alias) + " (" + std::string(backend) + ")";
+  }
   throw Error(ErrorCode::invalid, "unknown backend '" + config.backend + "' (known backends: " + known + ")",
               "backend");
 }

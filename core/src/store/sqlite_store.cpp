@@ -1121,10 +1121,7 @@ std::vector<DataKeyRecord> SqliteStore::data_keys(std::optional<std::string_view
 }
 
 bool SqliteStore::add_data_key(const DataKeyRecord& key) {
-  if (!is_valid_generation(key.generation)) {
-    throw Error(ErrorCode::invalid, "data key generation " + std::to_string(key.generation) + " out of range",
-                "generation");
-  }
+  check_data_key(key);
   // One statement, so its own transaction; not synced, as the versions sealed
   // with the key come in a later, synced commit of the same WAL, which makes
   // it durable along: a user's first write costs one fsync, not two.
