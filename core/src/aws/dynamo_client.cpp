@@ -11,11 +11,8 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <mutex>
-#include <openssl/x509.h>
 #include <optional>
 #include <pwd.h>
-#include <random>
 #include <thread>
 #include <unistd.h>
 #include <utility>
@@ -26,9 +23,6 @@ namespace {
 
 constexpr const char* k_target_prefix = "DynamoDB_20120810.";
 constexpr const char* k_content_type = "application/x-amz-json-1.0";
-// Idle connections kept per client; more concurrent calls open more, and
-// close them afterwards.
-constexpr std::size_t k_max_idle = 16;
 
 std::optional<std::string> env(const char* name) {
   const char* value = std::getenv(name);
@@ -255,18 +249,6 @@ std::string redacted(std::string text, const AwsCredentials& credentials, const 
   return text;
 }
 
-std::chrono::milliseconds backoff(const DynamoSettings& settings, int failed_attempts) {
-  thread_local std::mt19937_64 random{std::random_device{}()};
-  const auto base = std::max<std::int64_t>(settings.base_delay.count(), 0);
-  const auto cap = std::max<std::int64_t>(settings.max_delay.count(), 0);
-  std::int64_t ceiling = std::min(base, cap);
-  for (int doubled = 1; doubled < failed_attempts && ceiling < cap; ++doubled) {
-    ceiling = std::min(cap, ceiling * 2);
-  }
-  std::uniform_int_distribution<std::int64_t> pick(0, ceiling);
-  return std::chrono::milliseconds(pick(random));
-}
-
 } // namespace
 
 std::string DynamoEndpoint::url() const { return scheme + "://" + host + ":" + std::to_string(port); }
@@ -386,14 +368,8 @@ DynamoError::DynamoError(ErrorCode code, const std::string& message, std::string
 ConditionalCheckFailed::ConditionalCheckFailed(const std::string& message, std::string body)
     : DynamoError(ErrorCode::conflict, message, "ConditionalCheckFailedException", 400), m_body(std::move(body)) {}
 
-// Idle connections, each a cpp-httplib client holding one keep-alive socket.
-struct DynamoClient::Pool {
-  std::mutex mutex;
-  std::vector<std::unique_ptr<httplib::Client>> idle;
-};
-
 DynamoClient::DynamoClient(DynamoSettings settings)
-    : m_settings(std::move(settings)), m_pool(std::make_unique<Pool>()) {
+    : m_settings(std::move(settings)), m_pool(m_settings.endpoint.url(), m_settings.timeouts) {
   if (m_settings.endpoint.scheme != "http" && m_settings.endpoint.scheme != "https") {
     throw Error(ErrorCode::invalid, "DynamoDB endpoint: the scheme must be http or https", "endpoint");
   }
@@ -413,33 +389,6 @@ std::string DynamoClient::call(std::string_view operation, const std::string& js
       !std::all_of(op.begin(), op.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)); })) {
     throw Error(ErrorCode::invalid, "DynamoDB operation '" + op + "' is not a name such as PutItem", "operation");
   }
-  const auto take = [this]() {
-    {
-      std::lock_guard lock(m_pool->mutex);
-      if (!m_pool->idle.empty()) {
-        auto client = std::move(m_pool->idle.back());
-        m_pool->idle.pop_back();
-        return client;
-      }
-    }
-    auto client = std::make_unique<httplib::Client>(m_settings.endpoint.url());
-    client->set_keep_alive(true);
-    client->set_tcp_nodelay(true);
-    client->set_connection_timeout(m_settings.timeouts.connect);
-    client->set_read_timeout(m_settings.timeouts.read);
-    client->set_write_timeout(m_settings.timeouts.write);
-    if (m_settings.endpoint.scheme == "https") {
-      client->enable_server_certificate_verification(true); // against the system's CAs
-    }
-    return client;
-  };
-  const auto give_back = [this](std::unique_ptr<httplib::Client> client) {
-    std::lock_guard lock(m_pool->mutex);
-    if (m_pool->idle.size() < k_max_idle) {
-      m_pool->idle.push_back(std::move(client));
-    }
-  };
-
   Failure last;
   for (int attempt = 1;; ++attempt) {
     // Signed anew for each attempt: the date is part of the signature.
@@ -458,34 +407,24 @@ std::string DynamoClient::call(std::string_view operation, const std::string& js
       headers.emplace(name, value);
     }
 
-    auto client = take();
+    auto client = m_pool.take();
     m_attempts.fetch_add(1, std::memory_order_relaxed);
     const httplib::Result result = client->Post("/", headers, json_body, k_content_type);
     if (result) {
       const int status = result->status;
       std::string body = result->body;
-      give_back(std::move(client));
+      m_pool.give_back(std::move(client));
       if (status >= 200 && status < 300) {
         return body;
       }
       last = classify(status, body);
       last.message = redacted(last.message, m_settings.credentials, signed_request.signature);
     } else {
-      const httplib::Error error = result.error();
-      // A connection that failed is dropped with its client, not reused.
-      if (error == httplib::Error::SSLServerVerification) {
-        throw Error(ErrorCode::unavailable,
-                    "DynamoDB " + op + ": the certificate of " + m_settings.endpoint.url() + " is not trusted (" +
-                        X509_verify_cert_error_string(client->get_openssl_verify_result()) + ")");
-      }
-      if (error == httplib::Error::SSLLoadingCerts) {
-        throw Error(ErrorCode::unavailable, "DynamoDB " + op + ": the system's CA certificates cannot be loaded");
-      }
       last = Failure{};
       last.retryable = true;
       last.code = ErrorCode::unavailable;
       last.type = "connection";
-      last.message = "cannot reach " + m_settings.endpoint.url() + " (" + httplib::to_string(error) + " error)";
+      last.message = m_pool.unreached(*client, result.error(), "DynamoDB " + op);
     }
 
     if (last.condition_failed) {
@@ -501,7 +440,7 @@ std::string DynamoClient::call(std::string_view operation, const std::string& js
                             (attempt == 1 ? " attempt: " : " attempts: ") + last.type + ": " + last.message,
                         last.type, last.status);
     }
-    std::this_thread::sleep_for(backoff(m_settings, attempt));
+    std::this_thread::sleep_for(m_settings.backoff(attempt));
   }
 }
 

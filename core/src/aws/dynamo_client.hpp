@@ -7,6 +7,7 @@
 // free of nlohmann/json and cpp-httplib; the backend builds and reads them.
 
 #include "aws/sigv4.hpp"
+#include "net/http_pool.hpp"
 
 #include <zsimem/error.hpp>
 
@@ -36,26 +37,12 @@ struct DynamoEndpoint {
 // for anything else (a path, a query, user info, another scheme, a bad port).
 DynamoEndpoint parse_dynamo_endpoint(std::string_view url, std::string_view field = "endpoint");
 
-// How long one attempt may take at each step.
-struct DynamoTimeouts {
-  std::chrono::milliseconds connect{3'000};
-  std::chrono::milliseconds read{10'000};
-  std::chrono::milliseconds write{10'000};
-};
-
 // Everything a client needs; dynamo_settings_from_env() fills it the way
-// AWS's own tools do.
-struct DynamoSettings {
+// AWS's own tools do (max_attempts: AWS_MAX_ATTEMPTS).
+struct DynamoSettings : net::HttpClientSettings {
   DynamoEndpoint endpoint;
   std::string region;
   AwsCredentials credentials;
-  DynamoTimeouts timeouts;
-  // Attempts per call, the first included (AWS_MAX_ATTEMPTS); at least 1.
-  int max_attempts = 8;
-  // Full-jitter exponential backoff: before attempt n+1 (n >= 1) the client
-  // sleeps a uniform random time in [0, min(max_delay, base_delay * 2^(n-1))].
-  std::chrono::milliseconds base_delay{25};
-  std::chrono::milliseconds max_delay{1'000};
 };
 
 // Reads the settings from the environment:
@@ -151,10 +138,8 @@ public:
   const DynamoSettings& settings() const noexcept { return m_settings; }
 
 private:
-  struct Pool;
-
   DynamoSettings m_settings;
-  std::unique_ptr<Pool> m_pool;
+  net::HttpPool m_pool;
   std::atomic<std::uint64_t> m_attempts{0};
 };
 

@@ -6,10 +6,7 @@
 #include <algorithm>
 #include <array>
 #include <cstdlib>
-#include <mutex>
-#include <openssl/x509.h>
 #include <optional>
-#include <random>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -17,9 +14,6 @@
 namespace zsimem::gcp {
 namespace {
 
-// Idle connections kept per client; more concurrent calls open more, and
-// close them afterwards.
-constexpr std::size_t k_max_idle = 16;
 constexpr std::size_t k_max_project_bytes = 100;
 
 std::optional<std::string> env(const char* name) {
@@ -93,18 +87,6 @@ Failure classify(int http_status, const std::string& body) {
   return failure;
 }
 
-std::chrono::milliseconds backoff(const FirestoreSettings& settings, int failed_attempts) {
-  thread_local std::mt19937_64 random{std::random_device{}()};
-  const auto base = std::max<std::int64_t>(settings.base_delay.count(), 0);
-  const auto cap = std::max<std::int64_t>(settings.max_delay.count(), 0);
-  std::int64_t ceiling = std::min(base, cap);
-  for (int doubled = 1; doubled < failed_attempts && ceiling < cap; ++doubled) {
-    ceiling = std::min(cap, ceiling * 2);
-  }
-  std::uniform_int_distribution<std::int64_t> pick(0, ceiling);
-  return std::chrono::milliseconds(pick(random));
-}
-
 } // namespace
 
 bool is_valid_project_id(std::string_view project) {
@@ -147,14 +129,8 @@ FirestoreError::FirestoreError(ErrorCode code, const std::string& message, std::
 PreconditionFailed::PreconditionFailed(const std::string& message, std::string status, int http_status)
     : FirestoreError(ErrorCode::conflict, message, std::move(status), http_status) {}
 
-// Idle connections, each a cpp-httplib client holding one keep-alive socket.
-struct FirestoreClient::Pool {
-  std::mutex mutex;
-  std::vector<std::unique_ptr<httplib::Client>> idle;
-};
-
 FirestoreClient::FirestoreClient(FirestoreSettings settings)
-    : m_settings(std::move(settings)), m_pool(std::make_unique<Pool>()) {
+    : m_settings(std::move(settings)), m_pool(m_settings.base_url, m_settings.timeouts) {
   if (!m_settings.base_url.starts_with("http://") && !m_settings.base_url.starts_with("https://")) {
     throw Error(ErrorCode::invalid,
                 "Firestore endpoint '" + m_settings.base_url + "': the scheme must be http or https", "endpoint");
@@ -178,32 +154,6 @@ std::string FirestoreClient::documents_root() const {
 
 std::string FirestoreClient::post(std::string_view operation, const std::string& suffix, const std::string& json_body) {
   const std::string op(operation);
-  const auto take = [this]() {
-    {
-      std::lock_guard lock(m_pool->mutex);
-      if (!m_pool->idle.empty()) {
-        auto client = std::move(m_pool->idle.back());
-        m_pool->idle.pop_back();
-        return client;
-      }
-    }
-    auto client = std::make_unique<httplib::Client>(m_settings.base_url);
-    client->set_keep_alive(true);
-    client->set_tcp_nodelay(true);
-    client->set_connection_timeout(m_settings.timeouts.connect);
-    client->set_read_timeout(m_settings.timeouts.read);
-    client->set_write_timeout(m_settings.timeouts.write);
-    if (m_settings.base_url.starts_with("https://")) {
-      client->enable_server_certificate_verification(true); // against the system's CAs
-    }
-    return client;
-  };
-  const auto give_back = [this](std::unique_ptr<httplib::Client> client) {
-    std::lock_guard lock(m_pool->mutex);
-    if (m_pool->idle.size() < k_max_idle) {
-      m_pool->idle.push_back(std::move(client));
-    }
-  };
   const std::string path = "/v1/" + documents_root() + suffix;
   const std::string where = "Firestore " + op + " (" + m_settings.base_url + ", project " + m_settings.project + ")";
 
@@ -212,32 +162,22 @@ std::string FirestoreClient::post(std::string_view operation, const std::string&
     // Asked for each attempt: a token may expire between two.
     const std::string token = m_settings.tokens ? m_settings.tokens->token() : std::string("owner");
     const httplib::Headers headers{{"Authorization", "Bearer " + token}};
-    auto client = take();
+    auto client = m_pool.take();
     m_attempts.fetch_add(1, std::memory_order_relaxed);
     const httplib::Result result = client->Post(path, headers, json_body, "application/json");
     if (result) {
       const int status = result->status;
       std::string body = result->body;
-      give_back(std::move(client));
+      m_pool.give_back(std::move(client));
       if (status >= 200 && status < 300) {
         return body;
       }
       last = classify(status, body);
     } else {
-      const httplib::Error error = result.error();
-      // A connection that failed is dropped with its client, not reused.
-      if (error == httplib::Error::SSLServerVerification) {
-        throw Error(ErrorCode::unavailable,
-                    where + ": the certificate of " + m_settings.base_url + " is not trusted (" +
-                        X509_verify_cert_error_string(client->get_openssl_verify_result()) + ")");
-      }
-      if (error == httplib::Error::SSLLoadingCerts) {
-        throw Error(ErrorCode::unavailable, where + ": the system's CA certificates cannot be loaded");
-      }
       last = Failure{};
       last.retryable = true;
       last.status = "connection";
-      last.message = "cannot reach " + m_settings.base_url + " (" + httplib::to_string(error) + " error)";
+      last.message = m_pool.unreached(*client, result.error(), where);
     }
     if (last.precondition) {
       throw PreconditionFailed(where + ": a precondition failed (" + last.status + ": " + last.message + ")",
@@ -259,7 +199,7 @@ std::string FirestoreClient::post(std::string_view operation, const std::string&
                                (attempt == 1 ? " attempt: " : " attempts: ") + last.status + ": " + last.message,
                            last.status, last.http_status);
     }
-    std::this_thread::sleep_for(backoff(m_settings, attempt));
+    std::this_thread::sleep_for(m_settings.backoff(attempt));
   }
 }
 

@@ -8,6 +8,7 @@
 // them.
 
 #include "gcp/service_account.hpp"
+#include "net/http_pool.hpp"
 
 #include <zsimem/error.hpp>
 
@@ -20,16 +21,9 @@
 
 namespace zsimem::gcp {
 
-// How long one attempt may take at each step.
-struct FirestoreTimeouts {
-  std::chrono::milliseconds connect{3'000};
-  std::chrono::milliseconds read{10'000};
-  std::chrono::milliseconds write{10'000};
-};
-
 // Everything a client needs; firestore_settings_from_env() fills it the way
 // Google's own libraries do.
-struct FirestoreSettings {
+struct FirestoreSettings : net::HttpClientSettings {
   // "https://firestore.googleapis.com", or the emulator's "http://host:port".
   std::string base_url{"https://firestore.googleapis.com"};
   std::string project;
@@ -37,13 +31,6 @@ struct FirestoreSettings {
   // Where access tokens come from; null for the emulator, which takes
   // "Authorization: Bearer owner" (full access, security rules bypassed).
   std::shared_ptr<AccessTokenSource> tokens;
-  FirestoreTimeouts timeouts;
-  // Attempts per call, the first included; at least 1.
-  int max_attempts = 8;
-  // Full-jitter exponential backoff: before attempt n+1 (n >= 1) the client
-  // sleeps a uniform random time in [0, min(max_delay, base_delay * 2^(n-1))].
-  std::chrono::milliseconds base_delay{25};
-  std::chrono::milliseconds max_delay{1'000};
 };
 
 // The scope the access tokens ask for.
@@ -128,10 +115,8 @@ public:
   const FirestoreSettings& settings() const noexcept { return m_settings; }
 
 private:
-  struct Pool;
-
   FirestoreSettings m_settings;
-  std::unique_ptr<Pool> m_pool;
+  net::HttpPool m_pool;
   std::atomic<std::uint64_t> m_attempts{0};
 };
 

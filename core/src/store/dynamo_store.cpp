@@ -1,5 +1,7 @@
 #include "aws/dynamo_client.hpp"
+#include "store/audit_records.hpp"
 #include "store/backends.hpp"
+#include "store/document_keys.hpp"
 #include "store/head_hints.hpp"
 
 #include <zsimem/error.hpp>
@@ -20,7 +22,6 @@
 #include <map>
 #include <mutex>
 #include <optional>
-#include <random>
 #include <set>
 #include <string>
 #include <thread>
@@ -45,7 +46,6 @@ namespace {
 
 using Json = nlohmann::json;
 
-constexpr std::size_t k_digits = 20;
 constexpr std::string_view k_pk = "user_id";
 constexpr std::string_view k_sk = "version";
 constexpr std::string_view k_audit_partition = "$audit";
@@ -62,24 +62,7 @@ constexpr int k_max_unprocessed_rounds = 12;
 // How long opening waits for a table it created to become ACTIVE.
 constexpr std::chrono::seconds k_table_wait{120};
 
-std::string padded(std::uint64_t n) {
-  std::string digits = std::to_string(n);
-  return std::string(k_digits - digits.size(), '0') + digits;
-}
-
-const std::string k_max_padded(k_digits, '9');
-
-std::optional<std::uint64_t> parse_padded(std::string_view digits) {
-  std::uint64_t n = 0;
-  if (digits.size() != k_digits) {
-    return std::nullopt;
-  }
-  const auto [end, error] = std::from_chars(digits.data(), digits.data() + digits.size(), n);
-  if (error != std::errc{} || end != digits.data() + digits.size()) {
-    return std::nullopt;
-  }
-  return n;
-}
+const std::string k_max_padded(k_padded_digits, '9');
 
 std::string version_sort_key(std::string_view ns, std::uint64_t version) {
   return std::string(ns) + "#" + padded(version);
@@ -223,25 +206,6 @@ Json data_key_item(const DataKeyRecord& key, const std::string& write_id) {
   return item;
 }
 
-// The record as it reads back once written: text that is not UTF-8 cannot be
-// sent, so it is stored with replacement characters, and the chain must hash
-// what is stored. An audit record must never be lost to its text.
-AuditRecord as_stored(const AuditRecord& record) {
-  AuditRecord stored = record;
-  for (std::string* field : {&stored.request_id, &stored.actor, &stored.operation, &stored.user_id, &stored.ns,
-                             &stored.version, &stored.outcome, &stored.detail}) {
-    if (!is_valid_utf8(*field)) {
-      *field = Json::parse(Json(*field).dump(-1, ' ', false, Json::error_handler_t::replace)).get<std::string>();
-    }
-  }
-  return stored;
-}
-
-bool matches(const AuditRecord& record, const AuditQuery& query) {
-  return (!query.user_id || record.user_id == *query.user_id) && (!query.ns || record.ns == *query.ns) &&
-         (!query.since || record.time >= *query.since) && (!query.until || record.time <= *query.until);
-}
-
 // Adds `name = :value` (or, for an empty value, which is never stored, the
 // attribute's absence) to a filter expression.
 void add_equals(Json& body, std::string& filter, const std::string& placeholder, std::string_view attribute,
@@ -259,7 +223,7 @@ void add_equals(Json& body, std::string& filter, const std::string& placeholder,
 class DynamoStore final : public MemoryStore {
 public:
   DynamoStore(aws::DynamoSettings settings, std::string table, bool create)
-      : m_client(std::move(settings)), m_table(std::move(table)), m_random(std::random_device{}()) {
+      : m_client(std::move(settings)), m_table(std::move(table)) {
     open_table(create);
   }
 
@@ -848,37 +812,12 @@ private:
       throw Error(ErrorCode::unavailable, "DynamoDB left items of " + std::string(operation) + " on table '" + m_table +
                                               "' unprocessed " + std::to_string(round + 1) + " times (throttled)");
     }
-    const auto& settings = m_client.settings();
-    const auto cap = std::min<std::int64_t>(settings.max_delay.count(),
-                                            settings.base_delay.count() * (std::int64_t{1} << std::min(round, 20)));
-    std::int64_t wait = 0;
-    {
-      std::lock_guard lock(m_random_mutex);
-      wait = std::uniform_int_distribution<std::int64_t>(0, std::max<std::int64_t>(cap, 0))(m_random);
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(wait));
+    std::this_thread::sleep_for(m_client.settings().backoff(round + 1));
   }
 
   void count_write(std::size_t items) {
     m_transactions.fetch_add(1, std::memory_order_relaxed);
     m_writes.fetch_add(items, std::memory_order_relaxed);
-  }
-
-  // 128 random bits marking one put, so that a put that fails its condition
-  // can tell its own earlier attempt (retried after a lost answer) from
-  // someone else's item.
-  std::string new_write_id() {
-    std::lock_guard lock(m_random_mutex);
-    static constexpr char k_hex[] = "0123456789abcdef";
-    std::string out;
-    for (int half = 0; half < 2; ++half) {
-      std::uint64_t bits = m_random();
-      for (int i = 0; i < 16; ++i) {
-        out += k_hex[bits & 0xfU];
-        bits >>= 4;
-      }
-    }
-    return out;
   }
 
   // Puts an item whose key must not exist yet; false when it does, unless
@@ -1190,8 +1129,6 @@ private:
   std::atomic<std::uint64_t> m_transactions{0};
   std::atomic<std::uint64_t> m_writes{0};
   HeadHints m_hints;
-  std::mutex m_random_mutex;
-  std::mt19937_64 m_random;
   std::mutex m_audit_mutex;
   std::optional<AuditTail> m_audit_tail; // this store's last append, else read before the next one
 };

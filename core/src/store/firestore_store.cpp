@@ -1,5 +1,7 @@
 #include "gcp/firestore_client.hpp"
+#include "store/audit_records.hpp"
 #include "store/backends.hpp"
+#include "store/document_keys.hpp"
 #include "store/head_hints.hpp"
 
 #include <zsimem/error.hpp>
@@ -17,7 +19,6 @@
 #include <map>
 #include <mutex>
 #include <optional>
-#include <random>
 #include <set>
 #include <string>
 #include <tuple>
@@ -47,7 +48,6 @@ namespace {
 
 using Json = nlohmann::json;
 
-constexpr std::size_t k_digits = 20;
 // Firestore's limit on a document, as it counts sizes.
 constexpr std::size_t k_max_document_bytes = 1024 * 1024;
 // What one commit may carry: Firestore allows 500 writes and 10 MiB.
@@ -61,23 +61,6 @@ constexpr int k_max_erase_rounds = 100;
 constexpr int k_max_audit_rounds = 1000;
 // Contexts whose head this store remembers (their updateTime).
 constexpr std::size_t k_max_known_heads = 100'000;
-
-std::string padded(std::uint64_t n) {
-  std::string digits = std::to_string(n);
-  return std::string(k_digits - digits.size(), '0') + digits;
-}
-
-std::optional<std::uint64_t> parse_padded(std::string_view digits) {
-  std::uint64_t n = 0;
-  if (digits.size() != k_digits) {
-    return std::nullopt;
-  }
-  const auto [end, error] = std::from_chars(digits.data(), digits.data() + digits.size(), n);
-  if (error != std::errc{} || end != digits.data() + digits.size()) {
-    return std::nullopt;
-  }
-  return n;
-}
 
 std::string describe(const ContextKey& key) { return "user '" + key.user_id + "' namespace '" + key.ns + "'"; }
 
@@ -217,20 +200,6 @@ Json version_fields(const VersionRecord& record, const std::string& write_id) {
   return fields;
 }
 
-// The record as it reads back once written: text that is not UTF-8 cannot be
-// sent, so it is stored with replacement characters, and the chain must hash
-// what is stored. An audit record must never be lost to its text.
-AuditRecord as_stored(const AuditRecord& record) {
-  AuditRecord stored = record;
-  for (std::string* text : {&stored.request_id, &stored.actor, &stored.operation, &stored.user_id, &stored.ns,
-                            &stored.version, &stored.outcome, &stored.detail}) {
-    if (!is_valid_utf8(*text)) {
-      *text = Json::parse(Json(*text).dump(-1, ' ', false, Json::error_handler_t::replace)).get<std::string>();
-    }
-  }
-  return stored;
-}
-
 Json audit_fields(const AuditRecord& record, const std::string& write_id) {
   return Json{{"seq", integer_value(record.seq)},
               {"time", integer_value(to_micros(record.time))},
@@ -245,11 +214,6 @@ Json audit_fields(const AuditRecord& record, const std::string& write_id) {
               {"prev_hash", string_value(record.prev_hash)},
               {"hash", string_value(record.hash)},
               {"write_id", string_value(write_id)}};
-}
-
-bool matches(const AuditRecord& record, const AuditQuery& query) {
-  return (!query.user_id || record.user_id == *query.user_id) && (!query.ns || record.ns == *query.ns) &&
-         (!query.since || record.time >= *query.since) && (!query.until || record.time <= *query.until);
 }
 
 Json field_filter(std::string_view path, std::string_view op, Json value) {
@@ -271,7 +235,7 @@ Json order(std::string_view path, bool descending) {
 class FirestoreStore final : public MemoryStore {
 public:
   FirestoreStore(gcp::FirestoreSettings settings, bool create)
-      : m_client(std::move(settings)), m_root(m_client.documents_root()), m_random(std::random_device{}()) {
+      : m_client(std::move(settings)), m_root(m_client.documents_root()) {
     // One read, so that a store that cannot be reached fails on open, like
     // the other server-backed backends. Firestore creates collections on
     // their first write: `create` has nothing to do.
@@ -1046,7 +1010,7 @@ private:
         if (!names.empty()) {
           body["where"] = field_filter(
               "version", "GREATER_THAN",
-              integer_value(parse_padded(names.back().substr(names.back().size() - k_digits)).value_or(0)));
+              integer_value(parse_padded(names.back().substr(names.back().size() - k_padded_digits)).value_or(0)));
         }
         const auto documents = run_query(versions_parent(key), body);
         for (const auto& document : documents) {
@@ -1082,20 +1046,6 @@ private:
       }
       commit(writes, writes.size());
     }
-  }
-
-  std::string new_write_id() {
-    std::lock_guard lock(m_random_mutex);
-    static constexpr char k_hex[] = "0123456789abcdef";
-    std::string out;
-    for (int half = 0; half < 2; ++half) {
-      std::uint64_t bits = m_random();
-      for (int i = 0; i < 16; ++i) {
-        out += k_hex[bits & 0xfU];
-        bits >>= 4U;
-      }
-    }
-    return out;
   }
 
   VersionRecord decode_version(const Json& document, const ContextKey& key) const {
@@ -1195,8 +1145,6 @@ private:
   std::atomic<std::uint64_t> m_transactions{0};
   std::atomic<std::uint64_t> m_writes{0};
   HeadHints m_hints;
-  std::mutex m_random_mutex;
-  std::mt19937_64 m_random;
   std::mutex m_audit_mutex;
   std::optional<AuditTail> m_audit_tail; // this store's last append, else read before the next one
   std::mutex m_known_mutex;

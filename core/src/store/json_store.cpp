@@ -1,4 +1,5 @@
 #include "file_io.hpp"
+#include "store/audit_records.hpp"
 #include "store/backends.hpp"
 
 #include <zsimem/codec.hpp>
@@ -249,26 +250,6 @@ std::optional<AuditRecord> next_audit_record(ReverseLineReader& reader) {
     }
   }
   return std::nullopt;
-}
-
-// The record as it reads back once written: text that is not UTF-8 is
-// stored with replacement characters, and the chain must hash what is stored.
-AuditRecord as_stored(const AuditRecord& record) {
-  const bool all_utf8 = std::ranges::all_of(
-      std::array<std::string_view, 8>{record.request_id, record.actor, record.operation, record.user_id, record.ns,
-                                      record.version, record.outcome, record.detail},
-      is_valid_utf8);
-  if (all_utf8) {
-    return record;
-  }
-  AuditRecord stored = audit_from_json(Json::parse(encode_audit(record)));
-  stored.seq = record.seq;
-  return stored;
-}
-
-bool matches(const AuditRecord& record, const AuditQuery& query) {
-  return (!query.user_id || record.user_id == *query.user_id) && (!query.ns || record.ns == *query.ns) &&
-         (!query.since || record.time >= *query.since) && (!query.until || record.time <= *query.until);
 }
 
 // Which file a cached head was read from: version files are never changed,
