@@ -503,10 +503,13 @@ TEST_CASE("cli: zsimem watch sends its bearer token to a daemon with a policy, r
   std::ofstream(token_file) << token << "\n";
 
   // No local policy: the daemon checks the token, on each connection.
+  // The URL is taken before the thread starts: the restart below replaces
+  // the daemon object, and only the kernel orders the two threads after.
   testing::ProcessResult watched;
+  const std::string url = d.url();
   std::thread watcher([&] {
     watched = watch({"--token-file", token_file.string(), "--request-id", "watch-u1"},
-                    {"u1", "--url", d.url(), "--after", "0", "--count", "3"});
+                    {"u1", "--url", url, "--after", "0", "--count", "3"});
   });
   const auto follows = [&] {
     std::size_t count = 0;
