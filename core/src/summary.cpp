@@ -1,0 +1,280 @@
+#include <zsimem/error.hpp>
+#include <zsimem/summary.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <set>
+
+namespace zsimem {
+namespace {
+
+using Json = nlohmann::json;
+using std::chrono::days;
+using std::chrono::sys_days;
+
+constexpr double k_micros_per_day = 86'400'000'000.0;
+// The last day a forecast may fall on: RFC 3339 has four-digit years.
+constexpr sys_days k_last_forecast_day = std::chrono::year{9999} / std::chrono::December / 31;
+
+// Running statistics of one series of samples.
+class Accumulator {
+public:
+  void add(Timestamp at, double value) {
+    if (m_stats.count == 0) {
+      m_stats.first = value;
+      m_stats.min = value;
+      m_stats.max = value;
+      m_stats.first_at = at;
+    }
+    ++m_stats.count;
+    m_stats.last = value;
+    m_stats.last_at = at;
+    m_stats.min = std::min(m_stats.min, value);
+    m_stats.max = std::max(m_stats.max, value);
+    m_sum += value;
+  }
+
+  SeriesStats stats() const {
+    SeriesStats out = m_stats;
+    if (out.count > 0) {
+      out.mean = m_sum / static_cast<double>(out.count);
+      out.change = out.last - out.first;
+    }
+    return out;
+  }
+
+private:
+  SeriesStats m_stats;
+  double m_sum = 0;
+};
+
+// Sums of the least-squares fit, x in days since the first sample.
+class LineFit {
+public:
+  void add(double x, double y) {
+    ++m_n;
+    m_sx += x;
+    m_sy += y;
+    m_sxx += x * x;
+    m_sxy += x * y;
+  }
+
+  std::optional<Trend> trend() const {
+    const double n = static_cast<double>(m_n);
+    const double spread = n * m_sxx - m_sx * m_sx;
+    if (m_n < 2 || spread <= 0) {
+      return std::nullopt; // fewer than two samples, or all at one time
+    }
+    Trend out;
+    out.slope_per_day = (n * m_sxy - m_sx * m_sy) / spread;
+    out.intercept = (m_sy - out.slope_per_day * m_sx) / n;
+    return out;
+  }
+
+private:
+  std::size_t m_n = 0;
+  double m_sx = 0;
+  double m_sy = 0;
+  double m_sxx = 0;
+  double m_sxy = 0;
+};
+
+std::string two_digits(unsigned value) {
+  char text[8];
+  std::snprintf(text, sizeof text, "%02u", value % 100U);
+  return text;
+}
+
+// The bucket `at` falls in: its label and first microsecond.
+std::pair<std::string, Timestamp> bucket_of(SummaryBucket bucket, Timestamp at) {
+  const sys_days day = std::chrono::floor<days>(at);
+  const std::chrono::year_month_day date{day};
+  const std::string year = std::to_string(static_cast<int>(date.year()));
+  switch (bucket) {
+  case SummaryBucket::day:
+    return {year + "-" + two_digits(static_cast<unsigned>(date.month())) + "-" +
+                two_digits(static_cast<unsigned>(date.day())),
+            Timestamp{day}};
+  case SummaryBucket::week: {
+    // ISO 8601: weeks start on Monday and belong to the year of their Thursday.
+    const sys_days monday = day - days{std::chrono::weekday{day}.iso_encoding() - 1};
+    const sys_days thursday = monday + days{3};
+    const std::chrono::year iso_year = std::chrono::year_month_day{thursday}.year();
+    const auto week = (thursday - sys_days{iso_year / std::chrono::January / 1}).count() / 7 + 1;
+    return {std::to_string(static_cast<int>(iso_year)) + "-W" + two_digits(static_cast<unsigned>(week)),
+            Timestamp{monday}};
+  }
+  case SummaryBucket::month:
+    return {year + "-" + two_digits(static_cast<unsigned>(date.month())),
+            Timestamp{sys_days{date.year() / date.month() / 1}}};
+  case SummaryBucket::none: break;
+  }
+  return {"", at};
+}
+
+[[noreturn]] void reject(const std::string& field, const std::string& problem) {
+  throw Error(ErrorCode::invalid, field + ": " + problem, field);
+}
+
+std::optional<double> number_at(const Json& document, const Json::json_pointer& pointer) {
+  if (!document.contains(pointer)) {
+    return std::nullopt;
+  }
+  const Json& value = document.at(pointer);
+  if (!value.is_number()) {
+    return std::nullopt;
+  }
+  const double number = value.get<double>();
+  return std::isfinite(number) ? std::optional<double>(number) : std::nullopt;
+}
+
+} // namespace
+
+std::string_view to_string(SummaryBucket bucket) {
+  switch (bucket) {
+  case SummaryBucket::none: return "none";
+  case SummaryBucket::day: return "day";
+  case SummaryBucket::week: return "week";
+  case SummaryBucket::month: return "month";
+  }
+  return "none";
+}
+
+SummaryBucket parse_summary_bucket(std::string_view text, std::string_view field) {
+  for (const auto bucket : {SummaryBucket::none, SummaryBucket::day, SummaryBucket::week, SummaryBucket::month}) {
+    if (text == to_string(bucket)) {
+      return bucket;
+    }
+  }
+  reject(std::string(field), "'" + std::string(text) + "' is not a bucket (none, day, week or month)");
+}
+
+struct SummaryBuilder::State {
+  struct Field {
+    std::string name;
+    Json::json_pointer pointer;
+    std::optional<double> goal;
+    std::optional<double> previous;  // the number there in the previous version
+    std::optional<Timestamp> origin; // the first sample's time: day 0 of the fit
+    Accumulator overall;
+    LineFit fit;
+    std::vector<std::pair<BucketStats, Accumulator>> buckets;
+  };
+
+  SummaryBucket bucket = SummaryBucket::none;
+  std::vector<Field> fields;
+  std::size_t versions = 0;
+  std::optional<Timestamp> last_at;
+};
+
+SummaryBuilder::SummaryBuilder(SummaryRequest request) : m_state(std::make_unique<State>()) {
+  m_state->bucket = request.bucket;
+  if (request.fields.empty()) {
+    reject("fields", "name at least one field, as a JSON pointer such as /weight");
+  }
+  std::set<std::string> seen;
+  for (const auto& name : request.fields) {
+    if (!seen.insert(name).second) {
+      reject("fields", "'" + name + "' is named twice");
+    }
+    if (name.empty() || name.front() != '/') {
+      reject("fields", "'" + name + "' is not a JSON pointer to a field (such as /weight or /steps/daily)");
+    }
+    State::Field field;
+    field.name = name;
+    try {
+      field.pointer = Json::json_pointer(name);
+    } catch (const Json::exception&) {
+      reject("fields", "'" + name + "' is not a JSON pointer (RFC 6901: '~' only as ~0 or ~1)");
+    }
+    if (const auto goal = request.goals.find(name); goal != request.goals.end()) {
+      if (!std::isfinite(goal->second)) {
+        reject("goals", "the goal of '" + name + "' is not a finite number");
+      }
+      field.goal = goal->second;
+    }
+    m_state->fields.push_back(std::move(field));
+  }
+  for (const auto& [name, target] : request.goals) {
+    if (!seen.contains(name)) {
+      reject("goals", "a goal for '" + name + "', which is not among the fields");
+    }
+  }
+}
+
+SummaryBuilder::~SummaryBuilder() = default;
+
+void SummaryBuilder::add(Timestamp at, std::string_view data, std::string_view delta) {
+  State& state = *m_state;
+  if (state.last_at && at < *state.last_at) {
+    reject("versions", "a version of " + format_rfc3339(at) + " comes after one of " + format_rfc3339(*state.last_at) +
+                           ": versions are summarized oldest first");
+  }
+  const Json document = Json::parse(data, nullptr, false);
+  if (!document.is_object()) {
+    throw Error(ErrorCode::invalid, "a version's data is not a JSON object", "data");
+  }
+  const Json patch = delta.empty() ? Json::object() : Json::parse(delta, nullptr, false);
+  state.last_at = at;
+  ++state.versions;
+  for (auto& field : state.fields) {
+    const std::optional<double> value = number_at(document, field.pointer);
+    const bool named = patch.is_object() && patch.contains(field.pointer);
+    const bool sample = value && (!field.previous || named || *value != *field.previous);
+    field.previous = value;
+    if (!sample) {
+      continue;
+    }
+    if (!field.origin) {
+      field.origin = at;
+    }
+    field.overall.add(at, *value);
+    field.fit.add(static_cast<double>((at - *field.origin).count()) / k_micros_per_day, *value);
+    if (state.bucket != SummaryBucket::none) {
+      auto [label, start] = bucket_of(state.bucket, at);
+      if (field.buckets.empty() || field.buckets.back().first.label != label) {
+        field.buckets.push_back({BucketStats{std::move(label), start, {}}, Accumulator{}});
+      }
+      field.buckets.back().second.add(at, *value);
+    }
+  }
+}
+
+Summary SummaryBuilder::finish() const {
+  Summary out;
+  out.versions = m_state->versions;
+  for (const auto& field : m_state->fields) {
+    FieldSummary summary;
+    summary.field = field.name;
+    summary.overall = field.overall.stats();
+    for (const auto& [bucket, accumulator] : field.buckets) {
+      BucketStats stats = bucket;
+      stats.stats = accumulator.stats();
+      summary.buckets.push_back(std::move(stats));
+    }
+    summary.trend = field.fit.trend();
+    if (field.goal && summary.overall.count > 0) {
+      const SeriesStats& s = summary.overall;
+      GoalProgress goal;
+      goal.target = *field.goal;
+      goal.progress = goal.target == s.first ? 1.0 : (s.last - s.first) / (goal.target - s.first);
+      goal.reached = goal.target >= s.first ? s.last >= goal.target : s.last <= goal.target;
+      if (!goal.reached && summary.trend && summary.trend->slope_per_day != 0) {
+        const double days_left = (goal.target - s.last) / summary.trend->slope_per_day;
+        const double micros = days_left * k_micros_per_day;
+        const double room = static_cast<double>((Timestamp{k_last_forecast_day} - s.last_at).count());
+        if (days_left > 0 && micros <= room) {
+          goal.forecast = s.last_at + std::chrono::microseconds(std::llround(micros));
+        }
+      }
+      summary.goal = goal;
+    }
+    out.fields.push_back(std::move(summary));
+  }
+  return out;
+}
+
+} // namespace zsimem

@@ -1,0 +1,222 @@
+#include <zsimem/error.hpp>
+#include <zsimem/summary.hpp>
+
+#include <catch2/catch.hpp>
+
+#include <string>
+
+using namespace zsimem;
+using Approx = Catch::Detail::Approx;
+
+namespace {
+
+// Midnight UTC of a date, plus `hours`.
+Timestamp at(const char* date, int hours = 0) {
+  return parse_time(std::string(date) + "T00:00:00Z") + std::chrono::hours(hours);
+}
+
+std::string weight(double value) { return R"({"weight": )" + std::to_string(value) + "}"; }
+
+ErrorCode code_of(const std::function<void()>& action) {
+  try {
+    action();
+  } catch (const Error& e) {
+    return e.code();
+  }
+  return ErrorCode::internal;
+}
+
+} // namespace
+
+TEST_CASE("summary: exact linear data gives its statistics, its line and the day the goal is reached", "[summary]") {
+  // 80 kg losing 0.5 kg a day for ten days: 80, 79.5 … 75.5.
+  SummaryBuilder builder({{"/weight"}, SummaryBucket::none, {{"/weight", 75.0}}});
+  for (int day = 0; day < 10; ++day) {
+    builder.add(at("2026-03-01") + std::chrono::days(day), weight(80 - 0.5 * day), weight(80 - 0.5 * day));
+  }
+  const Summary summary = builder.finish();
+  CHECK(summary.versions == 10);
+  REQUIRE(summary.fields.size() == 1);
+  const FieldSummary& field = summary.fields.front();
+  CHECK(field.field == "/weight");
+  CHECK(field.overall.count == 10);
+  CHECK(field.overall.first == 80);
+  CHECK(field.overall.last == 75.5);
+  CHECK(field.overall.min == 75.5);
+  CHECK(field.overall.max == 80);
+  CHECK(field.overall.mean == Approx(77.75)); // (80 + 75.5) / 2
+  CHECK(field.overall.change == Approx(-4.5));
+  CHECK(field.overall.first_at == at("2026-03-01"));
+  CHECK(field.overall.last_at == at("2026-03-10"));
+  CHECK(field.buckets.empty());
+  REQUIRE(field.trend);
+  CHECK(field.trend->slope_per_day == Approx(-0.5));
+  CHECK(field.trend->intercept == Approx(80));
+  REQUIRE(field.goal);
+  CHECK(field.goal->target == 75);
+  CHECK(field.goal->progress == Approx(0.9)); // 4.5 of 5 kg
+  CHECK_FALSE(field.goal->reached);
+  REQUIRE(field.goal->forecast);
+  CHECK(*field.goal->forecast == at("2026-03-11")); // one more day at 0.5 a day
+}
+
+TEST_CASE("summary: a goal reached, a trend leading away and a flat one have no forecast", "[summary]") {
+  const auto summarize = [](std::vector<double> values, double goal) {
+    SummaryBuilder builder({{"/weight"}, SummaryBucket::none, {{"/weight", goal}}});
+    for (std::size_t i = 0; i < values.size(); ++i) {
+      builder.add(at("2026-01-05") + std::chrono::days(i), weight(values[i]), weight(values[i]));
+    }
+    return builder.finish().fields.front();
+  };
+  const auto reached = summarize({80, 78, 74}, 75);
+  REQUIRE(reached.goal);
+  CHECK(reached.goal->reached);
+  CHECK(reached.goal->progress == Approx(1.2)); // 6 of 5 kg
+  CHECK_FALSE(reached.goal->forecast);
+
+  const auto away = summarize({80, 81, 82}, 75);
+  CHECK(away.trend->slope_per_day == Approx(1));
+  CHECK(away.goal->progress == Approx(-0.4));
+  CHECK_FALSE(away.goal->reached);
+  CHECK_FALSE(away.goal->forecast);
+
+  // Up and down again: the line is flat.
+  const auto flat = summarize({80, 82, 80}, 75);
+  CHECK(flat.trend->slope_per_day == Approx(0).margin(1e-12));
+  CHECK_FALSE(flat.goal->forecast);
+
+  // One sample: statistics, no line, so no forecast; a goal of the first
+  // value is reached at once.
+  const auto single = summarize({80}, 80);
+  CHECK(single.overall.count == 1);
+  CHECK_FALSE(single.trend);
+  CHECK(single.goal->reached);
+  CHECK(single.goal->progress == 1);
+}
+
+TEST_CASE("summary: samples are the versions that set the field", "[summary]") {
+  SummaryBuilder builder({{"/weight", "/steps/daily"}, SummaryBucket::none, {}});
+  // 1: both set. 2: another field changes: no sample. 3: the delta names
+  // the weight again, same value: a sample (a reading). 4: steps change.
+  // 5: the weight is gone. 6: it is back, same as before: a sample.
+  builder.add(at("2026-05-01", 1), R"({"weight": 70, "steps": {"daily": 1000}})",
+              R"({"weight": 70, "steps": {"daily": 1000}})");
+  builder.add(at("2026-05-01", 2), R"({"weight": 70, "steps": {"daily": 1000}, "mood": "ok"})", R"({"mood": "ok"})");
+  builder.add(at("2026-05-01", 3), R"({"weight": 70, "steps": {"daily": 1000}, "mood": "ok"})", R"({"weight": 70})");
+  builder.add(at("2026-05-01", 4), R"({"weight": 70, "steps": {"daily": 3000}, "mood": "ok"})",
+              R"({"steps": {"daily": 3000}})");
+  builder.add(at("2026-05-01", 5), R"({"steps": {"daily": 3000}, "mood": "ok"})", R"({"weight": null})");
+  // A rollback or an import: no delta; the value differs from the previous
+  // version's (none), so it is a sample.
+  builder.add(at("2026-05-01", 6), R"({"weight": 70, "steps": {"daily": "lots"}})", "");
+  const Summary summary = builder.finish();
+  CHECK(summary.versions == 6);
+  const FieldSummary& weight_field = summary.fields[0];
+  CHECK(weight_field.overall.count == 3);
+  CHECK(weight_field.overall.mean == 70);
+  CHECK(weight_field.overall.last_at == at("2026-05-01", 6));
+  CHECK(weight_field.trend->slope_per_day == Approx(0).margin(1e-12));
+  const FieldSummary& steps = summary.fields[1];
+  CHECK(steps.field == "/steps/daily");
+  CHECK(steps.overall.count == 2); // 1000, 3000; "lots" is not a number
+  CHECK(steps.overall.change == 2000);
+  CHECK(steps.overall.last_at == at("2026-05-01", 4));
+  // 2000 steps in 3 hours: 16,000 a day.
+  CHECK(steps.trend->slope_per_day == Approx(16000));
+}
+
+TEST_CASE("summary: buckets by UTC day, ISO week and calendar month", "[summary]") {
+  const auto buckets_of = [](SummaryBucket bucket) {
+    SummaryBuilder builder({{"/n"}, bucket, {}});
+    int n = 0;
+    // Sunday 2025-12-28 is in 2025-W52; Monday 2025-12-29 starts 2026-W01
+    // (the week of Thursday 2026-01-01).
+    for (const char* date : {"2025-12-28", "2025-12-28", "2025-12-29", "2026-01-01", "2026-01-04", "2026-02-01"}) {
+      ++n;
+      const std::string data = R"({"n": )" + std::to_string(n) + "}";
+      builder.add(at(date, n), data, data);
+    }
+    return builder.finish().fields.front().buckets;
+  };
+
+  const auto by_day = buckets_of(SummaryBucket::day);
+  REQUIRE(by_day.size() == 5);
+  CHECK(by_day[0].label == "2025-12-28");
+  CHECK(by_day[0].start == at("2025-12-28"));
+  CHECK(by_day[0].stats.count == 2);
+  CHECK(by_day[0].stats.mean == 1.5);
+  CHECK(by_day[4].label == "2026-02-01");
+
+  const auto by_week = buckets_of(SummaryBucket::week);
+  REQUIRE(by_week.size() == 3);
+  CHECK(by_week[0].label == "2025-W52");
+  CHECK(by_week[0].start == at("2025-12-22"));
+  CHECK(by_week[1].label == "2026-W01");
+  CHECK(by_week[1].start == at("2025-12-29"));
+  CHECK(by_week[1].stats.count == 3); // Monday, Thursday, Sunday
+  CHECK(by_week[1].stats.first == 3);
+  CHECK(by_week[1].stats.last == 5);
+  CHECK(by_week[1].stats.change == 2);
+  CHECK(by_week[2].label == "2026-W05"); // Sunday 2026-02-01
+
+  const auto by_month = buckets_of(SummaryBucket::month);
+  REQUIRE(by_month.size() == 3);
+  CHECK(by_month[0].label == "2025-12");
+  CHECK(by_month[0].start == at("2025-12-01"));
+  CHECK(by_month[0].stats.count == 3);
+  CHECK(by_month[1].label == "2026-01");
+  CHECK(by_month[1].stats.min == 4);
+  CHECK(by_month[1].stats.max == 5);
+  CHECK(by_month[2].label == "2026-02");
+
+  // 2020 has 53 ISO weeks: Sunday 2021-01-03 is in 2020-W53.
+  SummaryBuilder builder({{"/n"}, SummaryBucket::week, {}});
+  builder.add(at("2021-01-03"), R"({"n": 1})", R"({"n": 1})");
+  CHECK(builder.finish().fields.front().buckets.front().label == "2020-W53");
+}
+
+TEST_CASE("summary: the same versions give the same summary", "[summary]") {
+  const auto run = [] {
+    SummaryBuilder builder({{"/x"}, SummaryBucket::week, {{"/x", 100}}});
+    for (int i = 0; i < 1000; ++i) {
+      const std::string data = R"({"x": )" + std::to_string((i * 37) % 101) + "}";
+      builder.add(at("2026-01-01") + std::chrono::hours(7 * i), data, data);
+    }
+    return builder.finish();
+  };
+  const Summary a = run();
+  const Summary b = run();
+  const FieldSummary& x = a.fields.front();
+  const FieldSummary& y = b.fields.front();
+  CHECK(x.overall.mean == y.overall.mean);
+  CHECK(x.trend->slope_per_day == y.trend->slope_per_day);
+  CHECK(x.buckets.size() == y.buckets.size());
+  CHECK(x.goal->forecast == y.goal->forecast);
+}
+
+TEST_CASE("summary: bad requests and bad input are clear errors", "[summary]") {
+  CHECK(code_of([] { SummaryBuilder({{}, SummaryBucket::none, {}}); }) == ErrorCode::invalid);
+  CHECK(code_of([] { SummaryBuilder({{"weight"}, SummaryBucket::none, {}}); }) == ErrorCode::invalid);
+  CHECK(code_of([] { SummaryBuilder({{"/a~2"}, SummaryBucket::none, {}}); }) == ErrorCode::invalid);
+  CHECK(code_of([] { SummaryBuilder({{"/a", "/a"}, SummaryBucket::none, {}}); }) == ErrorCode::invalid);
+  CHECK(code_of([] { SummaryBuilder({{"/a"}, SummaryBucket::none, {{"/b", 1}}}); }) == ErrorCode::invalid);
+  try {
+    SummaryBuilder({{"/a"}, SummaryBucket::none, {{"/b", 1}}});
+  } catch (const Error& e) {
+    CHECK(e.field() == "goals");
+    CHECK_THAT(e.what(), Catch::Contains("'/b'"));
+  }
+
+  CHECK(parse_summary_bucket("week") == SummaryBucket::week);
+  CHECK(code_of([] { parse_summary_bucket("fortnight"); }) == ErrorCode::invalid);
+
+  SummaryBuilder builder({{"/a"}, SummaryBucket::none, {}});
+  builder.add(at("2026-01-02"), R"({"a": 1})", "");
+  CHECK(code_of([&] { builder.add(at("2026-01-01"), R"({"a": 2})", ""); }) == ErrorCode::invalid);
+  CHECK(code_of([&] { builder.add(at("2026-01-03"), "[1, 2]", ""); }) == ErrorCode::invalid);
+  CHECK(code_of([&] { builder.add(at("2026-01-03"), "{not json", ""); }) == ErrorCode::invalid);
+  // Nothing of the refused versions was taken.
+  const Summary summary = builder.finish();
+  CHECK(summary.versions == 1);
+  CHECK(summary.fields.front().overall.count == 1);
+}
