@@ -341,8 +341,13 @@ void validate_update(const MemoryUpdate& update) {
 }
 
 // Visits every version of a context, oldest first, page by page.
-template <typename Visit> void for_each_version(MemoryStore& store, const ContextKey& key, Visit&& visit) {
+// Visits the versions of `key` oldest first: all, or those `window`'s since
+// and until select.
+template <typename Visit>
+void for_each_version(MemoryStore& store, const ContextKey& key, Visit&& visit, const HistoryQuery& window = {}) {
   HistoryQuery query;
+  query.since = window.since;
+  query.until = window.until;
   query.oldest_first = true;
   query.limit = k_scan_page;
   for (;;) {
@@ -728,6 +733,27 @@ HistoryPage MemoryService::history(const Caller& caller, const ContextKey& key, 
       page.next_cursor = page.versions.back().version;
     }
     return page;
+  });
+}
+
+Summary MemoryService::summary(const Caller& caller, const ContextKey& key, const SummaryRequest& request,
+                               std::optional<Timestamp> since, std::optional<Timestamp> until) {
+  return audited({*m_store, m_read_audit.get()}, caller, "summary", key.user_id, key.ns, [&](AuditTrail&) {
+    validate_key(key);
+    authorize(caller, Operation::history, {key.user_id, key.ns});
+    if (since && until && *since > *until) {
+      throw Error(ErrorCode::invalid, "since: " + format_rfc3339(*since) + " is after until, " + format_rfc3339(*until),
+                  "since");
+    }
+    SummaryBuilder builder(request);
+    require_head(*m_store, key);
+    HistoryQuery window;
+    window.since = since;
+    window.until = until;
+    for_each_version(
+        *m_store, key, [&](const VersionRecord& record) { builder.add(record.updated_at, record.data, record.delta); },
+        window);
+    return builder.finish();
   });
 }
 

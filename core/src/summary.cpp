@@ -209,9 +209,10 @@ SummaryBuilder::~SummaryBuilder() = default;
 
 void SummaryBuilder::add(Timestamp at, std::string_view data, std::string_view delta) {
   State& state = *m_state;
+  // A version stamped before its predecessor (a clock stepped back) counts
+  // at its predecessor's time: time never runs backwards in a summary.
   if (state.last_at && at < *state.last_at) {
-    reject("versions", "a version of " + format_rfc3339(at) + " comes after one of " + format_rfc3339(*state.last_at) +
-                           ": versions are summarized oldest first");
+    at = *state.last_at;
   }
   const Json document = Json::parse(data, nullptr, false);
   if (!document.is_object()) {

@@ -1,12 +1,18 @@
+#include "support/error_of.hpp"
+#include "support/temp_dir.hpp"
+
 #include <zsimem/error.hpp>
+#include <zsimem/memory_service.hpp>
 #include <zsimem/summary.hpp>
 
 #include <catch2/catch.hpp>
 
 #include <string>
+#include <thread>
 
 using namespace zsimem;
 using Approx = Catch::Detail::Approx;
+using zsimem::testing::error_of;
 
 namespace {
 
@@ -16,15 +22,6 @@ Timestamp at(const char* date, int hours = 0) {
 }
 
 std::string weight(double value) { return R"({"weight": )" + std::to_string(value) + "}"; }
-
-ErrorCode code_of(const std::function<void()>& action) {
-  try {
-    action();
-  } catch (const Error& e) {
-    return e.code();
-  }
-  return ErrorCode::internal;
-}
 
 } // namespace
 
@@ -195,28 +192,99 @@ TEST_CASE("summary: the same versions give the same summary", "[summary]") {
 }
 
 TEST_CASE("summary: bad requests and bad input are clear errors", "[summary]") {
-  CHECK(code_of([] { SummaryBuilder({{}, SummaryBucket::none, {}}); }) == ErrorCode::invalid);
-  CHECK(code_of([] { SummaryBuilder({{"weight"}, SummaryBucket::none, {}}); }) == ErrorCode::invalid);
-  CHECK(code_of([] { SummaryBuilder({{"/a~2"}, SummaryBucket::none, {}}); }) == ErrorCode::invalid);
-  CHECK(code_of([] { SummaryBuilder({{"/a", "/a"}, SummaryBucket::none, {}}); }) == ErrorCode::invalid);
-  CHECK(code_of([] { SummaryBuilder({{"/a"}, SummaryBucket::none, {{"/b", 1}}}); }) == ErrorCode::invalid);
-  try {
-    SummaryBuilder({{"/a"}, SummaryBucket::none, {{"/b", 1}}});
-  } catch (const Error& e) {
-    CHECK(e.field() == "goals");
-    CHECK_THAT(e.what(), Catch::Contains("'/b'"));
-  }
+  CHECK(error_of([] { SummaryBuilder({{}, SummaryBucket::none, {}}); }).code() == ErrorCode::invalid);
+  CHECK(error_of([] { SummaryBuilder({{"weight"}, SummaryBucket::none, {}}); }).code() == ErrorCode::invalid);
+  CHECK(error_of([] { SummaryBuilder({{"/a~2"}, SummaryBucket::none, {}}); }).code() == ErrorCode::invalid);
+  CHECK(error_of([] { SummaryBuilder({{"/a", "/a"}, SummaryBucket::none, {}}); }).code() == ErrorCode::invalid);
+  CHECK(error_of([] { SummaryBuilder({{"/a"}, SummaryBucket::none, {{"/b", 1}}}); }).code() == ErrorCode::invalid);
+  const Error unknown_goal = error_of([] { SummaryBuilder({{"/a"}, SummaryBucket::none, {{"/b", 1}}}); });
+  CHECK(unknown_goal.field() == "goals");
+  CHECK_THAT(unknown_goal.what(), Catch::Contains("'/b'"));
 
   CHECK(parse_summary_bucket("week") == SummaryBucket::week);
-  CHECK(code_of([] { parse_summary_bucket("fortnight"); }) == ErrorCode::invalid);
+  CHECK(error_of([] { parse_summary_bucket("fortnight"); }).code() == ErrorCode::invalid);
 
   SummaryBuilder builder({{"/a"}, SummaryBucket::none, {}});
   builder.add(at("2026-01-02"), R"({"a": 1})", "");
-  CHECK(code_of([&] { builder.add(at("2026-01-01"), R"({"a": 2})", ""); }) == ErrorCode::invalid);
-  CHECK(code_of([&] { builder.add(at("2026-01-03"), "[1, 2]", ""); }) == ErrorCode::invalid);
-  CHECK(code_of([&] { builder.add(at("2026-01-03"), "{not json", ""); }) == ErrorCode::invalid);
+  CHECK(error_of([&] { builder.add(at("2026-01-03"), "[1, 2]", ""); }).code() == ErrorCode::invalid);
+  CHECK(error_of([&] { builder.add(at("2026-01-03"), "{not json", ""); }).code() == ErrorCode::invalid);
   // Nothing of the refused versions was taken.
   const Summary summary = builder.finish();
   CHECK(summary.versions == 1);
   CHECK(summary.fields.front().overall.count == 1);
+}
+
+TEST_CASE("summary: a version stamped before its predecessor counts at the predecessor's time", "[summary]") {
+  SummaryBuilder builder({{"/a"}, SummaryBucket::day, {}});
+  builder.add(at("2026-01-02", 12), R"({"a": 1})", R"({"a": 1})");
+  builder.add(at("2026-01-01", 12), R"({"a": 3})", R"({"a": 3})"); // the clock stepped back a day
+  builder.add(at("2026-01-03", 12), R"({"a": 5})", R"({"a": 5})");
+  const FieldSummary field = builder.finish().fields.front();
+  CHECK(field.overall.count == 3);
+  REQUIRE(field.buckets.size() == 2);
+  CHECK(field.buckets[0].label == "2026-01-02");
+  CHECK(field.buckets[0].stats.count == 2);
+  CHECK(field.buckets[0].stats.last_at == at("2026-01-02", 12));
+  // Samples at days 0, 0 and 1: the line through (0, 1), (0, 3), (1, 5).
+  CHECK(field.trend->slope_per_day == Approx(3));
+}
+
+TEST_CASE("service summary: a window of a context's versions, the same until a past time, audited",
+          "[summary][service]") {
+  const std::string backend{GENERATE(from_range(file_backend_names()))};
+  CAPTURE(backend);
+  const testing::TempDir dir;
+  MemoryService service(open_store({backend, dir.path()}));
+  const Caller caller{"tester", "req-summary"};
+  const auto merge = [&](const std::string& delta) {
+    MemoryUpdate update;
+    update.user_id = "alice";
+    update.delta = delta;
+    const VersionRecord record = service.merge(caller, update).record;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2)); // distinct times
+    return record;
+  };
+  merge(R"({"weight": 80})");
+  const VersionRecord second = merge(R"({"weight": 79, "mood": "ok"})");
+  merge(R"({"mood": "good"})");
+  const SummaryRequest request{{"/weight"}, SummaryBucket::none, {{"/weight", 75}}};
+  const ContextKey alice{"alice"};
+
+  const Summary all = service.summary(caller, alice, request);
+  CHECK(all.versions == 3);
+  CHECK(all.fields.front().overall.count == 2);
+  CHECK(all.fields.front().overall.first == 80);
+  CHECK(all.fields.front().overall.last == 79);
+  CHECK(all.fields.front().goal->progress == Approx(0.2));
+
+  const Summary from_second = service.summary(caller, alice, request, second.updated_at);
+  CHECK(from_second.versions == 2);
+  CHECK(from_second.fields.front().overall.count == 1);
+  CHECK(from_second.fields.front().overall.first == 79);
+
+  // Until a past time: later writes change nothing.
+  const Summary before = service.summary(caller, alice, request, std::nullopt, second.updated_at);
+  merge(R"({"weight": 70})");
+  const Summary again = service.summary(caller, alice, request, std::nullopt, second.updated_at);
+  CHECK(before.versions == 2);
+  CHECK(again.versions == before.versions);
+  CHECK(again.fields.front().overall.last == before.fields.front().overall.last);
+  CHECK(again.fields.front().trend->slope_per_day == before.fields.front().trend->slope_per_day);
+  CHECK(service.summary(caller, alice, request).fields.front().overall.last == 70);
+
+  CHECK(error_of([&] { service.summary(caller, {"nobody"}, request); }).code() == ErrorCode::not_found);
+  CHECK(error_of([&] {
+          service.summary(caller, alice, request, second.updated_at, second.updated_at - std::chrono::seconds(1));
+        }).code() == ErrorCode::invalid);
+  CHECK(error_of([&] {
+          service.summary(caller, alice, SummaryRequest{{"weight"}, SummaryBucket::none, {}});
+        }).code() == ErrorCode::invalid);
+
+  AuditQuery query;
+  query.user_id = "alice";
+  const auto records = service.audit_log(caller, query).records;
+  const auto summaries = std::count_if(records.begin(), records.end(), [](const AuditRecord& record) {
+    return record.operation == "summary" && record.outcome == "ok" && record.request_id == "req-summary";
+  });
+  CHECK(summaries == 5);
 }

@@ -5,6 +5,7 @@
 #include <zsimem/identity.hpp>
 #include <zsimem/model.hpp>
 #include <zsimem/store.hpp>
+#include <zsimem/summary.hpp>
 
 #include <cstddef>
 #include <functional>
@@ -157,6 +158,12 @@ public:
                        std::vector<std::string> tags = {});
 
   HistoryPage history(const Caller& caller, const ContextKey& key, const HistoryQuery& query);
+
+  // Summarizes numeric fields over the versions updated between `since` and
+  // `until` (inclusive; either open), oldest first (docs/summaries.md): a
+  // summary until a past time never changes. Needs the history permission.
+  Summary summary(const Caller& caller, const ContextKey& key, const SummaryRequest& request,
+                  std::optional<Timestamp> since = std::nullopt, std::optional<Timestamp> until = std::nullopt);
 
   // The change from version `from` to `to` (the head when not given).
   DiffResult diff(const Caller& caller, const ContextKey& key, std::uint64_t from,

@@ -104,8 +104,9 @@ public:
   SummaryBuilder& operator=(const SummaryBuilder&) = delete;
 
   // One version: its time, its data and its delta (JSON text; the delta may
-  // be empty). Throws Error{invalid} when the data is not a JSON object, and
-  // Error{invalid} naming "versions" when `at` is before the previous one's.
+  // be empty). A time before the previous version's counts as that one's
+  // (a clock stepped back). Throws Error{invalid} when the data is not a
+  // JSON object, counting nothing of it.
   void add(Timestamp at, std::string_view data, std::string_view delta);
 
   Summary finish() const;
