@@ -340,9 +340,8 @@ void validate_update(const MemoryUpdate& update) {
   throw Error(error.code(), item + ": " + error.what(), error.field().empty() ? item : item + "." + error.field());
 }
 
-// Visits every version of a context, oldest first, page by page.
-// Visits the versions of `key` oldest first: all, or those `window`'s since
-// and until select.
+// Visits the versions of `key` oldest first, page by page: all, or those
+// `window`'s since and until select.
 template <typename Visit>
 void for_each_version(MemoryStore& store, const ContextKey& key, Visit&& visit, const HistoryQuery& window = {}) {
   HistoryQuery query;

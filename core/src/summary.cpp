@@ -221,6 +221,9 @@ void SummaryBuilder::add(Timestamp at, std::string_view data, std::string_view d
   const Json patch = delta.empty() ? Json::object() : Json::parse(delta, nullptr, false);
   state.last_at = at;
   ++state.versions;
+  // The version's bucket, the same for every field: worked out once, when a
+  // field first takes a sample of it.
+  std::optional<std::pair<std::string, Timestamp>> bucket;
   for (auto& field : state.fields) {
     const std::optional<double> value = number_at(document, field.pointer);
     const bool named = patch.is_object() && patch.contains(field.pointer);
@@ -235,9 +238,12 @@ void SummaryBuilder::add(Timestamp at, std::string_view data, std::string_view d
     field.overall.add(at, *value);
     field.fit.add(static_cast<double>((at - *field.origin).count()) / k_micros_per_day, *value);
     if (state.bucket != SummaryBucket::none) {
-      auto [label, start] = bucket_of(state.bucket, at);
+      if (!bucket) {
+        bucket = bucket_of(state.bucket, at);
+      }
+      const auto& [label, start] = *bucket;
       if (field.buckets.empty() || field.buckets.back().first.label != label) {
-        field.buckets.push_back({BucketStats{std::move(label), start, {}}, Accumulator{}});
+        field.buckets.push_back({BucketStats{label, start, {}}, Accumulator{}});
       }
       field.buckets.back().second.add(at, *value);
     }

@@ -61,8 +61,6 @@ public:
   // thrown message ("DynamoDB PutItem").
   std::string unreached(const httplib::Client& client, httplib::Error error, const std::string& where) const;
 
-  const std::string& base_url() const { return m_base_url; }
-
 private:
   const std::string m_base_url;
   const HttpTimeouts m_timeouts;
