@@ -9,7 +9,7 @@ namespace zsimem::cli {
 class Session;
 
 // Commands on one user's contexts: get, merge, history, rollback, diff,
-// blame, delete, namespaces.
+// blame, summary, delete, namespaces.
 void add_context_commands(CLI::App& app, Session& session);
 
 // Commands on the whole store: users, log, verify, export, import, apply.

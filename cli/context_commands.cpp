@@ -293,6 +293,55 @@ void add_blame(CLI::App& app, Session& session) {
   });
 }
 
+void add_summary(CLI::App& app, Session& session) {
+  struct Args : ContextArgs {
+    std::vector<std::string> fields;
+    std::string bucket = "week";
+    std::vector<std::string> goals;
+    std::string window;
+    std::string since;
+    std::string until;
+    std::string as_of;
+  };
+  auto args = std::make_shared<Args>();
+  auto* command = app.add_subcommand("summary", "Summarize numeric fields over time: statistics, trend, goal");
+  add_context_args(*command, *args);
+  command->add_option("-f,--field", args->fields, "A numeric field, as a JSON pointer (repeatable)")
+      ->type_name("POINTER")
+      ->required();
+  command->add_option("-b,--bucket", args->bucket, "Group by day, week, month or none")
+      ->type_name("BUCKET")
+      ->capture_default_str();
+  command->add_option("-g,--goal", args->goals, "A target for a field, as POINTER:NUMBER (repeatable)")
+      ->type_name("GOAL");
+  auto* window = command->add_option("-w,--window", args->window, "Only the last DURATION (12h, 7d, 8w) before --until")
+                     ->type_name("DURATION");
+  command->add_option("--since", args->since, "Only versions from TIME on")->type_name("TIME")->excludes(window);
+  command->add_option("--until", args->until, "Only versions up to TIME")->type_name("TIME");
+  command->add_option("--as-of", args->as_of, "Summarize as it was at TIME: the same answer forever")
+      ->type_name("TIME");
+  command->footer("Example:\n  zsimem summary alice -n health -f /weight --goal /weight:70 --window 8w");
+  command->callback([&session, args] {
+    SummaryRequest request;
+    request.fields = args->fields;
+    request.bucket = parse_summary_bucket(args->bucket, "--bucket");
+    request.goals = parse_summary_goals(args->goals, "--goal");
+    const auto time_option = [](const std::string& text, const char* name) {
+      return text.empty() ? std::nullopt : std::optional<Timestamp>(parse_time(text, name));
+    };
+    const SummaryRange range =
+        summary_range(time_option(args->since, "--since"), time_option(args->until, "--until"),
+                      args->window.empty() ? std::nullopt : std::optional(parse_duration(args->window, "--window")),
+                      time_option(args->as_of, "--as-of"), now());
+    const Summary summary = session.service().summary(session.caller(), args->key(), request, range.since, range.until);
+    if (session.json_output()) {
+      print_json(summary_json(args->key(), range, request.bucket, summary));
+    } else {
+      print_summary_text(args->key(), range, request.bucket, summary);
+    }
+  });
+}
+
 void add_delete(CLI::App& app, Session& session) {
   struct Args {
     std::string user;
@@ -354,6 +403,7 @@ void add_context_commands(CLI::App& app, Session& session) {
   add_rollback(app, session);
   add_diff(app, session);
   add_blame(app, session);
+  add_summary(app, session);
   add_delete(app, session);
   add_namespaces(app, session);
 }

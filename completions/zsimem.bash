@@ -20,6 +20,8 @@ _zsimem_options() {
     diff:-v) echo '-n --namespace --backend --data-dir -o --output --request-id --policy --token-file --master-key-file' ;;
     blame) echo '-h --help -n --namespace --version --backend --data-dir -o --output --request-id --policy --token-file --master-key-file' ;;
     blame:-v) echo '-n --namespace --backend --data-dir -o --output --request-id --policy --token-file --master-key-file' ;;
+    summary) echo '-h --help -n --namespace -f --field -b --bucket -g --goal -w --window --since --until --as-of --version --backend --data-dir -o --output --request-id --policy --token-file --master-key-file' ;;
+    summary:-v) echo '-n --namespace -f --field -b --bucket -g --goal -w --window --since --until --as-of --backend --data-dir -o --output --request-id --policy --token-file --master-key-file' ;;
     delete) echo '-h --help -n --namespace -y --yes --version --backend --data-dir -o --output --request-id --policy --token-file --master-key-file' ;;
     delete:-v) echo '-n --namespace --backend --data-dir -o --output --request-id --policy --token-file --master-key-file' ;;
     namespaces) echo '-h --help --version --backend --data-dir -o --output --request-id --policy --token-file --master-key-file' ;;
@@ -94,6 +96,18 @@ _zsimem_complete_value() {
         -n|--namespace) : ;;
         *) false ;;
         esac && return ;;
+    summary)
+        case $2 in
+        -n|--namespace) : ;;
+        -f|--field) : ;;
+        -b|--bucket) : ;;
+        -g|--goal) : ;;
+        -w|--window) : ;;
+        --since) : ;;
+        --until) : ;;
+        --as-of) : ;;
+        *) false ;;
+        esac && return ;;
     delete)
         case $2 in
         -n|--namespace) : ;;
@@ -162,6 +176,7 @@ _zsimem_complete_positional() {
     diff:2) : ;;
     blame:0) _zsimem_complete_users ;;
     blame:1) : ;;
+    summary:0) _zsimem_complete_users ;;
     delete:0) _zsimem_complete_users ;;
     namespaces:0) _zsimem_complete_users ;;
     verify:0) _zsimem_complete_users ;;
@@ -262,7 +277,7 @@ _zsimem() {
     elif [[ $cur == -?* ]]; then
         _zsimem_complete_words "$(_zsimem_options "$command")"
     elif [[ -z $command ]]; then
-        _zsimem_complete_words 'get merge history rollback diff blame delete namespaces init users log verify export import apply rekey serve watch policy'
+        _zsimem_complete_words 'get merge history rollback diff blame summary delete namespaces init users log verify export import apply rekey serve watch policy'
     else
         _zsimem_complete_positional "$command" "$positional"
     fi

@@ -17,6 +17,8 @@ function __zsimem_takes_value
             contains -- $argv[2] -n --namespace --backend --data-dir -o --output --request-id --policy --token-file --master-key-file
         case blame
             contains -- $argv[2] -n --namespace --backend --data-dir -o --output --request-id --policy --token-file --master-key-file
+        case summary
+            contains -- $argv[2] -n --namespace -f --field -b --bucket -g --goal -w --window --since --until --as-of --backend --data-dir -o --output --request-id --policy --token-file --master-key-file
         case delete
             contains -- $argv[2] -n --namespace --backend --data-dir -o --output --request-id --policy --token-file --master-key-file
         case namespaces
@@ -133,6 +135,7 @@ complete -c zsimem -n __zsimem_needs_command -a history -d 'List the versions of
 complete -c zsimem -n __zsimem_needs_command -a rollback -d 'Restore an old version\'s data as a new version'
 complete -c zsimem -n __zsimem_needs_command -a diff -d 'Show what changed between two versions'
 complete -c zsimem -n __zsimem_needs_command -a blame -d 'Show which version, time and actor last set each field'
+complete -c zsimem -n __zsimem_needs_command -a summary -d 'Summarize numeric fields over time: statistics, trend, goal'
 complete -c zsimem -n __zsimem_needs_command -a delete -d 'Erase every version of a user, or of one namespace of it'
 complete -c zsimem -n __zsimem_needs_command -a namespaces -d 'List the namespaces of a user'
 complete -c zsimem -n __zsimem_needs_command -a init -d 'Create the store if it does not exist (a DynamoDB table); the others are created on first use'
@@ -202,6 +205,18 @@ complete -c zsimem -n '__zsimem_positional diff 1' -f -a '(__zsimem_users)' -d '
 complete -c zsimem -n '__zsimem_using_command blame' -s h -l help -d 'Print this help message and exit'
 complete -c zsimem -n '__zsimem_using_command blame' -s n -l namespace -x -d 'Namespace of the context'
 complete -c zsimem -n '__zsimem_positional blame 1' -f -a '(__zsimem_users)' -d 'User id'
+
+# summary
+complete -c zsimem -n '__zsimem_using_command summary' -s h -l help -d 'Print this help message and exit'
+complete -c zsimem -n '__zsimem_using_command summary' -s n -l namespace -x -d 'Namespace of the context'
+complete -c zsimem -n '__zsimem_using_command summary' -s f -l field -x -d 'A numeric field, as a JSON pointer (repeatable)'
+complete -c zsimem -n '__zsimem_using_command summary' -s b -l bucket -x -d 'Group by day, week, month or none'
+complete -c zsimem -n '__zsimem_using_command summary' -s g -l goal -x -d 'A target for a field, as POINTER:NUMBER (repeatable)'
+complete -c zsimem -n '__zsimem_using_command summary' -s w -l window -x -d 'Only the last DURATION (12h, 7d, 8w) before --until'
+complete -c zsimem -n '__zsimem_using_command summary' -l since -x -d 'Only versions from TIME on'
+complete -c zsimem -n '__zsimem_using_command summary' -l until -x -d 'Only versions up to TIME'
+complete -c zsimem -n '__zsimem_using_command summary' -l as-of -x -d 'Summarize as it was at TIME: the same answer forever'
+complete -c zsimem -n '__zsimem_positional summary 1' -f -a '(__zsimem_users)' -d 'User id'
 
 # delete
 complete -c zsimem -n '__zsimem_using_command delete' -s h -l help -d 'Print this help message and exit'

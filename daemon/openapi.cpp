@@ -187,6 +187,80 @@ constexpr std::string_view k_components = R"json({
         "actor": "http:127.0.0.1", "request_id": "trace-1"
       }]
     },
+    "SummaryStats": {
+      "title": "SummaryStats",
+      "description": "Statistics of a field's samples: the versions that set it to a number. Null where there is no sample.",
+      "type": "object",
+      "required": ["count", "first", "last", "min", "max", "mean", "change", "first_at", "last_at"],
+      "properties": {
+        "count": {"type": "integer", "minimum": 0},
+        "first": {"type": ["number", "null"]},
+        "last": {"type": ["number", "null"]},
+        "min": {"type": ["number", "null"]},
+        "max": {"type": ["number", "null"]},
+        "mean": {"type": ["number", "null"]},
+        "change": {"type": ["number", "null"], "description": "last - first"},
+        "first_at": {"type": ["string", "null"], "format": "date-time"},
+        "last_at": {"type": ["string", "null"], "format": "date-time"}
+      }
+    },
+    "SummaryField": {
+      "title": "SummaryField",
+      "description": "One field's statistics over the whole range, per bucket, its least-squares trend and its goal.",
+      "allOf": [{"$ref": "#/components/schemas/SummaryStats"}],
+      "type": "object",
+      "required": ["field", "buckets", "trend", "goal"],
+      "properties": {
+        "field": {"type": "string", "description": "A JSON Pointer."},
+        "buckets": {
+          "type": "array",
+          "description": "Oldest first; only buckets with samples.",
+          "items": {
+            "allOf": [{"$ref": "#/components/schemas/SummaryStats"}],
+            "type": "object",
+            "required": ["label", "start"],
+            "properties": {
+              "label": {"type": "string", "examples": ["2026-11-29", "2026-W48", "2026-11"]},
+              "start": {"type": "string", "format": "date-time"}
+            }
+          }
+        },
+        "trend": {
+          "type": ["object", "null"],
+          "description": "value = intercept + slope_per_day * days since the first sample; null with fewer than two samples at different times.",
+          "required": ["slope_per_day", "intercept"],
+          "properties": {"slope_per_day": {"type": "number"}, "intercept": {"type": "number"}}
+        },
+        "goal": {
+          "type": ["object", "null"],
+          "description": "Progress toward a target from the query's goal, or else from the context's /goals at the field's pointer; null without a target or samples.",
+          "required": ["target", "source", "progress", "reached", "forecast", "outlook"],
+          "properties": {
+            "target": {"type": "number"},
+            "source": {"enum": ["request", "context"]},
+            "progress": {"type": "number", "description": "(last - first) / (target - first)"},
+            "reached": {"type": "boolean"},
+            "forecast": {"type": ["string", "null"], "format": "date-time", "description": "When the trend reaches the target."},
+            "outlook": {"enum": ["reached", "on current trend", "not on current trend"]}
+          }
+        }
+      }
+    },
+    "Summary": {
+      "title": "Summary",
+      "description": "Numeric fields of a context summarized over the versions updated in [since, until]; computed from the versions alone, so the same range always gives the same summary.",
+      "type": "object",
+      "required": ["user_id", "namespace", "since", "until", "bucket", "versions", "fields"],
+      "properties": {
+        "user_id": {"$ref": "#/components/schemas/UserId"},
+        "namespace": {"$ref": "#/components/schemas/Namespace"},
+        "since": {"type": ["string", "null"], "format": "date-time"},
+        "until": {"type": ["string", "null"], "format": "date-time"},
+        "bucket": {"enum": ["none", "day", "week", "month"]},
+        "versions": {"type": "integer", "minimum": 0, "description": "Versions read."},
+        "fields": {"type": "array", "items": {"$ref": "#/components/schemas/SummaryField"}}
+      }
+    },
     "AuditRecord": {
       "title": "AuditRecord",
       "description": "Who did what to which context, and how it ended; never the data itself.",
@@ -829,6 +903,36 @@ Json memory_paths(const std::string& prefix) {
                             {"content", {{"text/event-stream", {{"schema", {{"type", "string"}}}}}}}},
                        {422, 503, 504}})}};
 
+  paths[user + "/summary"] =
+      Json{{"description", k_other_methods},
+           {"get",
+            operation(
+                {"summarize_memory",
+                 "insights",
+                 "Summarize numeric fields over time",
+                 "Per field: count, first, last, min, max, mean and change over the range and per bucket, a "
+                 "least-squares trend, and progress toward a goal with the date the trend reaches it. The range is "
+                 "`since` to `until`, or the `window` before `until` (or `as_of`, or now); `as_of` caps `until`, so "
+                 "a summary as of a past time never changes (docs/summaries.md).",
+                 user_params(
+                     {Json{{"name", "field"},
+                           {"in", "query"},
+                           {"required", true},
+                           {"description", "A numeric field, as a JSON Pointer; repeat for more."},
+                           {"schema",
+                            {{"type", "array"}, {"minItems", 1}, {"items", {{"type", "string"}, {"pattern", "^/"}}}}},
+                           {"example", Json::array({"/steps"})}},
+                      query_param("bucket", "Group the samples by UTC day, ISO week or month.",
+                                  Json{{"enum", {"none", "day", "week", "month"}}, {"default", "none"}}),
+                      query_param("goal", "A target, as POINTER:NUMBER (/weight:70); repeat for more.",
+                                  Json{{"type", "array"}, {"items", {{"type", "string"}, {"pattern", "^/.*:.+$"}}}}),
+                      query_param("window", "The span before until, as/of or now: a number and h, d or w (7d, 8w).",
+                                  Json{{"type", "string"}, {"pattern", "^([0-9]+[hdw])+$"}}),
+                      component_ref("parameters/Since"), component_ref("parameters/Until"),
+                      query_param("as_of", "Summarize as of this time: until is no later.", Json{{"type", "string"}})}),
+                 ok_response("The summary.", component_ref("schemas/Summary")),
+                 {404, 422, 503, 504}})}};
+
   paths[user + "/namespaces"] =
       Json{{"description", k_other_methods},
            {"get", operation({"list_namespaces",
@@ -931,6 +1035,7 @@ Json openapi_document(const ServerOptions& options) {
                         "carries X-Request-ID. With an access policy, every request but `GET /healthz` needs a bearer "
                         "token (bearerAuth; docs/security.md)."}}},
       {"tags", Json::array({Json{{"name", "memory"}, {"description", "Contexts, their versions and their history."}},
+                            Json{{"name", "insights"}, {"description", "Summaries and forecasts of a history."}},
                             Json{{"name", "audit"}, {"description", "The audit log."}},
                             Json{{"name", "service"}, {"description", "The daemon itself."}}})},
       {"paths", paths},

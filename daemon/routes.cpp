@@ -97,6 +97,38 @@ std::size_t limit_param(const httplib::Request& req, std::size_t fallback) {
   return value;
 }
 
+// Every value of a parameter that may repeat (?field=/a&field=/b).
+std::vector<std::string> repeated_param(const httplib::Request& req, const std::string& name) {
+  std::vector<std::string> values;
+  const auto [begin, end] = req.params.equal_range(name);
+  for (auto it = begin; it != end; ++it) {
+    values.push_back(it->second);
+  }
+  return values;
+}
+
+// GET {P}/memory/{user_id}/summary: the query names the fields, the bucket,
+// goals and the range (docs/summaries.md).
+Json summary(MemoryService& service, const httplib::Request& req, const Caller& caller) {
+  const ContextKey key = path_key(req);
+  const auto [request, range] = from(InputSource::query, [&] {
+    SummaryRequest parsed;
+    parsed.fields = repeated_param(req, "field");
+    if (const auto bucket = query(req, "bucket"); !bucket.empty()) {
+      parsed.bucket = parse_summary_bucket(bucket, "bucket");
+    }
+    parsed.goals = parse_summary_goals(repeated_param(req, "goal"), "goal");
+    const auto window = query(req, "window");
+    return std::pair{parsed,
+                     summary_range(time_param(req, "since"), time_param(req, "until"),
+                                   window.empty() ? std::nullopt : std::optional(parse_duration(window, "window")),
+                                   time_param(req, "as_of"), now())};
+  });
+  return summary_json(key, range, request.bucket, from(InputSource::query, [&] {
+                        return service.summary(caller, key, request, range.since, range.until);
+                      }));
+}
+
 bool flag_param(const httplib::Request& req, const std::string& name) {
   const auto text = query(req, name);
   return text == "true" || text == "1";
@@ -585,6 +617,12 @@ void add_routes(httplib::Server& server, MemoryService& service, Metrics& metric
   add(server,
       {user + "/events", user_label + "/events", handle([&service](const auto& req, auto& res, const Caller& caller) {
          stream_versions(res, service, caller, path_key(req), resume_after(req));
+       }),
+       nullptr, nullptr});
+
+  add(server,
+      {user + "/summary", user_label + "/summary", handle([&service](const auto& req, auto& res, const Caller& caller) {
+         send_json(res, 200, summary(service, req, caller));
        }),
        nullptr, nullptr});
 

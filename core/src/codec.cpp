@@ -286,6 +286,59 @@ Json diff_json(const ContextKey& key, const DiffResult& diff) {
               {"merge_patch", Json::parse(diff.merge_patch)}};
 }
 
+namespace {
+
+Json optional_time(const std::optional<Timestamp>& at) { return at ? Json(format_rfc3339(*at)) : Json(nullptr); }
+
+// The statistics of a series: numbers, or nulls when it has no sample.
+void add_stats_json(Json& out, const SeriesStats& stats) {
+  out["count"] = stats.count;
+  const auto number = [&](double value) { return stats.count > 0 ? Json(value) : Json(nullptr); };
+  out["first"] = number(stats.first);
+  out["last"] = number(stats.last);
+  out["min"] = number(stats.min);
+  out["max"] = number(stats.max);
+  out["mean"] = number(stats.mean);
+  out["change"] = number(stats.change);
+  out["first_at"] = stats.count > 0 ? Json(format_rfc3339(stats.first_at)) : Json(nullptr);
+  out["last_at"] = stats.count > 0 ? Json(format_rfc3339(stats.last_at)) : Json(nullptr);
+}
+
+Json goal_json(const GoalProgress& goal) {
+  const char* outlook = goal.reached ? "reached" : goal.forecast ? "on current trend" : "not on current trend";
+  return Json{{"target", goal.target},   {"source", to_string(goal.source)},         {"progress", goal.progress},
+              {"reached", goal.reached}, {"forecast", optional_time(goal.forecast)}, {"outlook", outlook}};
+}
+
+} // namespace
+
+Json summary_json(const ContextKey& key, const SummaryRange& range, SummaryBucket bucket, const Summary& summary) {
+  Json fields = Json::array();
+  for (const auto& field : summary.fields) {
+    Json out{{"field", field.field}};
+    add_stats_json(out, field.overall);
+    Json buckets = Json::array();
+    for (const auto& b : field.buckets) {
+      Json item{{"label", b.label}, {"start", format_rfc3339(b.start)}};
+      add_stats_json(item, b.stats);
+      buckets.push_back(std::move(item));
+    }
+    out["buckets"] = std::move(buckets);
+    out["trend"] = field.trend
+                       ? Json{{"slope_per_day", field.trend->slope_per_day}, {"intercept", field.trend->intercept}}
+                       : Json(nullptr);
+    out["goal"] = field.goal ? goal_json(*field.goal) : Json(nullptr);
+    fields.push_back(std::move(out));
+  }
+  return Json{{"user_id", key.user_id},
+              {"namespace", key.ns},
+              {"since", optional_time(range.since)},
+              {"until", optional_time(range.until)},
+              {"bucket", to_string(bucket)},
+              {"versions", summary.versions},
+              {"fields", std::move(fields)}};
+}
+
 Json blame_json(const std::vector<BlameEntry>& entries) {
   Json list = Json::array();
   for (const auto& entry : entries) {

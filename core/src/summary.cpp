@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <set>
@@ -133,6 +134,47 @@ std::optional<double> number_at(const Json& document, const Json::json_pointer& 
 
 } // namespace
 
+std::map<std::string, double> parse_summary_goals(const std::vector<std::string>& texts, std::string_view field) {
+  std::map<std::string, double> goals;
+  for (const std::string_view text : texts) {
+    // The last ':': a number has none, a JSON pointer may.
+    const auto colon = text.rfind(':');
+    const std::string_view pointer = text.substr(0, colon == std::string_view::npos ? 0 : colon);
+    const std::string_view number = colon == std::string_view::npos ? std::string_view{} : text.substr(colon + 1);
+    double target = 0;
+    const auto [end, error] = std::from_chars(number.data(), number.data() + number.size(), target);
+    if (!pointer.starts_with('/') || number.empty() || error != std::errc{} || end != number.data() + number.size() ||
+        !std::isfinite(target)) {
+      reject(std::string(field), "'" + std::string(text) + "' is not a goal: a field and a target, such as /weight:70");
+    }
+    if (!goals.emplace(pointer, target).second) {
+      reject(std::string(field), "'" + std::string(pointer) + "' has two goals");
+    }
+  }
+  return goals;
+}
+
+SummaryRange summary_range(std::optional<Timestamp> since, std::optional<Timestamp> until,
+                           std::optional<std::chrono::microseconds> window, std::optional<Timestamp> as_of,
+                           Timestamp now) {
+  if (window && since) {
+    reject("window", "give either a window or since, not both");
+  }
+  SummaryRange range{since, until};
+  if (as_of && (!range.until || *as_of < *range.until)) {
+    range.until = as_of;
+  }
+  if (window) {
+    // No earlier than the first time there is (0000-01-01), which any version is after.
+    const Timestamp earliest{sys_days{std::chrono::year{0} / std::chrono::January / 1}};
+    const Timestamp end = range.until.value_or(now);
+    range.since = end - earliest > *window ? end - *window : earliest;
+  }
+  return range;
+}
+
+std::string_view to_string(GoalSource source) { return source == GoalSource::context ? "context" : "request"; }
+
 std::string_view to_string(SummaryBucket bucket) {
   switch (bucket) {
   case SummaryBucket::none: return "none";
@@ -156,9 +198,11 @@ struct SummaryBuilder::State {
   struct Field {
     std::string name;
     Json::json_pointer pointer;
-    std::optional<double> goal;
-    std::optional<double> previous;  // the number there in the previous version
-    std::optional<Timestamp> origin; // the first sample's time: day 0 of the fit
+    std::optional<double> goal;        // the request's target
+    Json::json_pointer goal_pointer;   // where the context may hold one: /goals + the field
+    std::optional<double> stored_goal; // the number there in the last version
+    std::optional<double> previous;    // the number there in the previous version
+    std::optional<Timestamp> origin;   // the first sample's time: day 0 of the fit
     Accumulator overall;
     LineFit fit;
     std::vector<std::pair<BucketStats, Accumulator>> buckets;
@@ -173,26 +217,27 @@ struct SummaryBuilder::State {
 SummaryBuilder::SummaryBuilder(SummaryRequest request) : m_state(std::make_unique<State>()) {
   m_state->bucket = request.bucket;
   if (request.fields.empty()) {
-    reject("fields", "name at least one field, as a JSON pointer such as /weight");
+    reject("field", "name at least one field, as a JSON pointer such as /weight");
   }
   std::set<std::string> seen;
   for (const auto& name : request.fields) {
     if (!seen.insert(name).second) {
-      reject("fields", "'" + name + "' is named twice");
+      reject("field", "'" + name + "' is named twice");
     }
     if (name.empty() || name.front() != '/') {
-      reject("fields", "'" + name + "' is not a JSON pointer to a field (such as /weight or /steps/daily)");
+      reject("field", "'" + name + "' is not a JSON pointer to a field (such as /weight or /steps/daily)");
     }
     State::Field field;
     field.name = name;
     try {
       field.pointer = Json::json_pointer(name);
+      field.goal_pointer = Json::json_pointer("/goals" + name);
     } catch (const Json::exception&) {
-      reject("fields", "'" + name + "' is not a JSON pointer (RFC 6901: '~' only as ~0 or ~1)");
+      reject("field", "'" + name + "' is not a JSON pointer (RFC 6901: '~' only as ~0 or ~1)");
     }
     if (const auto goal = request.goals.find(name); goal != request.goals.end()) {
       if (!std::isfinite(goal->second)) {
-        reject("goals", "the goal of '" + name + "' is not a finite number");
+        reject("goal", "the goal of '" + name + "' is not a finite number");
       }
       field.goal = goal->second;
     }
@@ -200,7 +245,7 @@ SummaryBuilder::SummaryBuilder(SummaryRequest request) : m_state(std::make_uniqu
   }
   for (const auto& [name, target] : request.goals) {
     if (!seen.contains(name)) {
-      reject("goals", "a goal for '" + name + "', which is not among the fields");
+      reject("goal", "a goal for '" + name + "', which is not among the fields");
     }
   }
 }
@@ -229,6 +274,7 @@ void SummaryBuilder::add(Timestamp at, std::string_view data, std::string_view d
     const bool named = patch.is_object() && patch.contains(field.pointer);
     const bool sample = value && (!field.previous || named || *value != *field.previous);
     field.previous = value;
+    field.stored_goal = number_at(document, field.goal_pointer);
     if (!sample) {
       continue;
     }
@@ -263,10 +309,12 @@ Summary SummaryBuilder::finish() const {
       summary.buckets.push_back(std::move(stats));
     }
     summary.trend = field.fit.trend();
-    if (field.goal && summary.overall.count > 0) {
+    const std::optional<double> target = field.goal ? field.goal : field.stored_goal;
+    if (target && summary.overall.count > 0) {
       const SeriesStats& s = summary.overall;
       GoalProgress goal;
-      goal.target = *field.goal;
+      goal.target = *target;
+      goal.source = field.goal ? GoalSource::request : GoalSource::context;
       goal.progress = goal.target == s.first ? 1.0 : (s.last - s.first) / (goal.target - s.first);
       goal.reached = goal.target >= s.first ? s.last >= goal.target : s.last <= goal.target;
       if (!goal.reached && summary.trend && summary.trend->slope_per_day != 0) {

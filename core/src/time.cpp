@@ -141,6 +141,47 @@ Timestamp parse_time(std::string_view text, std::string_view field) {
   return time;
 }
 
+std::chrono::microseconds parse_duration(std::string_view text, std::string_view field) {
+  const auto bad = [&]() {
+    throw Error(ErrorCode::invalid,
+                std::string(field) + ": '" + std::string(text) +
+                    "' is not a duration: a number and a unit, h, d or w (12h, 7d, 8w, 1w3d)",
+                std::string(field));
+  };
+  constexpr std::int64_t k_max_hours = 10'000LL * 366 * 24;
+  std::int64_t total_hours = 0;
+  std::size_t pos = 0;
+  if (text.empty()) {
+    bad();
+  }
+  while (pos < text.size()) {
+    std::int64_t count = 0;
+    const std::size_t digits_at = pos;
+    while (pos < text.size() && text[pos] >= '0' && text[pos] <= '9') {
+      count = count * 10 + (text[pos++] - '0');
+      if (count > k_max_hours) {
+        bad();
+      }
+    }
+    if (pos == digits_at || pos == text.size()) {
+      bad();
+    }
+    const char unit = text[pos++];
+    const std::int64_t hours_per_unit = unit == 'h' ? 1 : unit == 'd' ? 24 : unit == 'w' ? 24 * 7 : 0;
+    if (hours_per_unit == 0) {
+      bad();
+    }
+    total_hours += count * hours_per_unit;
+    if (total_hours > k_max_hours) {
+      bad();
+    }
+  }
+  if (total_hours == 0) {
+    bad();
+  }
+  return hours{total_hours};
+}
+
 std::int64_t to_micros(Timestamp t) { return t.time_since_epoch().count(); }
 
 Timestamp from_micros(std::int64_t micros) { return Timestamp{microseconds{micros}}; }

@@ -1,4 +1,5 @@
 #include "http_server.hpp"
+#include "support/history.hpp"
 #include "support/run_process.hpp"
 #include "support/temp_dir.hpp"
 #include "support/test_daemon.hpp"
@@ -368,4 +369,111 @@ TEST_CASE("http: a batch reports every read and update separately", "[http][batc
     CHECK(body_of(ok)["updates"][1]["context"]["version"] == "2");
   }
   CHECK(client.Get((k_memory + "/batch").c_str())->status == 405);
+}
+
+TEST_CASE("http: summary of a known history, the same from the CLI, reproducible as of a time", "[http][summary]") {
+  Daemon d("sqlite");
+  auto client = d.client();
+  // Ten days of weighings at 08:00 from Sunday 2026-03-01, 80 kg losing 0.5
+  // a day, the goal stored in the context; a note each evening is no sample.
+  const Timestamp start = parse_time("2026-03-01T08:00:00Z");
+  std::vector<std::pair<Timestamp, std::string>> writes{
+      {start - std::chrono::hours(1), R"({"goals": {"weight": 75}})"}};
+  for (int day = 0; day < 10; ++day) {
+    const Timestamp morning = start + std::chrono::days(day);
+    writes.emplace_back(morning, R"({"weight": )" + std::to_string(80 - 0.5 * day) + "}");
+    writes.emplace_back(morning + std::chrono::hours(12), R"({"note": "day )" + std::to_string(day) + "\"}");
+  }
+  const auto history = testing::make_history({"alice", "health"}, writes);
+  d.service.import_versions({"importer", "import-1"}, history);
+
+  const std::string path = k_memory + "/alice/summary?namespace=health&field=/weight&bucket=week";
+  const Json summary = body_of(client.Get(path.c_str()));
+  CHECK(summary["versions"] == 21);
+  CHECK(summary["bucket"] == "week");
+  const Json& weight = summary["fields"][0];
+  CHECK(weight["field"] == "/weight");
+  CHECK(weight["count"] == 10);
+  CHECK(weight["first"] == 80);
+  CHECK(weight["last"] == 75.5);
+  CHECK(weight["min"] == 75.5);
+  CHECK(weight["max"] == 80);
+  CHECK(weight["mean"].get<double>() == Catch::Detail::Approx(77.75));
+  CHECK(weight["change"].get<double>() == Catch::Detail::Approx(-4.5));
+  CHECK(weight["first_at"] == "2026-03-01T08:00:00.000000Z");
+  CHECK(weight["trend"]["slope_per_day"].get<double>() == Catch::Detail::Approx(-0.5));
+  CHECK(weight["trend"]["intercept"].get<double>() == Catch::Detail::Approx(80));
+  // ISO weeks: Sunday 1 March ends W09; W10 is 2 to 8 March; W11 starts 9 March.
+  const Json& buckets = weight["buckets"];
+  REQUIRE(buckets.size() == 3);
+  CHECK(buckets[0]["label"] == "2026-W09");
+  CHECK(buckets[0]["count"] == 1);
+  CHECK(buckets[1]["label"] == "2026-W10");
+  CHECK(buckets[1]["start"] == "2026-03-02T00:00:00.000000Z");
+  CHECK(buckets[1]["count"] == 7);
+  CHECK(buckets[1]["mean"] == 78); // 79.5 … 76.5
+  CHECK(buckets[2]["count"] == 2);
+  CHECK(buckets[2]["mean"] == 75.75);
+  CHECK(weight["goal"]["source"] == "context");
+  CHECK(weight["goal"]["target"] == 75);
+  CHECK(weight["goal"]["progress"].get<double>() == Catch::Detail::Approx(0.9));
+  CHECK(weight["goal"]["outlook"] == "on current trend");
+  CHECK(weight["goal"]["forecast"] == "2026-03-11T08:00:00.000000Z");
+
+  // A window as of a past time: the four weighings of 2 to 5 March.
+  const std::string as_of = path + "&window=3d&as_of=2026-03-05T08:00:00Z&goal=/weight:70";
+  const Json past = body_of(client.Get(as_of.c_str()));
+  CHECK(past["since"] == "2026-03-02T08:00:00.000000Z");
+  CHECK(past["until"] == "2026-03-05T08:00:00.000000Z");
+  CHECK(past["fields"][0]["count"] == 4);
+  CHECK(past["fields"][0]["first"] == 79.5);
+  CHECK(past["fields"][0]["goal"]["source"] == "request");
+  CHECK(past["fields"][0]["goal"]["forecast"] == "2026-03-21T08:00:00.000000Z"); // 8 kg at 0.5 a day
+  // Later writes change nothing as of that time.
+  post_json(client, k_memory + "/alice?namespace=health", Json{{"user_id", "alice"}, {"delta", {{"weight", 60}}}});
+  CHECK(body_of(client.Get(as_of.c_str())) == past);
+
+  // The CLI gives the same JSON from the same store, and text with a sparkline.
+  const std::vector<std::string> cli{ZSIMEM_BINARY, "--backend", "sqlite", "--data-dir", d.dir.path().string(),
+                                     "summary",     "alice",     "-n",     "health",     "-f",
+                                     "/weight",     "--window",  "3d",     "--as-of",    "2026-03-05T08:00:00Z",
+                                     "--goal",      "/weight:70"};
+  std::vector<std::string> json_args = cli;
+  json_args.insert(json_args.end(), {"-o", "json"});
+  const auto from_cli = testing::run_process(json_args);
+  INFO(from_cli.err);
+  REQUIRE(from_cli.exit_code == 0);
+  CHECK(Json::parse(from_cli.out) == past);
+  std::vector<std::string> text_args = cli;
+  text_args.insert(text_args.end(), {"-o", "text", "--bucket", "day"});
+  const auto text = testing::run_process(text_args);
+  CHECK(text.exit_code == 0);
+  CHECK_THAT(text.out, Catch::Contains("/weight: 4 samples, 79.5 → 78 (-1.5)"));
+  CHECK_THAT(text.out, Catch::Contains("█▆▃▁  daily means, 2026-03-02 to 2026-03-05"));
+  CHECK_THAT(text.out, Catch::Contains("on current trend by 2026-03-21"));
+
+  // Bad queries are 422s naming the parameter; an unknown user is a 404.
+  const auto status_of = [&](const std::string& query) {
+    const auto result = client.Get((k_memory + "/alice/summary?namespace=health&" + query).c_str());
+    REQUIRE(result);
+    return std::pair{result->status, Json::parse(result->body)};
+  };
+  for (const auto& [query, parameter] :
+       std::vector<std::pair<std::string, std::string>>{{"bucket=week", "field"},
+                                                        {"field=weight", "field"},
+                                                        {"field=/weight&bucket=fortnight", "bucket"},
+                                                        {"field=/weight&goal=/weight", "goal"},
+                                                        {"field=/weight&goal=/steps:3", "goal"},
+                                                        {"field=/weight&window=7x", "window"},
+                                                        {"field=/weight&window=7d&since=2026-03-01", "window"},
+                                                        {"field=/weight&since=2026-03-05&until=2026-03-01", "since"},
+                                                        {"field=/weight&as_of=yesterday", "as_of"}}) {
+    INFO(query);
+    const auto [status, body] = status_of(query);
+    CHECK(status == 422);
+    CHECK(body["detail"][0]["loc"] == Json::array({"query", parameter}));
+  }
+  const auto unknown = client.Get((k_memory + "/bob/summary?field=/weight").c_str());
+  REQUIRE(unknown);
+  CHECK(unknown->status == 404);
 }

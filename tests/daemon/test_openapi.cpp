@@ -73,7 +73,11 @@ Probe make_probe(const Json& document, const std::string& path, const std::strin
     } else if (param["in"] == "query" && param.value("required", false)) {
       INFO(method << " " << path << ": required query parameter " << name << " has an example");
       REQUIRE(param.contains("example"));
-      query += (query.empty() ? "?" : "&") + name + "=" + param["example"].get<std::string>();
+      // An array is a repeated parameter: ?field=/a&field=/b.
+      const Json& example = param["example"];
+      for (const auto& value : example.is_array() ? example : Json::array({example})) {
+        query += (query.empty() ? "?" : "&") + name + "=" + value.get<std::string>();
+      }
     }
   }
   probe.target += query;

@@ -1,6 +1,7 @@
 #include "support/error_of.hpp"
 #include "support/temp_dir.hpp"
 
+#include <zsimem/codec.hpp>
 #include <zsimem/error.hpp>
 #include <zsimem/memory_service.hpp>
 #include <zsimem/summary.hpp>
@@ -198,7 +199,7 @@ TEST_CASE("summary: bad requests and bad input are clear errors", "[summary]") {
   CHECK(error_of([] { SummaryBuilder({{"/a", "/a"}, SummaryBucket::none, {}}); }).code() == ErrorCode::invalid);
   CHECK(error_of([] { SummaryBuilder({{"/a"}, SummaryBucket::none, {{"/b", 1}}}); }).code() == ErrorCode::invalid);
   const Error unknown_goal = error_of([] { SummaryBuilder({{"/a"}, SummaryBucket::none, {{"/b", 1}}}); });
-  CHECK(unknown_goal.field() == "goals");
+  CHECK(unknown_goal.field() == "goal");
   CHECK_THAT(unknown_goal.what(), Catch::Contains("'/b'"));
 
   CHECK(parse_summary_bucket("week") == SummaryBucket::week);
@@ -287,4 +288,101 @@ TEST_CASE("service summary: a window of a context's versions, the same until a p
     return record.operation == "summary" && record.outcome == "ok" && record.request_id == "req-summary";
   });
   CHECK(summaries == 5);
+}
+
+TEST_CASE("summary: a field's goal stored in the context under /goals counts when the request names none",
+          "[summary]") {
+  SummaryBuilder builder({{"/weight", "/steps/daily"}, SummaryBucket::none, {{"/steps/daily", 10000}}});
+  builder.add(at("2026-03-01"), R"({"weight": 80, "steps": {"daily": 4000}})", "");
+  builder.add(at("2026-03-02"), R"({"weight": 79, "steps": {"daily": 5000}, "goals": {"weight": 70}})", "");
+  builder.add(at("2026-03-03"), R"({"weight": 78, "steps": {"daily": 6000},
+                                    "goals": {"weight": 76, "steps": {"daily": 1}}})",
+              "");
+  const Summary summary = builder.finish();
+  // The last version's /goals/weight, 76: not reached at 78.
+  const GoalProgress weight = *summary.fields[0].goal;
+  CHECK(weight.source == GoalSource::context);
+  CHECK(weight.target == 76);
+  CHECK(weight.progress == Approx(0.5)); // 2 of 4 kg
+  REQUIRE(weight.forecast);
+  CHECK(*weight.forecast == at("2026-03-05")); // two more days at -1 a day
+  // The request's goal wins over the stored one.
+  const GoalProgress steps = *summary.fields[1].goal;
+  CHECK(steps.source == GoalSource::request);
+  CHECK(steps.target == 10000);
+  CHECK(steps.progress == Approx(2000.0 / 6000));
+
+  // A goal that is no longer stored in the last version is no goal.
+  SummaryBuilder dropped({{"/weight"}, SummaryBucket::none, {}});
+  dropped.add(at("2026-03-01"), R"({"weight": 80, "goals": {"weight": 70}})", "");
+  dropped.add(at("2026-03-02"), R"({"weight": 79, "goals": {"weight": "soon"}})", "");
+  CHECK_FALSE(dropped.finish().fields[0].goal);
+}
+
+TEST_CASE("summary: goals and ranges as the query and the command line give them", "[summary]") {
+  const auto goals = parse_summary_goals({"/weight:70.5", "/a:b:-3", "/steps/daily:1e4"});
+  CHECK(goals == std::map<std::string, double>{{"/weight", 70.5}, {"/a:b", -3}, {"/steps/daily", 10000}});
+  for (const char* bad :
+       {"weight:70", "/weight", "/weight:", ":70", "/weight:7O", "/weight:inf", "/w:nan", "/weight=70"}) {
+    CAPTURE(bad);
+    const Error error = error_of([&] { parse_summary_goals({bad}, "--goal"); });
+    CHECK(error.code() == ErrorCode::invalid);
+    CHECK(error.field() == "--goal");
+  }
+  CHECK_THAT(error_of([] { parse_summary_goals({"/a:1", "/a:2"}); }).what(), Catch::Contains("two goals"));
+
+  const Timestamp now = at("2026-03-10", 12);
+  const auto days = [](int n) { return std::chrono::microseconds(std::chrono::days(n)); };
+  // A window ends now, at until, or at as_of, whichever applies.
+  SummaryRange range = summary_range(std::nullopt, std::nullopt, days(7), std::nullopt, now);
+  CHECK(range.since == now - days(7));
+  CHECK_FALSE(range.until);
+  range = summary_range(std::nullopt, at("2026-03-05"), days(2), std::nullopt, now);
+  CHECK(range.since == at("2026-03-03"));
+  CHECK(range.until == at("2026-03-05"));
+  range = summary_range(std::nullopt, std::nullopt, days(2), at("2026-03-04"), now);
+  CHECK(range.since == at("2026-03-02"));
+  CHECK(range.until == at("2026-03-04"));
+  // as_of caps until, and leaves an earlier until alone.
+  CHECK(summary_range(at("2026-01-01"), at("2026-03-08"), std::nullopt, at("2026-03-04"), now).until ==
+        at("2026-03-04"));
+  CHECK(summary_range(std::nullopt, at("2026-03-01"), std::nullopt, at("2026-03-04"), now).until == at("2026-03-01"));
+  // A window longer than time itself starts at the first time there is.
+  CHECK(summary_range(std::nullopt, std::nullopt, parse_duration("520000w"), std::nullopt, now).since ==
+        parse_time("0000-01-01T00:00:00Z"));
+  const Error both = error_of([&] { summary_range(at("2026-01-01"), std::nullopt, days(7), std::nullopt, now); });
+  CHECK(both.field() == "window");
+}
+
+TEST_CASE("service summary: goals stored in the context, and as_of gives the same answer after more writes",
+          "[summary][service]") {
+  const testing::TempDir dir;
+  MemoryService service(open_store({std::string(file_backend_names().front()), dir.path()}));
+  const Caller caller{"tester", "req-as-of"};
+  const auto merge = [&](const std::string& delta) {
+    MemoryUpdate update;
+    update.user_id = "alice";
+    update.delta = delta;
+    const VersionRecord record = service.merge(caller, update).record;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    return record;
+  };
+  merge(R"({"weight": 80, "goals": {"weight": 70}})");
+  const VersionRecord second = merge(R"({"weight": 78})");
+  const SummaryRequest request{{"/weight"}, SummaryBucket::day, {}};
+  const auto summary_as_of = [&](Timestamp as_of) {
+    const SummaryRange range = summary_range(std::nullopt, std::nullopt, std::nullopt, as_of, now());
+    return summary_json(ContextKey{"alice"}, range, request.bucket,
+                        service.summary(caller, {"alice"}, request, range.since, range.until));
+  };
+  const Json before = summary_as_of(second.updated_at);
+  CHECK(before["fields"][0]["goal"]["source"] == "context");
+  CHECK(before["fields"][0]["goal"]["progress"] == Approx(0.2));
+  merge(R"({"weight": 75, "goals": {"weight": 74}})");
+  merge(R"({"weight": 73})");
+  CHECK(summary_as_of(second.updated_at) == before); // byte for byte the same summary
+  const Json later = summary_as_of(now());
+  CHECK(later["fields"][0]["goal"]["target"] == 74);
+  CHECK(later["fields"][0]["goal"]["outlook"] == "reached");
+  CHECK(later["fields"][0]["count"] == 4);
 }

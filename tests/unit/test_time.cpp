@@ -1,9 +1,12 @@
+#include "support/error_of.hpp"
+
 #include <zsimem/error.hpp>
 #include <zsimem/time.hpp>
 
 #include <catch2/catch.hpp>
 
 using namespace zsimem;
+using zsimem::testing::error_of;
 
 TEST_CASE("RFC 3339 times round-trip with microseconds", "[time]") {
   const Timestamp t = parse_time("2026-11-29T02:44:01.123456Z");
@@ -57,4 +60,19 @@ TEST_CASE("times whose offset carries them out of the years 0000 to 9999 are rej
   CHECK(format_rfc3339(parse_time("0000-01-01T00:00:00Z")) == "0000-01-01T00:00:00.000000Z");
   CHECK(format_rfc3339(parse_time("9999-12-31T23:59:59.999999Z")) == "9999-12-31T23:59:59.999999Z");
   CHECK(format_rfc3339(parse_time("9999-12-31")) == "9999-12-31T23:59:59.999999Z");
+}
+
+TEST_CASE("durations are whole numbers of hours, days and weeks", "[time]") {
+  using std::chrono::hours;
+  CHECK(parse_duration("12h") == hours(12));
+  CHECK(parse_duration("7d") == hours(7 * 24));
+  CHECK(parse_duration("8w") == hours(8 * 7 * 24));
+  CHECK(parse_duration("1w3d2h") == hours(24 * 10 + 2));
+  CHECK(parse_duration("0d1h") == hours(1));
+  for (const char* bad : {"", "7", "d", "7x", "7 d", "-7d", "0d", "7d ", "1.5d", "999999999999999999w", "600000w"}) {
+    CAPTURE(bad);
+    const Error error = error_of([&] { parse_duration(bad, "--window"); });
+    CHECK(error.code() == ErrorCode::invalid);
+    CHECK(error.field() == "--window");
+  }
 }

@@ -32,9 +32,32 @@ struct SummaryRequest {
   std::vector<std::string> fields;
   SummaryBucket bucket = SummaryBucket::none;
   // Targets by field pointer: a field with one gets its goal progress and,
-  // from its trend, a forecast of the date it is reached.
+  // from its trend, a forecast of the date it is reached. A field without
+  // one here takes the number the context holds under /goals at the same
+  // pointer (/goals/weight for /weight), as of the last version summed up.
   std::map<std::string, double> goals;
 };
+
+// Goals as the query string and the command line give them, each
+// "POINTER:NUMBER" (/weight:70). Throws Error{invalid} naming `field` for
+// anything else and for two goals of one field.
+std::map<std::string, double> parse_summary_goals(const std::vector<std::string>& texts,
+                                                  std::string_view field = "goal");
+
+// The versions a summary covers: those updated in [since, until], either
+// end open.
+struct SummaryRange {
+  std::optional<Timestamp> since;
+  std::optional<Timestamp> until;
+};
+
+// The range of a request that gives some of: since, until, a window (a span
+// ending at until, or at as_of, or at `now`), and as_of (the time the
+// summary is asked as of: until is no later). Throws Error{invalid} naming
+// "window" when both a window and since are given.
+SummaryRange summary_range(std::optional<Timestamp> since, std::optional<Timestamp> until,
+                           std::optional<std::chrono::microseconds> window, std::optional<Timestamp> as_of,
+                           Timestamp now);
 
 // Statistics of a field's samples.
 struct SeriesStats {
@@ -62,8 +85,13 @@ struct Trend {
   double intercept = 0;
 };
 
+// Where a goal's target came from.
+enum class GoalSource { request, context };
+std::string_view to_string(GoalSource source); // "request", "context"
+
 struct GoalProgress {
   double target = 0;
+  GoalSource source = GoalSource::request;
   // (last - first) / (target - first): 0 at the window's first sample, 1 at
   // the target; 1 when the first sample is the target already.
   double progress = 0;
@@ -79,7 +107,7 @@ struct FieldSummary {
   SeriesStats overall;              // count 0: no samples
   std::vector<BucketStats> buckets; // oldest first; empty with SummaryBucket::none
   std::optional<Trend> trend;       // two samples or more at different times
-  std::optional<GoalProgress> goal; // when the request has a target and there are samples
+  std::optional<GoalProgress> goal; // when there is a target and there are samples
 };
 
 struct Summary {
@@ -95,8 +123,8 @@ struct Summary {
 // there is a sample again).
 class SummaryBuilder {
 public:
-  // Throws Error{invalid} naming "fields" for no field, a repeated one or
-  // one that is not a JSON pointer, and naming "goals" for a goal of a
+  // Throws Error{invalid} naming "field" for no field, a repeated one or
+  // one that is not a JSON pointer, and naming "goal" for a goal of a
   // field not asked for.
   explicit SummaryBuilder(SummaryRequest request);
   ~SummaryBuilder();
