@@ -12,7 +12,8 @@ class Session;
 // blame, summary, delete, namespaces.
 void add_context_commands(CLI::App& app, Session& session);
 
-// Commands on the whole store: users, log, verify, export, import, apply.
+// Commands on the whole store: users, log, verify, export, import, apply,
+// rekey, features.
 void add_store_commands(CLI::App& app, Session& session);
 
 // `serve` (the HTTP daemon) and `watch` (follows a daemon's event stream).

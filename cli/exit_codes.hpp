@@ -15,6 +15,7 @@ inline constexpr int k_exit_denied = 6;
 inline constexpr int k_exit_unavailable = 7;
 inline constexpr int k_exit_timeout = 8;
 inline constexpr int k_exit_verify_failed = 9;
+inline constexpr int k_exit_disabled = 10;
 
 constexpr int exit_code(ErrorCode code) {
   switch (code) {
@@ -26,6 +27,7 @@ constexpr int exit_code(ErrorCode code) {
   case ErrorCode::denied: return k_exit_denied;
   case ErrorCode::unavailable: return k_exit_unavailable;
   case ErrorCode::timeout: return k_exit_timeout;
+  case ErrorCode::disabled: return k_exit_disabled;
   case ErrorCode::internal: return k_exit_other;
   }
   return k_exit_other;

@@ -44,6 +44,9 @@ void build_app(CLI::App& app, Session& session) {
                  "Encrypt at rest with the master keys in FILE, the current one first (or ZSIMEM_MASTER_KEY, "
                  "ZSIMEM_MASTER_KEY_FILE)")
       ->type_name("FILE");
+  app.add_option("--feature", session.options.feature_settings,
+                 "Switch a feature on or off: NAME=on|off, repeatable, over ZSIMEM_FEATURES (zsimem features)")
+      ->type_name("NAME=on|off");
   app.require_subcommand(1);
   app.fallthrough();
   add_context_commands(app, session);

@@ -77,6 +77,9 @@ ServiceOptions Session::service_options() {
   ServiceOptions service_options = service_options_from_env();
   service_options.policy = policy();
   service_options.master_keys = master_keys_from_env(options.master_key_file);
+  for (const auto& setting : options.feature_settings) {
+    apply_feature_settings(service_options.features, setting, "--feature");
+  }
   return service_options;
 }
 

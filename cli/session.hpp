@@ -19,9 +19,10 @@ struct GlobalOptions {
   std::string data_dir;
   std::string output = "auto";
   std::string request_id;
-  std::string policy;          // a policy file: every operation must be allowed by it
-  std::string token_file;      // a file holding a bearer token to act as its subject
-  std::string master_key_file; // the master keys of encryption at rest
+  std::string policy;                        // a policy file: every operation must be allowed by it
+  std::string token_file;                    // a file holding a bearer token to act as its subject
+  std::string master_key_file;               // the master keys of encryption at rest
+  std::vector<std::string> feature_settings; // --feature NAME=on|off, over ZSIMEM_FEATURES
 };
 
 // What every command needs: the options, the caller, and the service,

@@ -272,6 +272,23 @@ void add_init(CLI::App& app, Session& session) {
   });
 }
 
+void add_features(CLI::App& app, Session& session) {
+  auto* command = app.add_subcommand("features", "Show which features are on (ZSIMEM_FEATURES, --feature)");
+  command->footer("Example:\n  zsimem --feature summaries=off features");
+  command->callback([&session] {
+    const Features features = session.service_options().features;
+    if (session.json_output()) {
+      print_json(features_json(features));
+      return;
+    }
+    std::vector<std::vector<std::string>> rows{{"FEATURE", "STATE"}};
+    for (const auto& [name, on] : feature_states(features)) {
+      rows.push_back({std::string(name), on ? "on" : "off"});
+    }
+    print_table(rows);
+  });
+}
+
 } // namespace
 
 void add_store_commands(CLI::App& app, Session& session) {
@@ -283,6 +300,7 @@ void add_store_commands(CLI::App& app, Session& session) {
   add_import(app, session);
   add_apply(app, session);
   add_rekey(app, session);
+  add_features(app, session);
 }
 
 } // namespace zsimem::cli

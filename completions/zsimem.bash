@@ -6,48 +6,50 @@
 # as $2, only those that take a value.
 _zsimem_options() {
     case $1${2:+:$2} in
-    '') echo '-h --help --version --backend --data-dir -o --output --request-id --policy --token-file --master-key-file' ;;
-    :-v) echo '--backend --data-dir -o --output --request-id --policy --token-file --master-key-file' ;;
-    get) echo '-h --help -n --namespace --version --at -p --path --backend --data-dir -o --output --request-id --policy --token-file --master-key-file' ;;
-    get:-v) echo '-n --namespace --version --at -p --path --backend --data-dir -o --output --request-id --policy --token-file --master-key-file' ;;
-    merge) echo '-h --help -n --namespace -t --tag --if-version --strict --idempotency-key --dry-run --version --backend --data-dir -o --output --request-id --policy --token-file --master-key-file' ;;
-    merge:-v) echo '-n --namespace -t --tag --if-version --idempotency-key --backend --data-dir -o --output --request-id --policy --token-file --master-key-file' ;;
-    history) echo '-h --help -n --namespace --limit --since --until --cursor --version --backend --data-dir -o --output --request-id --policy --token-file --master-key-file' ;;
-    history:-v) echo '-n --namespace --limit --since --until --cursor --backend --data-dir -o --output --request-id --policy --token-file --master-key-file' ;;
-    rollback) echo '-h --help -n --namespace --if-version -t --tag --version --backend --data-dir -o --output --request-id --policy --token-file --master-key-file' ;;
-    rollback:-v) echo '-n --namespace --if-version -t --tag --backend --data-dir -o --output --request-id --policy --token-file --master-key-file' ;;
-    diff) echo '-h --help -n --namespace --version --backend --data-dir -o --output --request-id --policy --token-file --master-key-file' ;;
-    diff:-v) echo '-n --namespace --backend --data-dir -o --output --request-id --policy --token-file --master-key-file' ;;
-    blame) echo '-h --help -n --namespace --version --backend --data-dir -o --output --request-id --policy --token-file --master-key-file' ;;
-    blame:-v) echo '-n --namespace --backend --data-dir -o --output --request-id --policy --token-file --master-key-file' ;;
-    summary) echo '-h --help -n --namespace -f --field -b --bucket -g --goal -w --window --since --until --as-of --version --backend --data-dir -o --output --request-id --policy --token-file --master-key-file' ;;
-    summary:-v) echo '-n --namespace -f --field -b --bucket -g --goal -w --window --since --until --as-of --backend --data-dir -o --output --request-id --policy --token-file --master-key-file' ;;
-    delete) echo '-h --help -n --namespace -y --yes --version --backend --data-dir -o --output --request-id --policy --token-file --master-key-file' ;;
-    delete:-v) echo '-n --namespace --backend --data-dir -o --output --request-id --policy --token-file --master-key-file' ;;
-    namespaces) echo '-h --help --version --backend --data-dir -o --output --request-id --policy --token-file --master-key-file' ;;
-    namespaces:-v) echo '--backend --data-dir -o --output --request-id --policy --token-file --master-key-file' ;;
-    init) echo '-h --help --version --backend --data-dir -o --output --request-id --policy --token-file --master-key-file' ;;
-    init:-v) echo '--backend --data-dir -o --output --request-id --policy --token-file --master-key-file' ;;
-    users) echo '-h --help --version --backend --data-dir -o --output --request-id --policy --token-file --master-key-file' ;;
-    users:-v) echo '--backend --data-dir -o --output --request-id --policy --token-file --master-key-file' ;;
-    log) echo '-h --help --user -n --namespace --since --until --limit --cursor --version --backend --data-dir -o --output --request-id --policy --token-file --master-key-file' ;;
-    log:-v) echo '--user -n --namespace --since --until --limit --cursor --backend --data-dir -o --output --request-id --policy --token-file --master-key-file' ;;
-    verify) echo '-h --help --version --backend --data-dir -o --output --request-id --policy --token-file --master-key-file' ;;
-    verify:-v) echo '--backend --data-dir -o --output --request-id --policy --token-file --master-key-file' ;;
-    export) echo '-h --help --version --backend --data-dir -o --output --request-id --policy --token-file --master-key-file' ;;
-    export:-v) echo '--backend --data-dir -o --output --request-id --policy --token-file --master-key-file' ;;
-    import) echo '-h --help --version --backend --data-dir -o --output --request-id --policy --token-file --master-key-file' ;;
-    import:-v) echo '--backend --data-dir -o --output --request-id --policy --token-file --master-key-file' ;;
-    apply) echo '-h --help --version --backend --data-dir -o --output --request-id --policy --token-file --master-key-file' ;;
-    apply:-v) echo '--backend --data-dir -o --output --request-id --policy --token-file --master-key-file' ;;
-    rekey) echo '-h --help --rotate-data-keys --version --backend --data-dir -o --output --request-id --policy --token-file --master-key-file' ;;
-    rekey:-v) echo '--backend --data-dir -o --output --request-id --policy --token-file --master-key-file' ;;
-    serve) echo '-h --help --listen --api-prefix --threads --max-connections --log-format --insecure --tls-cert --tls-key --version --backend --data-dir -o --output --request-id --policy --token-file --master-key-file' ;;
-    serve:-v) echo '--listen --api-prefix --threads --max-connections --log-format --tls-cert --tls-key --backend --data-dir -o --output --request-id --policy --token-file --master-key-file' ;;
-    watch) echo '-h --help -n --namespace --url --api-prefix --after --count --ca-file --version --backend --data-dir -o --output --request-id --policy --token-file --master-key-file' ;;
-    watch:-v) echo '-n --namespace --url --api-prefix --after --count --ca-file --backend --data-dir -o --output --request-id --policy --token-file --master-key-file' ;;
-    policy) echo '-h --help --role --attribute --version --backend --data-dir -o --output --request-id --policy --token-file --master-key-file' ;;
-    policy:-v) echo '--role --attribute --backend --data-dir -o --output --request-id --policy --token-file --master-key-file' ;;
+    '') echo '-h --help --version --backend --data-dir -o --output --request-id --policy --token-file --master-key-file --feature' ;;
+    :-v) echo '--backend --data-dir -o --output --request-id --policy --token-file --master-key-file --feature' ;;
+    get) echo '-h --help -n --namespace --version --at -p --path --backend --data-dir -o --output --request-id --policy --token-file --master-key-file --feature' ;;
+    get:-v) echo '-n --namespace --version --at -p --path --backend --data-dir -o --output --request-id --policy --token-file --master-key-file --feature' ;;
+    merge) echo '-h --help -n --namespace -t --tag --if-version --strict --idempotency-key --dry-run --version --backend --data-dir -o --output --request-id --policy --token-file --master-key-file --feature' ;;
+    merge:-v) echo '-n --namespace -t --tag --if-version --idempotency-key --backend --data-dir -o --output --request-id --policy --token-file --master-key-file --feature' ;;
+    history) echo '-h --help -n --namespace --limit --since --until --cursor --version --backend --data-dir -o --output --request-id --policy --token-file --master-key-file --feature' ;;
+    history:-v) echo '-n --namespace --limit --since --until --cursor --backend --data-dir -o --output --request-id --policy --token-file --master-key-file --feature' ;;
+    rollback) echo '-h --help -n --namespace --if-version -t --tag --version --backend --data-dir -o --output --request-id --policy --token-file --master-key-file --feature' ;;
+    rollback:-v) echo '-n --namespace --if-version -t --tag --backend --data-dir -o --output --request-id --policy --token-file --master-key-file --feature' ;;
+    diff) echo '-h --help -n --namespace --version --backend --data-dir -o --output --request-id --policy --token-file --master-key-file --feature' ;;
+    diff:-v) echo '-n --namespace --backend --data-dir -o --output --request-id --policy --token-file --master-key-file --feature' ;;
+    blame) echo '-h --help -n --namespace --version --backend --data-dir -o --output --request-id --policy --token-file --master-key-file --feature' ;;
+    blame:-v) echo '-n --namespace --backend --data-dir -o --output --request-id --policy --token-file --master-key-file --feature' ;;
+    summary) echo '-h --help -n --namespace -f --field -b --bucket -g --goal -w --window --since --until --as-of --version --backend --data-dir -o --output --request-id --policy --token-file --master-key-file --feature' ;;
+    summary:-v) echo '-n --namespace -f --field -b --bucket -g --goal -w --window --since --until --as-of --backend --data-dir -o --output --request-id --policy --token-file --master-key-file --feature' ;;
+    delete) echo '-h --help -n --namespace -y --yes --version --backend --data-dir -o --output --request-id --policy --token-file --master-key-file --feature' ;;
+    delete:-v) echo '-n --namespace --backend --data-dir -o --output --request-id --policy --token-file --master-key-file --feature' ;;
+    namespaces) echo '-h --help --version --backend --data-dir -o --output --request-id --policy --token-file --master-key-file --feature' ;;
+    namespaces:-v) echo '--backend --data-dir -o --output --request-id --policy --token-file --master-key-file --feature' ;;
+    init) echo '-h --help --version --backend --data-dir -o --output --request-id --policy --token-file --master-key-file --feature' ;;
+    init:-v) echo '--backend --data-dir -o --output --request-id --policy --token-file --master-key-file --feature' ;;
+    users) echo '-h --help --version --backend --data-dir -o --output --request-id --policy --token-file --master-key-file --feature' ;;
+    users:-v) echo '--backend --data-dir -o --output --request-id --policy --token-file --master-key-file --feature' ;;
+    log) echo '-h --help --user -n --namespace --since --until --limit --cursor --version --backend --data-dir -o --output --request-id --policy --token-file --master-key-file --feature' ;;
+    log:-v) echo '--user -n --namespace --since --until --limit --cursor --backend --data-dir -o --output --request-id --policy --token-file --master-key-file --feature' ;;
+    verify) echo '-h --help --version --backend --data-dir -o --output --request-id --policy --token-file --master-key-file --feature' ;;
+    verify:-v) echo '--backend --data-dir -o --output --request-id --policy --token-file --master-key-file --feature' ;;
+    export) echo '-h --help --version --backend --data-dir -o --output --request-id --policy --token-file --master-key-file --feature' ;;
+    export:-v) echo '--backend --data-dir -o --output --request-id --policy --token-file --master-key-file --feature' ;;
+    import) echo '-h --help --version --backend --data-dir -o --output --request-id --policy --token-file --master-key-file --feature' ;;
+    import:-v) echo '--backend --data-dir -o --output --request-id --policy --token-file --master-key-file --feature' ;;
+    apply) echo '-h --help --version --backend --data-dir -o --output --request-id --policy --token-file --master-key-file --feature' ;;
+    apply:-v) echo '--backend --data-dir -o --output --request-id --policy --token-file --master-key-file --feature' ;;
+    rekey) echo '-h --help --rotate-data-keys --version --backend --data-dir -o --output --request-id --policy --token-file --master-key-file --feature' ;;
+    rekey:-v) echo '--backend --data-dir -o --output --request-id --policy --token-file --master-key-file --feature' ;;
+    features) echo '-h --help --version --backend --data-dir -o --output --request-id --policy --token-file --master-key-file --feature' ;;
+    features:-v) echo '--backend --data-dir -o --output --request-id --policy --token-file --master-key-file --feature' ;;
+    serve) echo '-h --help --listen --api-prefix --threads --max-connections --log-format --insecure --tls-cert --tls-key --version --backend --data-dir -o --output --request-id --policy --token-file --master-key-file --feature' ;;
+    serve:-v) echo '--listen --api-prefix --threads --max-connections --log-format --tls-cert --tls-key --backend --data-dir -o --output --request-id --policy --token-file --master-key-file --feature' ;;
+    watch) echo '-h --help -n --namespace --url --api-prefix --after --count --ca-file --version --backend --data-dir -o --output --request-id --policy --token-file --master-key-file --feature' ;;
+    watch:-v) echo '-n --namespace --url --api-prefix --after --count --ca-file --backend --data-dir -o --output --request-id --policy --token-file --master-key-file --feature' ;;
+    policy) echo '-h --help --role --attribute --version --backend --data-dir -o --output --request-id --policy --token-file --master-key-file --feature' ;;
+    policy:-v) echo '--role --attribute --backend --data-dir -o --output --request-id --policy --token-file --master-key-file --feature' ;;
     esac
 }
 
@@ -159,6 +161,7 @@ _zsimem_complete_value() {
     --policy) : ;;
     --token-file) : ;;
     --master-key-file) : ;;
+    --feature) : ;;
     esac
 }
 
@@ -277,7 +280,7 @@ _zsimem() {
     elif [[ $cur == -?* ]]; then
         _zsimem_complete_words "$(_zsimem_options "$command")"
     elif [[ -z $command ]]; then
-        _zsimem_complete_words 'get merge history rollback diff blame summary delete namespaces init users log verify export import apply rekey serve watch policy'
+        _zsimem_complete_words 'get merge history rollback diff blame summary delete namespaces init users log verify export import apply rekey features serve watch policy'
     else
         _zsimem_complete_positional "$command" "$positional"
     fi

@@ -6,47 +6,49 @@
 function __zsimem_takes_value
     switch "$argv[1]"
         case get
-            contains -- $argv[2] -n --namespace --version --at -p --path --backend --data-dir -o --output --request-id --policy --token-file --master-key-file
+            contains -- $argv[2] -n --namespace --version --at -p --path --backend --data-dir -o --output --request-id --policy --token-file --master-key-file --feature
         case merge
-            contains -- $argv[2] -n --namespace -t --tag --if-version --idempotency-key --backend --data-dir -o --output --request-id --policy --token-file --master-key-file
+            contains -- $argv[2] -n --namespace -t --tag --if-version --idempotency-key --backend --data-dir -o --output --request-id --policy --token-file --master-key-file --feature
         case history
-            contains -- $argv[2] -n --namespace --limit --since --until --cursor --backend --data-dir -o --output --request-id --policy --token-file --master-key-file
+            contains -- $argv[2] -n --namespace --limit --since --until --cursor --backend --data-dir -o --output --request-id --policy --token-file --master-key-file --feature
         case rollback
-            contains -- $argv[2] -n --namespace --if-version -t --tag --backend --data-dir -o --output --request-id --policy --token-file --master-key-file
+            contains -- $argv[2] -n --namespace --if-version -t --tag --backend --data-dir -o --output --request-id --policy --token-file --master-key-file --feature
         case diff
-            contains -- $argv[2] -n --namespace --backend --data-dir -o --output --request-id --policy --token-file --master-key-file
+            contains -- $argv[2] -n --namespace --backend --data-dir -o --output --request-id --policy --token-file --master-key-file --feature
         case blame
-            contains -- $argv[2] -n --namespace --backend --data-dir -o --output --request-id --policy --token-file --master-key-file
+            contains -- $argv[2] -n --namespace --backend --data-dir -o --output --request-id --policy --token-file --master-key-file --feature
         case summary
-            contains -- $argv[2] -n --namespace -f --field -b --bucket -g --goal -w --window --since --until --as-of --backend --data-dir -o --output --request-id --policy --token-file --master-key-file
+            contains -- $argv[2] -n --namespace -f --field -b --bucket -g --goal -w --window --since --until --as-of --backend --data-dir -o --output --request-id --policy --token-file --master-key-file --feature
         case delete
-            contains -- $argv[2] -n --namespace --backend --data-dir -o --output --request-id --policy --token-file --master-key-file
+            contains -- $argv[2] -n --namespace --backend --data-dir -o --output --request-id --policy --token-file --master-key-file --feature
         case namespaces
-            contains -- $argv[2] --backend --data-dir -o --output --request-id --policy --token-file --master-key-file
+            contains -- $argv[2] --backend --data-dir -o --output --request-id --policy --token-file --master-key-file --feature
         case init
-            contains -- $argv[2] --backend --data-dir -o --output --request-id --policy --token-file --master-key-file
+            contains -- $argv[2] --backend --data-dir -o --output --request-id --policy --token-file --master-key-file --feature
         case users
-            contains -- $argv[2] --backend --data-dir -o --output --request-id --policy --token-file --master-key-file
+            contains -- $argv[2] --backend --data-dir -o --output --request-id --policy --token-file --master-key-file --feature
         case log
-            contains -- $argv[2] --user -n --namespace --since --until --limit --cursor --backend --data-dir -o --output --request-id --policy --token-file --master-key-file
+            contains -- $argv[2] --user -n --namespace --since --until --limit --cursor --backend --data-dir -o --output --request-id --policy --token-file --master-key-file --feature
         case verify
-            contains -- $argv[2] --backend --data-dir -o --output --request-id --policy --token-file --master-key-file
+            contains -- $argv[2] --backend --data-dir -o --output --request-id --policy --token-file --master-key-file --feature
         case export
-            contains -- $argv[2] --backend --data-dir -o --output --request-id --policy --token-file --master-key-file
+            contains -- $argv[2] --backend --data-dir -o --output --request-id --policy --token-file --master-key-file --feature
         case import
-            contains -- $argv[2] --backend --data-dir -o --output --request-id --policy --token-file --master-key-file
+            contains -- $argv[2] --backend --data-dir -o --output --request-id --policy --token-file --master-key-file --feature
         case apply
-            contains -- $argv[2] --backend --data-dir -o --output --request-id --policy --token-file --master-key-file
+            contains -- $argv[2] --backend --data-dir -o --output --request-id --policy --token-file --master-key-file --feature
         case rekey
-            contains -- $argv[2] --backend --data-dir -o --output --request-id --policy --token-file --master-key-file
+            contains -- $argv[2] --backend --data-dir -o --output --request-id --policy --token-file --master-key-file --feature
+        case features
+            contains -- $argv[2] --backend --data-dir -o --output --request-id --policy --token-file --master-key-file --feature
         case serve
-            contains -- $argv[2] --listen --api-prefix --threads --max-connections --log-format --tls-cert --tls-key --backend --data-dir -o --output --request-id --policy --token-file --master-key-file
+            contains -- $argv[2] --listen --api-prefix --threads --max-connections --log-format --tls-cert --tls-key --backend --data-dir -o --output --request-id --policy --token-file --master-key-file --feature
         case watch
-            contains -- $argv[2] -n --namespace --url --api-prefix --after --count --ca-file --backend --data-dir -o --output --request-id --policy --token-file --master-key-file
+            contains -- $argv[2] -n --namespace --url --api-prefix --after --count --ca-file --backend --data-dir -o --output --request-id --policy --token-file --master-key-file --feature
         case policy
-            contains -- $argv[2] --role --attribute --backend --data-dir -o --output --request-id --policy --token-file --master-key-file
+            contains -- $argv[2] --role --attribute --backend --data-dir -o --output --request-id --policy --token-file --master-key-file --feature
         case '*'
-            contains -- $argv[2] --backend --data-dir -o --output --request-id --policy --token-file --master-key-file
+            contains -- $argv[2] --backend --data-dir -o --output --request-id --policy --token-file --master-key-file --feature
     end
 end
 
@@ -146,6 +148,7 @@ complete -c zsimem -n __zsimem_needs_command -a export -d 'Write every version, 
 complete -c zsimem -n __zsimem_needs_command -a import -d 'Read versions written by export (lossless, any backend)'
 complete -c zsimem -n __zsimem_needs_command -a apply -d 'Merge many MemoryUpdates from JSON Lines, in one transaction where the backend allows'
 complete -c zsimem -n __zsimem_needs_command -a rekey -d 'Rewrap every data key onto the current (first) master key; safe while daemons serve'
+complete -c zsimem -n __zsimem_needs_command -a features -d 'Show which features are on (ZSIMEM_FEATURES, --feature)'
 complete -c zsimem -n __zsimem_needs_command -a serve -d 'Serve the HTTP API on the configured store'
 complete -c zsimem -n __zsimem_needs_command -a watch -d 'Follow a context\'s new versions from a daemon\'s event stream'
 complete -c zsimem -n __zsimem_needs_command -a policy -d 'Explain the access policy\'s decisions: policy check SUBJECT OPERATION USER [NS]'
@@ -160,6 +163,7 @@ complete -c zsimem -l request-id -x -d 'Request id recorded in the audit log (de
 complete -c zsimem -l policy -x -d 'Access policy file: every operation must be allowed by it (docs/security.md)'
 complete -c zsimem -l token-file -x -d 'Act as the subject of the bearer token in FILE (or in ZSIMEM_TOKEN), checked against the policy; watch sends it to the daemon'
 complete -c zsimem -l master-key-file -x -d 'Encrypt at rest with the master keys in FILE, the current one first (or ZSIMEM_MASTER_KEY, ZSIMEM_MASTER_KEY_FILE)'
+complete -c zsimem -l feature -x -d 'Switch a feature on or off: NAME=on|off, repeatable, over ZSIMEM_FEATURES (zsimem features)'
 
 # get
 complete -c zsimem -n '__zsimem_using_command get' -s h -l help -d 'Print this help message and exit'
@@ -262,6 +266,9 @@ complete -c zsimem -n '__zsimem_positional apply 1' -F -d 'JSON Lines of MemoryU
 # rekey
 complete -c zsimem -n '__zsimem_using_command rekey' -s h -l help -d 'Print this help message and exit'
 complete -c zsimem -n '__zsimem_using_command rekey' -l rotate-data-keys -d 'Also give every user a new data key: new versions are sealed with it, old ones keep theirs'
+
+# features
+complete -c zsimem -n '__zsimem_using_command features' -s h -l help -d 'Print this help message and exit'
 
 # serve
 complete -c zsimem -n '__zsimem_using_command serve' -s h -l help -d 'Print this help message and exit'

@@ -31,6 +31,7 @@ int http_status(ErrorCode code) {
   case ErrorCode::denied: return 403;
   case ErrorCode::unavailable: return 503;
   case ErrorCode::timeout: return 504;
+  case ErrorCode::disabled: return 501;
   case ErrorCode::internal: return 500;
   }
   return 500;
@@ -48,6 +49,7 @@ ErrorCode error_code_of_status(int status) {
   case 403: return ErrorCode::denied;
   case 503: return ErrorCode::unavailable;
   case 504: return ErrorCode::timeout;
+  case 501: return ErrorCode::disabled;
   default: return ErrorCode::internal;
   }
 }

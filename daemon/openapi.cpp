@@ -261,6 +261,18 @@ constexpr std::string_view k_components = R"json({
         "fields": {"type": "array", "items": {"$ref": "#/components/schemas/SummaryField"}}
       }
     },
+    "Features": {
+      "title": "Features",
+      "description": "Each feature and whether it is on.",
+      "type": "object",
+      "required": ["read_audit", "summaries"],
+      "properties": {
+        "read_audit": {"type": "boolean", "description": "Audit records of reads (writes and refusals are always audited)."},
+        "summaries": {"type": "boolean", "description": "GET .../summary."}
+      },
+      "additionalProperties": {"type": "boolean"},
+      "examples": [{"read_audit": true, "summaries": true}]
+    },
     "AuditRecord": {
       "title": "AuditRecord",
       "description": "Who did what to which context, and how it ended; never the data itself.",
@@ -606,6 +618,11 @@ constexpr std::string_view k_components = R"json({
       "description": "The store's lock timed out, or contention outlasted the retries.",
       "headers": {"X-Request-ID": {"$ref": "#/components/headers/X-Request-ID"}},
       "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Detail"}}}
+    },
+    "FeatureDisabled": {
+      "description": "The deployment switched this feature off (ZSIMEM_FEATURES; GET {API_PREFIX}/features).",
+      "headers": {"X-Request-ID": {"$ref": "#/components/headers/X-Request-ID"}},
+      "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Detail"}}}
     }
   }
 })json";
@@ -724,9 +741,9 @@ Json ok_response(std::string_view description, Json schema,
 // The error responses, by status, as components/responses.
 const std::map<int, std::string_view>& error_responses() {
   static const std::map<int, std::string_view> k_errors{
-      {400, "BadRequest"},       {401, "Unauthorized"},     {403, "Forbidden"},          {404, "NotFound"},
-      {405, "MethodNotAllowed"}, {409, "Conflict"},         {412, "PreconditionFailed"}, {413, "PayloadTooLarge"},
-      {422, "ValidationError"},  {503, "StoreUnavailable"}, {504, "StoreTimeout"}};
+      {400, "BadRequest"},       {401, "Unauthorized"},    {403, "Forbidden"},          {404, "NotFound"},
+      {405, "MethodNotAllowed"}, {409, "Conflict"},        {412, "PreconditionFailed"}, {413, "PayloadTooLarge"},
+      {422, "ValidationError"},  {501, "FeatureDisabled"}, {503, "StoreUnavailable"},   {504, "StoreTimeout"}};
   return k_errors;
 }
 
@@ -931,7 +948,7 @@ Json memory_paths(const std::string& prefix) {
                       component_ref("parameters/Since"), component_ref("parameters/Until"),
                       query_param("as_of", "Summarize as of this time: until is no later.", Json{{"type", "string"}})}),
                  ok_response("The summary.", component_ref("schemas/Summary")),
-                 {404, 422, 503, 504}})}};
+                 {404, 422, 501, 503, 504}})}};
 
   paths[user + "/namespaces"] =
       Json{{"description", k_other_methods},
@@ -1015,6 +1032,16 @@ Json openapi_document(const ServerOptions& options) {
                                                    {"headers", response_headers({"X-Request-ID"})},
                                                    {"content", {{"text/plain", {{"schema", {{"type", "string"}}}}}}}},
                                               {401}})}};
+  paths[options.api_prefix + "/features"] = Json{
+      {"description", k_other_methods},
+      {"get", operation({"features",
+                         "service",
+                         "Which features are on",
+                         "Each feature this deployment may switch off (ZSIMEM_FEATURES, `--feature`), and whether it "
+                         "is on. A switched-off feature's operations answer 501 (docs/features.md).",
+                         Json::array({component_ref("parameters/XRequestId")}),
+                         ok_response("Feature names and whether each is on.", component_ref("schemas/Features")),
+                         {401}})}};
   paths["/openapi.json"] =
       Json{{"description", k_other_methods},
            {"get", operation({"openapi",

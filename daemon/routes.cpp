@@ -492,6 +492,12 @@ void add_routes(httplib::Server& server, MemoryService& service, Metrics& metric
                }),
                nullptr, nullptr});
 
+  add(server, {options.api_prefix + "/features", options.api_prefix + "/features",
+               handle([&service](const auto&, auto& res, const Caller&) {
+                 send_json(res, 200, features_json(service.options().features));
+               }),
+               nullptr, nullptr});
+
   // Registered before the user routes: `batch` and `logs` are reserved user ids.
   add(server,
       {memory + "/batch", memory + "/batch", nullptr,

@@ -312,6 +312,14 @@ Json goal_json(const GoalProgress& goal) {
 
 } // namespace
 
+Json features_json(const Features& features) {
+  Json out = Json::object();
+  for (const auto& [name, on] : feature_states(features)) {
+    out[std::string(name)] = on;
+  }
+  return out;
+}
+
 Json summary_json(const ContextKey& key, const SummaryRange& range, SummaryBucket bucket, const Summary& summary) {
   Json fields = Json::array();
   for (const auto& field : summary.fields) {

@@ -61,6 +61,7 @@ ServiceOptions service_options_from_env() {
     }
     options.max_delta_bytes = value;
   }
+  apply_feature_settings(options.features, env("ZSIMEM_FEATURES"), "ZSIMEM_FEATURES");
   return options;
 }
 

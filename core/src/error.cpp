@@ -14,6 +14,7 @@ std::string_view to_string(ErrorCode code) {
   case ErrorCode::denied: return "denied";
   case ErrorCode::unavailable: return "unavailable";
   case ErrorCode::timeout: return "timeout";
+  case ErrorCode::disabled: return "disabled";
   case ErrorCode::internal: return "internal";
   }
   return "internal";

@@ -45,6 +45,7 @@ struct AuditTrail {
 struct ReadAuditLog {
   MemoryStore& store;
   AuditBuffer* buffer;
+  bool reads; // Features::read_audit
 
   void add(const AuditRecord& record) const {
     if (buffer) {
@@ -55,8 +56,17 @@ struct ReadAuditLog {
   }
 };
 
+// The operations that change nothing. With Features::read_audit off they
+// leave no audit record, unless the policy refused them.
+bool is_read(std::string_view operation) {
+  static constexpr std::string_view k_reads[] = {"get",     "merge_dry_run", "follow", "history",
+                                                 "summary", "diff",          "blame",  "verify",
+                                                 "export",  "audit_log",     "users",  "namespaces"};
+  return std::find(std::begin(k_reads), std::end(k_reads), operation) != std::end(k_reads);
+}
+
 // Runs one operation and leaves exactly one audit record for it, success or
-// failure. Reads and failures are logged without waiting for the disk;
+// failure (but see is_read). Reads and failures are logged without waiting for the disk;
 // writes pass their record to MemoryStore::append, atomic with the version.
 template <typename Body>
 auto audited(const ReadAuditLog& log, const Caller& caller, std::string_view operation, std::string_view user_id,
@@ -70,7 +80,11 @@ auto audited(const ReadAuditLog& log, const Caller& caller, std::string_view ope
   trail.record.user_id = user_id.substr(0, k_audit_name_bytes);
   trail.record.ns = ns.substr(0, k_audit_name_bytes);
   trail.record.outcome = "ok";
+  const bool unlogged_read = !log.reads && is_read(operation);
   const auto log_failure = [&](ErrorCode code, const char* message) {
+    if (unlogged_read && code != ErrorCode::denied && code != ErrorCode::unauthenticated) {
+      return;
+    }
     trail.record.outcome = to_string(code);
     trail.record.detail = message;
     try {
@@ -81,7 +95,7 @@ auto audited(const ReadAuditLog& log, const Caller& caller, std::string_view ope
   };
   try {
     auto result = body(trail);
-    if (!trail.logged) {
+    if (!trail.logged && !unlogged_read) {
       try {
         log.add(trail.record);
       } catch (const std::exception& error) {
@@ -471,33 +485,35 @@ void MemoryService::authorize(const Caller& caller, Operation operation, const R
 }
 
 VersionRecord MemoryService::get(const Caller& caller, const ContextKey& key, const ReadSelector& selector) {
-  return audited({*m_store, m_read_audit.get()}, caller, "get", key.user_id, key.ns, [&](AuditTrail& trail) {
-    validate_key(key);
-    // The head is the context; any other version is its history.
-    authorize(caller, selector.version || selector.at ? Operation::history : Operation::read, {key.user_id, key.ns});
-    VersionRecord record;
-    if (selector.version) {
-      record = require_version(*m_store, key, *selector.version);
-    } else if (selector.at) {
-      auto found = m_store->version_at(key, *selector.at);
-      if (!found) {
-        require_head(*m_store, key);
-        throw Error(ErrorCode::not_found,
-                    describe(key) + " has no version at or before " + format_rfc3339(*selector.at));
-      }
-      record = std::move(*found);
-    } else {
-      record = require_head(*m_store, key);
-    }
-    trail.record.version = version_string(record.version);
-    return record;
-  });
+  return audited({*m_store, m_read_audit.get(), m_options.features.read_audit}, caller, "get", key.user_id, key.ns,
+                 [&](AuditTrail& trail) {
+                   validate_key(key);
+                   // The head is the context; any other version is its history.
+                   authorize(caller, selector.version || selector.at ? Operation::history : Operation::read,
+                             {key.user_id, key.ns});
+                   VersionRecord record;
+                   if (selector.version) {
+                     record = require_version(*m_store, key, *selector.version);
+                   } else if (selector.at) {
+                     auto found = m_store->version_at(key, *selector.at);
+                     if (!found) {
+                       require_head(*m_store, key);
+                       throw Error(ErrorCode::not_found,
+                                   describe(key) + " has no version at or before " + format_rfc3339(*selector.at));
+                     }
+                     record = std::move(*found);
+                   } else {
+                     record = require_head(*m_store, key);
+                   }
+                   trail.record.version = version_string(record.version);
+                   return record;
+                 });
 }
 
 MergeResult MemoryService::merge(const Caller& caller, const MemoryUpdate& update, bool dry_run) {
   const ContextKey key{update.user_id, update.ns};
-  return audited({*m_store, m_read_audit.get()}, caller, dry_run ? "merge_dry_run" : "merge", key.user_id, key.ns,
-                 [&](AuditTrail& trail) {
+  return audited({*m_store, m_read_audit.get(), m_options.features.read_audit}, caller,
+                 dry_run ? "merge_dry_run" : "merge", key.user_id, key.ns, [&](AuditTrail& trail) {
                    validate_update(update);
                    authorize(caller, Operation::write, {key.user_id, key.ns});
                    const Json delta = parse_delta(update.delta, m_options.max_delta_bytes, "delta");
@@ -563,142 +579,147 @@ std::vector<MergeResult> MemoryService::apply(const Caller& caller, std::span<co
     }
     return results;
   }
-  return audited({*m_store, m_read_audit.get()}, caller, "apply", {}, {}, [&](AuditTrail& trail) {
-    std::vector<Json> deltas;
-    for (std::size_t i = 0; i < updates.size(); ++i) {
-      try {
-        validate_update(updates[i]);
-        authorize(caller, Operation::write, {updates[i].user_id, updates[i].ns});
-        deltas.push_back(parse_delta(updates[i].delta, m_options.max_delta_bytes, "delta"));
-      } catch (const Error& error) {
-        rethrow_for_item(error, i);
-      }
-    }
-    trail.record.detail = std::to_string(updates.size()) + " updates";
-    for (int attempt = 0; attempt < m_options.max_attempts; ++attempt) {
-      std::map<ContextKey, std::optional<VersionRecord>> heads;
-      std::map<std::pair<ContextKey, std::string>, std::size_t> batch_keys; // idempotency key -> record index
-      std::vector<VersionRecord> records;
-      std::vector<AuditRecord> audits;
-      std::vector<MergeResult> results;
-      for (std::size_t i = 0; i < updates.size(); ++i) {
-        const MemoryUpdate& update = updates[i];
-        const ContextKey key{update.user_id, update.ns};
-        try {
-          if (!update.idempotency_key.empty()) {
-            if (const auto it = batch_keys.find({key, update.idempotency_key}); it != batch_keys.end()) {
-              results.push_back(replay(records[it->second], deltas[i], update.idempotency_key));
-              continue;
-            }
-            if (const auto existing = m_store->find_idempotency_key(key, update.idempotency_key)) {
-              results.push_back(replay(*existing, deltas[i], update.idempotency_key));
-              continue;
-            }
+  return audited(
+      {*m_store, m_read_audit.get(), m_options.features.read_audit}, caller, "apply", {}, {}, [&](AuditTrail& trail) {
+        std::vector<Json> deltas;
+        for (std::size_t i = 0; i < updates.size(); ++i) {
+          try {
+            validate_update(updates[i]);
+            authorize(caller, Operation::write, {updates[i].user_id, updates[i].ns});
+            deltas.push_back(parse_delta(updates[i].delta, m_options.max_delta_bytes, "delta"));
+          } catch (const Error& error) {
+            rethrow_for_item(error, i);
           }
-          auto head_it = heads.find(key);
-          if (head_it == heads.end()) {
-            head_it = heads.emplace(key, m_store->head(key)).first;
-          }
-          auto& head = head_it->second;
-          Plan plan = plan_update(*m_store, key, head, update, deltas[i]);
-          if (head && plan.text == head->data) {
-            results.push_back(MergeResult{*head, MergeResult::Outcome::unchanged, plan.rebased, std::nullopt});
-            continue;
-          }
-          VersionRecord record = update_version(head, key, plan, deltas[i], update, caller, m_options);
-          results.push_back(created(head, record, plan.rebased));
-          AuditRecord audit = trail.record;
-          audit.operation = "merge";
-          audit.user_id = key.user_id;
-          audit.ns = key.ns;
-          audit.version = version_string(record.version);
-          audit.detail = "update " + std::to_string(i) + " of apply";
-          audits.push_back(std::move(audit));
-          if (!update.idempotency_key.empty()) {
-            batch_keys[{key, update.idempotency_key}] = records.size();
-          }
-          head = record;
-          records.push_back(std::move(record));
-        } catch (const Error& error) {
-          rethrow_for_item(error, i);
         }
-      }
-      audits.push_back(trail.record);
-      if (records.empty() || m_store->append(records, audits)) {
-        trail.logged = !records.empty();
-        publish_each(m_changes, records);
-        failpoint::hit("service.after_append");
-        return results;
-      }
-    }
-    throw too_much_contention("the contexts are", m_options.max_attempts);
-  });
+        trail.record.detail = std::to_string(updates.size()) + " updates";
+        for (int attempt = 0; attempt < m_options.max_attempts; ++attempt) {
+          std::map<ContextKey, std::optional<VersionRecord>> heads;
+          std::map<std::pair<ContextKey, std::string>, std::size_t> batch_keys; // idempotency key -> record index
+          std::vector<VersionRecord> records;
+          std::vector<AuditRecord> audits;
+          std::vector<MergeResult> results;
+          for (std::size_t i = 0; i < updates.size(); ++i) {
+            const MemoryUpdate& update = updates[i];
+            const ContextKey key{update.user_id, update.ns};
+            try {
+              if (!update.idempotency_key.empty()) {
+                if (const auto it = batch_keys.find({key, update.idempotency_key}); it != batch_keys.end()) {
+                  results.push_back(replay(records[it->second], deltas[i], update.idempotency_key));
+                  continue;
+                }
+                if (const auto existing = m_store->find_idempotency_key(key, update.idempotency_key)) {
+                  results.push_back(replay(*existing, deltas[i], update.idempotency_key));
+                  continue;
+                }
+              }
+              auto head_it = heads.find(key);
+              if (head_it == heads.end()) {
+                head_it = heads.emplace(key, m_store->head(key)).first;
+              }
+              auto& head = head_it->second;
+              Plan plan = plan_update(*m_store, key, head, update, deltas[i]);
+              if (head && plan.text == head->data) {
+                results.push_back(MergeResult{*head, MergeResult::Outcome::unchanged, plan.rebased, std::nullopt});
+                continue;
+              }
+              VersionRecord record = update_version(head, key, plan, deltas[i], update, caller, m_options);
+              results.push_back(created(head, record, plan.rebased));
+              AuditRecord audit = trail.record;
+              audit.operation = "merge";
+              audit.user_id = key.user_id;
+              audit.ns = key.ns;
+              audit.version = version_string(record.version);
+              audit.detail = "update " + std::to_string(i) + " of apply";
+              audits.push_back(std::move(audit));
+              if (!update.idempotency_key.empty()) {
+                batch_keys[{key, update.idempotency_key}] = records.size();
+              }
+              head = record;
+              records.push_back(std::move(record));
+            } catch (const Error& error) {
+              rethrow_for_item(error, i);
+            }
+          }
+          audits.push_back(trail.record);
+          if (records.empty() || m_store->append(records, audits)) {
+            trail.logged = !records.empty();
+            publish_each(m_changes, records);
+            failpoint::hit("service.after_append");
+            return results;
+          }
+        }
+        throw too_much_contention("the contexts are", m_options.max_attempts);
+      });
 }
 
 MergeResult MemoryService::rollback(const Caller& caller, const ContextKey& key, std::uint64_t target,
                                     std::optional<std::uint64_t> expected_version, std::vector<std::string> tags) {
-  return audited({*m_store, m_read_audit.get()}, caller, "rollback", key.user_id, key.ns, [&](AuditTrail& trail) {
-    validate_key(key);
-    validate_tags(tags);
-    authorize(caller, Operation::rollback, {key.user_id, key.ns});
-    for (int attempt = 0; attempt < m_options.max_attempts; ++attempt) {
-      const auto head = std::optional<VersionRecord>(require_head(*m_store, key));
-      const std::string current = version_string(head->version);
-      // A rollback replaces the whole context, so any moved head is a conflict.
-      if (expected_version && *expected_version != head->version) {
-        throw Error::conflict("expected version " + version_string(*expected_version) + " but " + describe(key) +
-                                  " is at version " + current,
-                              current);
-      }
-      const VersionRecord old = require_version(*m_store, key, target);
-      if (old.data == head->data) {
-        trail.record.version = current;
-        trail.record.detail = "unchanged";
-        return MergeResult{*head, MergeResult::Outcome::unchanged, false, std::nullopt};
-      }
-      VersionRecord record = next_version(
-          head, key, old.data, create_merge_patch(Json::parse(head->data), Json::parse(old.data)), caller, m_options);
-      record.tags = tags;
-      record.rollback_of = target;
-      chain(record, m_options);
-      MergeResult result = created(head, record, false);
-      trail.record.version = version_string(record.version);
-      trail.record.detail = "rollback to version " + version_string(target);
-      if (append_version(*m_store, m_changes, record, trail)) {
-        return result;
-      }
-    }
-    throw too_much_contention(describe(key) + " is", m_options.max_attempts);
-  });
+  return audited({*m_store, m_read_audit.get(), m_options.features.read_audit}, caller, "rollback", key.user_id, key.ns,
+                 [&](AuditTrail& trail) {
+                   validate_key(key);
+                   validate_tags(tags);
+                   authorize(caller, Operation::rollback, {key.user_id, key.ns});
+                   for (int attempt = 0; attempt < m_options.max_attempts; ++attempt) {
+                     const auto head = std::optional<VersionRecord>(require_head(*m_store, key));
+                     const std::string current = version_string(head->version);
+                     // A rollback replaces the whole context, so any moved head is a conflict.
+                     if (expected_version && *expected_version != head->version) {
+                       throw Error::conflict("expected version " + version_string(*expected_version) + " but " +
+                                                 describe(key) + " is at version " + current,
+                                             current);
+                     }
+                     const VersionRecord old = require_version(*m_store, key, target);
+                     if (old.data == head->data) {
+                       trail.record.version = current;
+                       trail.record.detail = "unchanged";
+                       return MergeResult{*head, MergeResult::Outcome::unchanged, false, std::nullopt};
+                     }
+                     VersionRecord record = next_version(
+                         head, key, old.data, create_merge_patch(Json::parse(head->data), Json::parse(old.data)),
+                         caller, m_options);
+                     record.tags = tags;
+                     record.rollback_of = target;
+                     chain(record, m_options);
+                     MergeResult result = created(head, record, false);
+                     trail.record.version = version_string(record.version);
+                     trail.record.detail = "rollback to version " + version_string(target);
+                     if (append_version(*m_store, m_changes, record, trail)) {
+                       return result;
+                     }
+                   }
+                   throw too_much_contention(describe(key) + " is", m_options.max_attempts);
+                 });
 }
 
 RekeyReport MemoryService::rekey(const Caller& caller, bool rotate_data_keys) {
-  return audited({*m_store, m_read_audit.get()}, caller, "rekey", {}, {}, [&](AuditTrail& trail) {
-    authorize(caller, Operation::admin, {});
-    if (!m_options.master_keys) {
-      throw Error(ErrorCode::invalid,
-                  "rekey needs the master keys: set ZSIMEM_MASTER_KEY or a master key file, the new key first",
-                  "ZSIMEM_MASTER_KEY");
-    }
-    const RekeyReport report = store::rekey(*m_store, *m_options.master_keys, rotate_data_keys);
-    trail.record.detail = std::to_string(report.rewrapped) + " of " + std::to_string(report.data_keys) +
-                          " data keys rewrapped onto master key " + report.master_key_id + ", " +
-                          std::to_string(report.rotated) + " users given a new generation";
-    m_store->append_audit(trail.record, true);
-    trail.logged = true;
-    return report;
-  });
+  return audited(
+      {*m_store, m_read_audit.get(), m_options.features.read_audit}, caller, "rekey", {}, {}, [&](AuditTrail& trail) {
+        authorize(caller, Operation::admin, {});
+        if (!m_options.master_keys) {
+          throw Error(ErrorCode::invalid,
+                      "rekey needs the master keys: set ZSIMEM_MASTER_KEY or a master key file, the new key first",
+                      "ZSIMEM_MASTER_KEY");
+        }
+        const RekeyReport report = store::rekey(*m_store, *m_options.master_keys, rotate_data_keys);
+        trail.record.detail = std::to_string(report.rewrapped) + " of " + std::to_string(report.data_keys) +
+                              " data keys rewrapped onto master key " + report.master_key_id + ", " +
+                              std::to_string(report.rotated) + " users given a new generation";
+        m_store->append_audit(trail.record, true);
+        trail.logged = true;
+        return report;
+      });
 }
 
 std::uint64_t MemoryService::follow(const Caller& caller, const ContextKey& key, std::optional<std::uint64_t> after) {
-  return audited({*m_store, m_read_audit.get()}, caller, "follow", key.user_id, key.ns, [&](AuditTrail& trail) {
-    validate_key(key);
-    authorize(caller, Operation::read, {key.user_id, key.ns});
-    const std::uint64_t start = after ? *after : head_version(key);
-    trail.record.version = version_string(start);
-    trail.record.detail = "following after version " + version_string(start);
-    return start;
-  });
+  return audited({*m_store, m_read_audit.get(), m_options.features.read_audit}, caller, "follow", key.user_id, key.ns,
+                 [&](AuditTrail& trail) {
+                   validate_key(key);
+                   authorize(caller, Operation::read, {key.user_id, key.ns});
+                   const std::uint64_t start = after ? *after : head_version(key);
+                   trail.record.version = version_string(start);
+                   trail.record.detail = "following after version " + version_string(start);
+                   return start;
+                 });
 }
 
 std::vector<VersionRecord> MemoryService::versions_after(const ContextKey& key, std::uint64_t after,
@@ -716,285 +737,303 @@ std::uint64_t MemoryService::head_version(const ContextKey& key) {
 }
 
 HistoryPage MemoryService::history(const Caller& caller, const ContextKey& key, const HistoryQuery& query) {
-  return audited({*m_store, m_read_audit.get()}, caller, "history", key.user_id, key.ns, [&](AuditTrail&) {
-    validate_key(key);
-    authorize(caller, Operation::history, {key.user_id, key.ns});
-    if (query.limit == 0 || query.limit > k_max_page) {
-      throw Error(ErrorCode::invalid, "limit: must be between 1 and " + std::to_string(k_max_page), "limit");
-    }
-    require_head(*m_store, key);
-    HistoryQuery probe = query;
-    probe.limit = query.limit + 1;
-    HistoryPage page;
-    page.versions = m_store->history(key, probe);
-    if (page.versions.size() > query.limit) {
-      page.versions.resize(query.limit);
-      page.next_cursor = page.versions.back().version;
-    }
-    return page;
-  });
+  return audited({*m_store, m_read_audit.get(), m_options.features.read_audit}, caller, "history", key.user_id, key.ns,
+                 [&](AuditTrail&) {
+                   validate_key(key);
+                   authorize(caller, Operation::history, {key.user_id, key.ns});
+                   if (query.limit == 0 || query.limit > k_max_page) {
+                     throw Error(ErrorCode::invalid, "limit: must be between 1 and " + std::to_string(k_max_page),
+                                 "limit");
+                   }
+                   require_head(*m_store, key);
+                   HistoryQuery probe = query;
+                   probe.limit = query.limit + 1;
+                   HistoryPage page;
+                   page.versions = m_store->history(key, probe);
+                   if (page.versions.size() > query.limit) {
+                     page.versions.resize(query.limit);
+                     page.next_cursor = page.versions.back().version;
+                   }
+                   return page;
+                 });
 }
 
 Summary MemoryService::summary(const Caller& caller, const ContextKey& key, const SummaryRequest& request,
                                std::optional<Timestamp> since, std::optional<Timestamp> until) {
-  return audited({*m_store, m_read_audit.get()}, caller, "summary", key.user_id, key.ns, [&](AuditTrail&) {
-    validate_key(key);
-    authorize(caller, Operation::history, {key.user_id, key.ns});
-    if (since && until && *since > *until) {
-      throw Error(ErrorCode::invalid, "since: " + format_rfc3339(*since) + " is after until, " + format_rfc3339(*until),
-                  "since");
-    }
-    SummaryBuilder builder(request);
-    require_head(*m_store, key);
-    HistoryQuery window;
-    window.since = since;
-    window.until = until;
-    for_each_version(
-        *m_store, key, [&](const VersionRecord& record) { builder.add(record.updated_at, record.data, record.delta); },
-        window);
-    return builder.finish();
-  });
+  return audited(
+      {*m_store, m_read_audit.get(), m_options.features.read_audit}, caller, "summary", key.user_id, key.ns,
+      [&](AuditTrail&) {
+        if (!m_options.features.summaries) {
+          throw Error(ErrorCode::disabled,
+                      "summaries are switched off in this deployment (ZSIMEM_FEATURES, --feature summaries=on)");
+        }
+        validate_key(key);
+        authorize(caller, Operation::history, {key.user_id, key.ns});
+        if (since && until && *since > *until) {
+          throw Error(ErrorCode::invalid,
+                      "since: " + format_rfc3339(*since) + " is after until, " + format_rfc3339(*until), "since");
+        }
+        SummaryBuilder builder(request);
+        require_head(*m_store, key);
+        HistoryQuery window;
+        window.since = since;
+        window.until = until;
+        for_each_version(
+            *m_store, key,
+            [&](const VersionRecord& record) { builder.add(record.updated_at, record.data, record.delta); }, window);
+        return builder.finish();
+      });
 }
 
 DiffResult MemoryService::diff(const Caller& caller, const ContextKey& key, std::uint64_t from,
                                std::optional<std::uint64_t> to) {
-  return audited({*m_store, m_read_audit.get()}, caller, "diff", key.user_id, key.ns, [&](AuditTrail& trail) {
-    validate_key(key);
-    authorize(caller, Operation::history, {key.user_id, key.ns});
-    const VersionRecord older = require_version(*m_store, key, from);
-    const VersionRecord newer = to ? require_version(*m_store, key, *to) : require_head(*m_store, key);
-    trail.record.version = version_string(older.version) + ".." + version_string(newer.version);
-    const Json a = Json::parse(older.data);
-    const Json b = Json::parse(newer.data);
-    return DiffResult{older.version, newer.version, Json::diff(a, b).dump(), canonical_json(create_merge_patch(a, b))};
-  });
+  return audited({*m_store, m_read_audit.get(), m_options.features.read_audit}, caller, "diff", key.user_id, key.ns,
+                 [&](AuditTrail& trail) {
+                   validate_key(key);
+                   authorize(caller, Operation::history, {key.user_id, key.ns});
+                   const VersionRecord older = require_version(*m_store, key, from);
+                   const VersionRecord newer = to ? require_version(*m_store, key, *to) : require_head(*m_store, key);
+                   trail.record.version = version_string(older.version) + ".." + version_string(newer.version);
+                   const Json a = Json::parse(older.data);
+                   const Json b = Json::parse(newer.data);
+                   return DiffResult{older.version, newer.version, Json::diff(a, b).dump(),
+                                     canonical_json(create_merge_patch(a, b))};
+                 });
 }
 
 std::vector<BlameEntry> MemoryService::blame(const Caller& caller, const ContextKey& key, std::string_view path) {
-  return audited({*m_store, m_read_audit.get()}, caller, "blame", key.user_id, key.ns, [&](AuditTrail& trail) {
-    validate_key(key);
-    authorize(caller, Operation::history, {key.user_id, key.ns});
-    if (!path.empty() && path.front() != '/') {
-      throw Error(ErrorCode::invalid, "path: '" + std::string(path) + "' is not a JSON pointer (such as /a/b)", "path");
-    }
-    std::map<std::string, BlameEntry> last_set;
-    Json previous = Json::object();
-    Json data;
-    std::uint64_t head_version = 0;
-    for_each_version(*m_store, key, [&](const VersionRecord& record) {
-      data = Json::parse(record.data);
-      const BlameEntry entry{{}, record.version, record.updated_at, record.actor, record.request_id};
-      for (const auto& changed : touched_paths(create_merge_patch(previous, data))) {
-        std::erase_if(last_set, [&](const auto& item) { return paths_overlap(item.first, changed); });
-        const Json::json_pointer pointer(changed);
-        std::vector<std::string> leaves;
-        if (data.contains(pointer)) {
-          collect_leaves(data.at(pointer), changed, leaves);
-        } else if (const auto parent = parent_path(changed); !parent.empty() &&
-                                                             data.contains(Json::json_pointer(parent)) &&
-                                                             data.at(Json::json_pointer(parent)).empty()) {
-          leaves.push_back(parent); // removing the last member left an empty object
-        }
-        for (auto& leaf : leaves) {
-          BlameEntry set = entry;
-          set.path = leaf;
-          last_set[leaf] = std::move(set);
-        }
-      }
-      previous = std::move(data);
-      head_version = record.version;
-    });
-    if (head_version == 0) {
-      require_head(*m_store, key);
-    }
-    trail.record.version = version_string(head_version);
-    std::vector<BlameEntry> entries;
-    for (auto& [leaf, entry] : last_set) {
-      if (path.empty() || paths_overlap(path, leaf)) {
-        if (leaf.size() >= path.size()) {
-          entries.push_back(std::move(entry));
-        }
-      }
-    }
-    if (!path.empty() && entries.empty()) {
-      throw Error(ErrorCode::not_found, "path '" + std::string(path) + "' does not exist in " + describe(key), "path");
-    }
-    return entries;
-  });
+  return audited({*m_store, m_read_audit.get(), m_options.features.read_audit}, caller, "blame", key.user_id, key.ns,
+                 [&](AuditTrail& trail) {
+                   validate_key(key);
+                   authorize(caller, Operation::history, {key.user_id, key.ns});
+                   if (!path.empty() && path.front() != '/') {
+                     throw Error(ErrorCode::invalid,
+                                 "path: '" + std::string(path) + "' is not a JSON pointer (such as /a/b)", "path");
+                   }
+                   std::map<std::string, BlameEntry> last_set;
+                   Json previous = Json::object();
+                   Json data;
+                   std::uint64_t head_version = 0;
+                   for_each_version(*m_store, key, [&](const VersionRecord& record) {
+                     data = Json::parse(record.data);
+                     const BlameEntry entry{{}, record.version, record.updated_at, record.actor, record.request_id};
+                     for (const auto& changed : touched_paths(create_merge_patch(previous, data))) {
+                       std::erase_if(last_set, [&](const auto& item) { return paths_overlap(item.first, changed); });
+                       const Json::json_pointer pointer(changed);
+                       std::vector<std::string> leaves;
+                       if (data.contains(pointer)) {
+                         collect_leaves(data.at(pointer), changed, leaves);
+                       } else if (const auto parent = parent_path(changed);
+                                  !parent.empty() && data.contains(Json::json_pointer(parent)) &&
+                                  data.at(Json::json_pointer(parent)).empty()) {
+                         leaves.push_back(parent); // removing the last member left an empty object
+                       }
+                       for (auto& leaf : leaves) {
+                         BlameEntry set = entry;
+                         set.path = leaf;
+                         last_set[leaf] = std::move(set);
+                       }
+                     }
+                     previous = std::move(data);
+                     head_version = record.version;
+                   });
+                   if (head_version == 0) {
+                     require_head(*m_store, key);
+                   }
+                   trail.record.version = version_string(head_version);
+                   std::vector<BlameEntry> entries;
+                   for (auto& [leaf, entry] : last_set) {
+                     if (path.empty() || paths_overlap(path, leaf)) {
+                       if (leaf.size() >= path.size()) {
+                         entries.push_back(std::move(entry));
+                       }
+                     }
+                   }
+                   if (!path.empty() && entries.empty()) {
+                     throw Error(ErrorCode::not_found,
+                                 "path '" + std::string(path) + "' does not exist in " + describe(key), "path");
+                   }
+                   return entries;
+                 });
 }
 
 std::size_t MemoryService::erase(const Caller& caller, std::string_view user_id, std::optional<std::string_view> ns) {
-  return audited({*m_store, m_read_audit.get()}, caller, "delete", user_id, ns.value_or(""), [&](AuditTrail& trail) {
-    validate_user_id(user_id);
-    if (ns) {
-      validate_namespace(*ns);
-    }
-    authorize(caller, Operation::erase, {user_id, ns.value_or("")});
-    const std::size_t removed = m_store->erase(user_id, ns);
-    m_changes.publish(user_id, ns);
-    trail.record.detail = "removed " + std::to_string(removed) + " versions";
-    m_store->append_audit(trail.record, true);
-    trail.logged = true;
-    return removed;
-  });
+  return audited({*m_store, m_read_audit.get(), m_options.features.read_audit}, caller, "delete", user_id,
+                 ns.value_or(""), [&](AuditTrail& trail) {
+                   validate_user_id(user_id);
+                   if (ns) {
+                     validate_namespace(*ns);
+                   }
+                   authorize(caller, Operation::erase, {user_id, ns.value_or("")});
+                   const std::size_t removed = m_store->erase(user_id, ns);
+                   m_changes.publish(user_id, ns);
+                   trail.record.detail = "removed " + std::to_string(removed) + " versions";
+                   m_store->append_audit(trail.record, true);
+                   trail.logged = true;
+                   return removed;
+                 });
 }
 
 VerifyReport MemoryService::verify(const Caller& caller, std::optional<std::string_view> user_id) {
-  return audited({*m_store, m_read_audit.get()}, caller, "verify", user_id.value_or(""), {}, [&](AuditTrail& trail) {
-    if (user_id) {
-      validate_user_id(*user_id);
-    }
-    authorize(caller, Operation::admin, {user_id.value_or(""), {}});
-    VerifyReport report;
-    for (const auto& key : m_store->contexts(user_id)) {
-      ++report.contexts;
-      std::optional<VersionRecord> previous;
-      Json data = Json::object();
-      std::optional<VerifyProblem> problem;
-      const auto fail = [&](std::uint64_t version, std::string text) {
-        if (!problem) {
-          problem = VerifyProblem{key, version, std::move(text)};
-        }
-      };
-      try {
-        for_each_version(*m_store, key, [&](const VersionRecord& record) {
-          if (problem) {
-            return;
-          }
-          ++report.versions;
-          const std::uint64_t expected = previous ? previous->version + 1 : 1;
-          if (record.version != expected) {
-            return fail(expected, "version " + version_string(expected) + " is missing");
-          }
-          if (record.key() != key) {
-            return fail(record.version, "the record belongs to another context");
-          }
-          if (record.prev_hash != (previous ? previous->hash : std::string{})) {
-            return fail(record.version, "prev_hash does not match the hash of the version before");
-          }
-          if (version_hash(record) != record.hash) {
-            return fail(record.version, "hash mismatch: the content or metadata was changed");
-          }
-          apply_merge_patch(data, Json::parse(record.delta));
-          if (canonical_json(data) != record.data) {
-            return fail(record.version, "data is not the previous data with the delta applied");
-          }
-          previous = record;
-        });
-      } catch (const Error& error) {
-        fail(previous ? previous->version + 1 : 1, error.what());
-      }
-      if (problem) {
-        report.problems.push_back(std::move(*problem));
-      }
-    }
-    if (!user_id) {
-      verify_audit_chain(*m_store, report);
-    }
-    trail.record.detail =
-        std::to_string(report.versions) + " versions, " + std::to_string(report.problems.size()) + " problems";
-    if (report.audit_problem) {
-      trail.record.detail += ", audit log broken";
-    }
-    if (!report.ok()) {
-      trail.record.outcome = "problems";
-    }
-    return report;
-  });
+  return audited({*m_store, m_read_audit.get(), m_options.features.read_audit}, caller, "verify", user_id.value_or(""),
+                 {}, [&](AuditTrail& trail) {
+                   if (user_id) {
+                     validate_user_id(*user_id);
+                   }
+                   authorize(caller, Operation::admin, {user_id.value_or(""), {}});
+                   VerifyReport report;
+                   for (const auto& key : m_store->contexts(user_id)) {
+                     ++report.contexts;
+                     std::optional<VersionRecord> previous;
+                     Json data = Json::object();
+                     std::optional<VerifyProblem> problem;
+                     const auto fail = [&](std::uint64_t version, std::string text) {
+                       if (!problem) {
+                         problem = VerifyProblem{key, version, std::move(text)};
+                       }
+                     };
+                     try {
+                       for_each_version(*m_store, key, [&](const VersionRecord& record) {
+                         if (problem) {
+                           return;
+                         }
+                         ++report.versions;
+                         const std::uint64_t expected = previous ? previous->version + 1 : 1;
+                         if (record.version != expected) {
+                           return fail(expected, "version " + version_string(expected) + " is missing");
+                         }
+                         if (record.key() != key) {
+                           return fail(record.version, "the record belongs to another context");
+                         }
+                         if (record.prev_hash != (previous ? previous->hash : std::string{})) {
+                           return fail(record.version, "prev_hash does not match the hash of the version before");
+                         }
+                         if (version_hash(record) != record.hash) {
+                           return fail(record.version, "hash mismatch: the content or metadata was changed");
+                         }
+                         apply_merge_patch(data, Json::parse(record.delta));
+                         if (canonical_json(data) != record.data) {
+                           return fail(record.version, "data is not the previous data with the delta applied");
+                         }
+                         previous = record;
+                       });
+                     } catch (const Error& error) {
+                       fail(previous ? previous->version + 1 : 1, error.what());
+                     }
+                     if (problem) {
+                       report.problems.push_back(std::move(*problem));
+                     }
+                   }
+                   if (!user_id) {
+                     verify_audit_chain(*m_store, report);
+                   }
+                   trail.record.detail = std::to_string(report.versions) + " versions, " +
+                                         std::to_string(report.problems.size()) + " problems";
+                   if (report.audit_problem) {
+                     trail.record.detail += ", audit log broken";
+                   }
+                   if (!report.ok()) {
+                     trail.record.outcome = "problems";
+                   }
+                   return report;
+                 });
 }
 
 void MemoryService::export_versions(const Caller& caller, std::optional<std::string_view> user_id,
                                     const std::function<void(const VersionRecord&)>& sink) {
-  audited({*m_store, m_read_audit.get()}, caller, "export", user_id.value_or(""), {}, [&](AuditTrail& trail) {
-    if (user_id) {
-      validate_user_id(*user_id);
-    }
-    authorize(caller, Operation::admin, {user_id.value_or(""), {}});
-    std::size_t count = 0;
-    for (const auto& key : m_store->contexts(user_id)) {
-      for_each_version(*m_store, key, [&](const VersionRecord& record) {
-        sink(record);
-        ++count;
-      });
-    }
-    trail.record.detail = std::to_string(count) + " versions";
-    return count;
-  });
+  audited({*m_store, m_read_audit.get(), m_options.features.read_audit}, caller, "export", user_id.value_or(""), {},
+          [&](AuditTrail& trail) {
+            if (user_id) {
+              validate_user_id(*user_id);
+            }
+            authorize(caller, Operation::admin, {user_id.value_or(""), {}});
+            std::size_t count = 0;
+            for (const auto& key : m_store->contexts(user_id)) {
+              for_each_version(*m_store, key, [&](const VersionRecord& record) {
+                sink(record);
+                ++count;
+              });
+            }
+            trail.record.detail = std::to_string(count) + " versions";
+            return count;
+          });
 }
 
 ImportResult MemoryService::import_versions(const Caller& caller, std::span<const VersionRecord> records) {
-  return audited({*m_store, m_read_audit.get()}, caller, "import", {}, {}, [&](AuditTrail& trail) {
-    ImportResult result;
-    std::map<ContextKey, std::optional<VersionRecord>> heads;
-    std::vector<VersionRecord> pending;
-    const auto flush = [&] {
-      if (!pending.empty() && !m_store->append(pending, {})) {
-        throw Error::conflict("another writer changed a context while importing; nothing of this chunk was "
-                              "written where the backend is atomic",
-                              {});
-      }
-      publish_each(m_changes, pending);
-      pending.clear();
-    };
-    for (std::size_t i = 0; i < records.size(); ++i) {
-      const VersionRecord& record = records[i];
-      const std::string item = "records[" + std::to_string(i) + "]";
-      const ContextKey key = record.key();
-      try {
-        validate_key(key);
-        validate_tags(record.tags);
-        authorize(caller, Operation::admin, {key.user_id, key.ns});
-        if (!record.key_id.empty()) {
-          throw Error(ErrorCode::invalid,
-                      "the record is sealed (key_id " + record.key_id + "): import takes what zsimem export writes",
-                      "key_id");
+  return audited(
+      {*m_store, m_read_audit.get(), m_options.features.read_audit}, caller, "import", {}, {}, [&](AuditTrail& trail) {
+        ImportResult result;
+        std::map<ContextKey, std::optional<VersionRecord>> heads;
+        std::vector<VersionRecord> pending;
+        const auto flush = [&] {
+          if (!pending.empty() && !m_store->append(pending, {})) {
+            throw Error::conflict("another writer changed a context while importing; nothing of this chunk was "
+                                  "written where the backend is atomic",
+                                  {});
+          }
+          publish_each(m_changes, pending);
+          pending.clear();
+        };
+        for (std::size_t i = 0; i < records.size(); ++i) {
+          const VersionRecord& record = records[i];
+          const std::string item = "records[" + std::to_string(i) + "]";
+          const ContextKey key = record.key();
+          try {
+            validate_key(key);
+            validate_tags(record.tags);
+            authorize(caller, Operation::admin, {key.user_id, key.ns});
+            if (!record.key_id.empty()) {
+              throw Error(ErrorCode::invalid,
+                          "the record is sealed (key_id " + record.key_id + "): import takes what zsimem export writes",
+                          "key_id");
+            }
+            if (version_hash(record) != record.hash) {
+              throw Error(ErrorCode::invalid, "hash mismatch: the record was changed after it was exported", "hash");
+            }
+          } catch (const Error& error) {
+            rethrow_for_item(error, i);
+          }
+          auto head_it = heads.find(key);
+          if (head_it == heads.end()) {
+            head_it = heads.emplace(key, m_store->head(key)).first;
+          }
+          auto& head = head_it->second;
+          if (head && record.version <= head->version) {
+            const auto existing = m_store->version(key, record.version);
+            if (existing && existing->hash == record.hash) {
+              ++result.skipped;
+              continue;
+            }
+            throw Error::conflict(item + ": version " + version_string(record.version) + " of " + describe(key) +
+                                      " already exists with different content",
+                                  version_string(head->version));
+          }
+          const std::uint64_t expected = head ? head->version + 1 : 1;
+          if (record.version != expected || record.prev_hash != (head ? head->hash : std::string{})) {
+            throw Error(ErrorCode::invalid,
+                        item + ": version " + version_string(record.version) + " of " + describe(key) +
+                            " does not continue the chain (expected version " + version_string(expected) + ")",
+                        item);
+          }
+          head = record;
+          pending.push_back(record);
+          ++result.written;
+          if (pending.size() >= k_import_chunk) {
+            flush();
+          }
         }
-        if (version_hash(record) != record.hash) {
-          throw Error(ErrorCode::invalid, "hash mismatch: the record was changed after it was exported", "hash");
-        }
-      } catch (const Error& error) {
-        rethrow_for_item(error, i);
-      }
-      auto head_it = heads.find(key);
-      if (head_it == heads.end()) {
-        head_it = heads.emplace(key, m_store->head(key)).first;
-      }
-      auto& head = head_it->second;
-      if (head && record.version <= head->version) {
-        const auto existing = m_store->version(key, record.version);
-        if (existing && existing->hash == record.hash) {
-          ++result.skipped;
-          continue;
-        }
-        throw Error::conflict(item + ": version " + version_string(record.version) + " of " + describe(key) +
-                                  " already exists with different content",
-                              version_string(head->version));
-      }
-      const std::uint64_t expected = head ? head->version + 1 : 1;
-      if (record.version != expected || record.prev_hash != (head ? head->hash : std::string{})) {
-        throw Error(ErrorCode::invalid,
-                    item + ": version " + version_string(record.version) + " of " + describe(key) +
-                        " does not continue the chain (expected version " + version_string(expected) + ")",
-                    item);
-      }
-      head = record;
-      pending.push_back(record);
-      ++result.written;
-      if (pending.size() >= k_import_chunk) {
         flush();
-      }
-    }
-    flush();
-    trail.record.detail = std::to_string(result.written) + " written, " + std::to_string(result.skipped) + " skipped";
-    m_store->append_audit(trail.record, true);
-    trail.logged = true;
-    return result;
-  });
+        trail.record.detail =
+            std::to_string(result.written) + " written, " + std::to_string(result.skipped) + " skipped";
+        m_store->append_audit(trail.record, true);
+        trail.logged = true;
+        return result;
+      });
 }
 
 AuditPage MemoryService::audit_log(const Caller& caller, const AuditQuery& query) {
-  return audited({*m_store, m_read_audit.get()}, caller, "audit_log", query.user_id.value_or(""), query.ns.value_or(""),
-                 [&](AuditTrail&) {
+  return audited({*m_store, m_read_audit.get(), m_options.features.read_audit}, caller, "audit_log",
+                 query.user_id.value_or(""), query.ns.value_or(""), [&](AuditTrail&) {
                    authorize(caller, Operation::audit, {query.user_id.value_or(""), query.ns.value_or("")});
                    if (m_read_audit) {
                      m_read_audit->flush(); // the log shows every read made before this one
@@ -1016,31 +1055,33 @@ AuditPage MemoryService::audit_log(const Caller& caller, const AuditQuery& query
 }
 
 std::vector<std::string> MemoryService::users(const Caller& caller) {
-  return audited({*m_store, m_read_audit.get()}, caller, "users", {}, {}, [&](AuditTrail&) {
-    authorize(caller, Operation::admin, {});
-    std::vector<std::string> users;
-    for (const auto& key : m_store->contexts()) {
-      if (users.empty() || users.back() != key.user_id) {
-        users.push_back(key.user_id);
-      }
-    }
-    return users;
-  });
+  return audited({*m_store, m_read_audit.get(), m_options.features.read_audit}, caller, "users", {}, {},
+                 [&](AuditTrail&) {
+                   authorize(caller, Operation::admin, {});
+                   std::vector<std::string> users;
+                   for (const auto& key : m_store->contexts()) {
+                     if (users.empty() || users.back() != key.user_id) {
+                       users.push_back(key.user_id);
+                     }
+                   }
+                   return users;
+                 });
 }
 
 std::vector<std::string> MemoryService::namespaces(const Caller& caller, std::string_view user_id) {
-  return audited({*m_store, m_read_audit.get()}, caller, "namespaces", user_id, {}, [&](AuditTrail&) {
-    validate_user_id(user_id);
-    authorize(caller, Operation::read, {user_id, {}});
-    std::vector<std::string> names;
-    for (const auto& key : m_store->contexts(user_id)) {
-      names.push_back(key.ns);
-    }
-    if (names.empty()) {
-      throw Error(ErrorCode::not_found, "no context for user '" + std::string(user_id) + "'");
-    }
-    return names;
-  });
+  return audited({*m_store, m_read_audit.get(), m_options.features.read_audit}, caller, "namespaces", user_id, {},
+                 [&](AuditTrail&) {
+                   validate_user_id(user_id);
+                   authorize(caller, Operation::read, {user_id, {}});
+                   std::vector<std::string> names;
+                   for (const auto& key : m_store->contexts(user_id)) {
+                     names.push_back(key.ns);
+                   }
+                   if (names.empty()) {
+                     throw Error(ErrorCode::not_found, "no context for user '" + std::string(user_id) + "'");
+                   }
+                   return names;
+                 });
 }
 
 } // namespace zsimem

@@ -201,3 +201,35 @@ TEST_CASE("apply reads MemoryUpdates as JSON Lines", "[cli][apply]") {
   CHECK_THAT(bad.err, Catch::Contains("line 2"));
   CHECK(cli.json({"get", "a"})["data"]["x"] == 1);
 }
+
+TEST_CASE("features: ZSIMEM_FEATURES and --feature switch features, zsimem features shows them", "[cli][features]") {
+  Cli cli("sqlite");
+  CHECK(cli.json({"features"}) == Json{{"read_audit", true}, {"summaries", true}});
+  const auto text = cli.run({"-o", "text", "features"}, {}, {"ZSIMEM_FEATURES=summaries=off"});
+  CHECK(text.exit_code == 0);
+  CHECK_THAT(text.out, Catch::Contains("summaries   off"));
+  CHECK_THAT(text.out, Catch::Contains("read_audit  on"));
+  // The flag wins over the environment.
+  const auto flagged =
+      cli.run({"--feature", "summaries=on", "-o", "json", "features"}, {}, {"ZSIMEM_FEATURES=summaries=off"});
+  CHECK(Json::parse(flagged.out)["summaries"] == true);
+
+  cli.json({"merge", "alice", R"({"weight": 80})"});
+  const auto disabled = cli.run({"--feature", "summaries=off", "summary", "alice", "-f", "/weight"});
+  CHECK(disabled.exit_code == 10);
+  CHECK_THAT(disabled.err, Catch::Contains("summaries are switched off"));
+  const auto bad = cli.run({"features"}, {}, {"ZSIMEM_FEATURES=summaries=maybe"});
+  CHECK(bad.exit_code == 5);
+  CHECK_THAT(bad.err, Catch::Contains("ZSIMEM_FEATURES: 'summaries=maybe': give NAME=on or NAME=off"));
+
+  // With read audit off, the log holds the writes only.
+  cli.run({"--feature", "read_audit=off", "get", "alice"});
+  cli.run({"--feature", "read_audit=off", "history", "alice"});
+  const Json log = cli.json({"--feature", "read_audit=off", "log"});
+  std::vector<std::string> operations;
+  for (const auto& record : log["records"]) {
+    operations.push_back(record["operation"]);
+  }
+  CHECK(std::count(operations.begin(), operations.end(), "get") == 0);
+  CHECK(std::count(operations.begin(), operations.end(), "merge") == 1);
+}

@@ -477,3 +477,20 @@ TEST_CASE("http: summary of a known history, the same from the CLI, reproducible
   REQUIRE(unknown);
   CHECK(unknown->status == 404);
 }
+
+TEST_CASE("http: GET {P}/features reports what is on, and a switched-off summary is a 501", "[http][features]") {
+  ServiceOptions off;
+  off.features.summaries = false;
+  Daemon d("sqlite", Daemon::default_options(), off);
+  auto client = d.client();
+  CHECK(body_of(client.Get("/api/v1/features")) == Json{{"read_audit", true}, {"summaries", false}});
+  post_json(client, k_memory + "/alice", Json{{"user_id", "alice"}, {"delta", {{"weight", 80}}}});
+  const auto refused = client.Get((k_memory + "/alice/summary?field=/weight").c_str());
+  REQUIRE(refused);
+  CHECK(refused->status == 501);
+  CHECK_THAT(Json::parse(refused->body)["detail"].get<std::string>(), Catch::Contains("summaries are switched off"));
+
+  Daemon on("sqlite");
+  auto on_client = on.client();
+  CHECK(body_of(on_client.Get("/api/v1/features")) == Json{{"read_audit", true}, {"summaries", true}});
+}

@@ -130,7 +130,8 @@ std::string read_text(const std::filesystem::path& path) {
 }
 
 // The route patterns routes.cpp registers, as path shapes: server.Get("/x")
-// calls, add(server, {"/x", ...}) and add(server, {memory or user + "/x", ...}).
+// calls, add(server, {"/x", ...}) and add(server, {memory, user or
+// options.api_prefix + "/x", ...}).
 std::set<std::string> registered_route_shapes(const std::string& prefix) {
   const std::string source = read_text(std::filesystem::path(ZSIMEM_SOURCE_DIR) / "daemon" / "routes.cpp");
   std::set<std::string> shapes;
@@ -139,9 +140,12 @@ std::set<std::string> registered_route_shapes(const std::string& prefix) {
   for (auto it = std::sregex_iterator(source.begin(), source.end(), literal); it != std::sregex_iterator(); ++it) {
     shapes.insert((*it)[1]);
   }
-  const std::regex added(R"re(add\s*\(\s*server\s*,\s*\{\s*(memory|user)\s*(?:\+\s*"([^"]*)"\s*)?,)re");
+  const std::regex added(
+      R"re(add\s*\(\s*server\s*,\s*\{\s*(memory|user|options\.api_prefix)\s*(?:\+\s*"([^"]*)"\s*)?,)re");
   for (auto it = std::sregex_iterator(source.begin(), source.end(), added); it != std::sregex_iterator(); ++it) {
-    const std::string base = (*it)[1] == "memory" ? prefix + "/memory" : prefix + "/memory/{}";
+    const std::string base = (*it)[1] == "memory" ? prefix + "/memory"
+                             : (*it)[1] == "user" ? prefix + "/memory/{}"
+                                                  : prefix;
     shapes.insert(base + std::regex_replace((*it)[2].str(), std::regex(R"(\(\[\^/\]\+\))"), "{}"));
   }
   return shapes;
@@ -265,8 +269,8 @@ TEST_CASE("openapi: the paths follow the API prefix", "[http][openapi]") {
   CHECK(paths.contains("/openapi.json"));
   for (const auto& [path, item] : paths.items()) {
     INFO(path);
-    CHECK((path.starts_with("/zsimem/v2/memory/") || path == "/healthz" || path == "/metrics" ||
-           path == "/openapi.json"));
+    CHECK((path.starts_with("/zsimem/v2/memory/") || path == "/zsimem/v2/features" || path == "/healthz" ||
+           path == "/metrics" || path == "/openapi.json"));
   }
   CHECK(document["openapi"] == "3.1.0");
   CHECK(document["info"]["version"].is_string());

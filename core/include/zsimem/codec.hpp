@@ -48,6 +48,9 @@ Json audit_page_json(const AuditPage& page);
 Json diff_json(const ContextKey& key, const DiffResult& diff);
 Json blame_json(const std::vector<BlameEntry>& entries);
 // A summary of the context `key` over `range` (docs/summaries.md).
+// {"read_audit": true, "summaries": false, ...}: what `zsimem features`
+// prints and GET /features answers.
+Json features_json(const Features& features);
 Json summary_json(const ContextKey& key, const SummaryRange& range, SummaryBucket bucket, const Summary& summary);
 // `ns` is empty when every namespace of the user was erased.
 Json erase_json(std::string_view user_id, std::optional<std::string_view> ns, std::size_t removed_versions);

@@ -22,7 +22,8 @@ StoreConfig store_config_from_env();
 // empty for a backend that keeps files.
 std::string store_name_from_env(std::string_view backend);
 
-// ZSIMEM_MAX_DELTA_BYTES; Error{invalid} when set to something unusable.
+// ZSIMEM_MAX_DELTA_BYTES and ZSIMEM_FEATURES; Error{invalid} when set to
+// something unusable.
 ServiceOptions service_options_from_env();
 
 // The data directory used when ZSIMEM_DATA_DIR is not set.

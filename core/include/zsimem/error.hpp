@@ -18,6 +18,7 @@ enum class ErrorCode {
   denied,          // a policy forbids the operation
   unavailable,     // the store cannot be reached or is damaged
   timeout,         // the store did not answer in time (e.g. a lock was held)
+  disabled,        // the deployment switched the feature off (docs/features.md)
   internal,        // a bug: please report it
 };
 

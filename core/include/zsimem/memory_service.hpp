@@ -2,6 +2,7 @@
 
 #include <zsimem/change_feed.hpp>
 #include <zsimem/encryption.hpp>
+#include <zsimem/features.hpp>
 #include <zsimem/identity.hpp>
 #include <zsimem/model.hpp>
 #include <zsimem/store.hpp>
@@ -126,6 +127,8 @@ struct ServiceOptions {
   // (docs/security.md); without, versions are stored as plain JSON and
   // encrypted ones cannot be read.
   std::shared_ptr<const MasterKeyRing> master_keys;
+  // What the deployment switched on (ZSIMEM_FEATURES, --feature).
+  Features features;
 };
 
 class AuditBuffer;
