@@ -91,26 +91,24 @@ std::string two_digits(unsigned value) {
 
 // The bucket `at` falls in: its label and first microsecond.
 std::pair<std::string, Timestamp> bucket_of(SummaryBucket bucket, Timestamp at) {
-  const sys_days day = std::chrono::floor<days>(at);
-  const std::chrono::year_month_day date{day};
+  const Period period = bucket == SummaryBucket::day    ? Period::day
+                        : bucket == SummaryBucket::week ? Period::week
+                                                        : Period::month;
+  const Timestamp start = period_start(at, period);
+  const sys_days first_day = std::chrono::floor<days>(start);
+  const std::chrono::year_month_day date{first_day};
   const std::string year = std::to_string(static_cast<int>(date.year()));
+  const std::string month = two_digits(static_cast<unsigned>(date.month()));
   switch (bucket) {
-  case SummaryBucket::day:
-    return {year + "-" + two_digits(static_cast<unsigned>(date.month())) + "-" +
-                two_digits(static_cast<unsigned>(date.day())),
-            Timestamp{day}};
+  case SummaryBucket::day: return {year + "-" + month + "-" + two_digits(static_cast<unsigned>(date.day())), start};
   case SummaryBucket::week: {
-    // ISO 8601: weeks start on Monday and belong to the year of their Thursday.
-    const sys_days monday = day - days{std::chrono::weekday{day}.iso_encoding() - 1};
-    const sys_days thursday = monday + days{3};
+    // ISO 8601: a week belongs to the year of its Thursday.
+    const sys_days thursday = first_day + days{3};
     const std::chrono::year iso_year = std::chrono::year_month_day{thursday}.year();
     const auto week = (thursday - sys_days{iso_year / std::chrono::January / 1}).count() / 7 + 1;
-    return {std::to_string(static_cast<int>(iso_year)) + "-W" + two_digits(static_cast<unsigned>(week)),
-            Timestamp{monday}};
+    return {std::to_string(static_cast<int>(iso_year)) + "-W" + two_digits(static_cast<unsigned>(week)), start};
   }
-  case SummaryBucket::month:
-    return {year + "-" + two_digits(static_cast<unsigned>(date.month())),
-            Timestamp{sys_days{date.year() / date.month() / 1}}};
+  case SummaryBucket::month: return {year + "-" + month, start};
   case SummaryBucket::none: break;
   }
   return {"", at};

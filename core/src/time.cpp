@@ -182,6 +182,20 @@ std::chrono::microseconds parse_duration(std::string_view text, std::string_view
   return hours{total_hours};
 }
 
+Timestamp period_start(Timestamp t, Period period) {
+  const sys_days day = floor<days>(t);
+  switch (period) {
+  case Period::hour: return floor<hours>(t);
+  case Period::day: return Timestamp{day};
+  case Period::week: return Timestamp{day - days{weekday{day}.iso_encoding() - 1}};
+  case Period::month: {
+    const year_month_day date{day};
+    return Timestamp{sys_days{date.year() / date.month() / 1}};
+  }
+  }
+  return t;
+}
+
 std::int64_t to_micros(Timestamp t) { return t.time_since_epoch().count(); }
 
 Timestamp from_micros(std::int64_t micros) { return Timestamp{microseconds{micros}}; }

@@ -26,6 +26,13 @@ Timestamp parse_time(std::string_view text, std::string_view field = "time");
 // for more than 10,000 years.
 std::chrono::microseconds parse_duration(std::string_view text, std::string_view field = "duration");
 
+// Calendar periods in UTC: hours, days, ISO weeks (Monday to Sunday) and
+// months.
+enum class Period { hour, day, week, month };
+
+// The first microsecond of the period `t` falls in.
+Timestamp period_start(Timestamp t, Period period);
+
 // Microseconds since the Unix epoch, the form stores persist.
 std::int64_t to_micros(Timestamp t);
 Timestamp from_micros(std::int64_t micros);
