@@ -50,8 +50,9 @@ TEST_CASE("features: summaries off is a clear error; read audit off logs writes 
   update.delta = R"({"weight": 80})";
   service.merge(caller, update);
 
-  const Error disabled =
-      error_of([&] { service.summary(caller, {"alice"}, SummaryRequest{{"/weight"}, SummaryBucket::none, {}}); });
+  const Error disabled = error_of([&] {
+    service.summary(caller, {"alice"}, SummaryRequest{{"/weight"}, SummaryBucket::none, {}});
+  });
   CHECK(disabled.code() == ErrorCode::disabled);
   CHECK_THAT(disabled.what(), Catch::Contains("summaries are switched off"));
 
