@@ -4,10 +4,12 @@
 #include <zsimem/error.hpp>
 #include <zsimem/features.hpp>
 #include <zsimem/memory_service.hpp>
+#include <zsimem/policy.hpp>
 
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <memory>
 #include <string>
 
 using namespace zsimem;
@@ -68,4 +70,31 @@ TEST_CASE("features: summaries off is a clear error; read audit off logs writes 
   }
   // Newest first: the writes only; no get, history, summary or audit_log.
   CHECK(operations == std::vector<std::string>{"merge", "merge"});
+}
+
+TEST_CASE("features: with read audit off a read the policy refused is still audited", "[features][service]") {
+  const testing::TempDir dir;
+  ServiceOptions options;
+  options.features.read_audit = false;
+  options.policy = std::make_shared<const Policy>(Policy::parse(R"({"roles": {
+      "self": [{"allow": ["read", "write"], "when": [{"equal": ["subject.sub", "resource.user_id"]}]}],
+      "auditor": [{"allow": ["audit"]}]},
+    "default_roles": ["self"]})",
+                                                                "test"));
+  MemoryService service(open_store({std::string(file_backend_names().front()), dir.path()}), options);
+  const Caller alice{"alice", "req-alice", Subject{"alice", {}, {}}};
+  const Caller mallory{"mallory", "req-mallory", Subject{"mallory", {}, {}}};
+  MemoryUpdate update;
+  update.user_id = "alice";
+  update.delta = R"({"weight": 80})";
+  service.merge(alice, update);
+  service.get(alice, {"alice"});
+  CHECK(error_of([&] { service.get(mallory, {"alice"}); }).code() == ErrorCode::denied);
+
+  const Caller auditor{"audit", "req-audit", Subject{"audit", {"auditor"}, {}}};
+  std::vector<std::pair<std::string, std::string>> logged;
+  for (const auto& record : service.audit_log(auditor, {}).records) {
+    logged.emplace_back(record.operation, record.outcome);
+  }
+  CHECK(logged == std::vector<std::pair<std::string, std::string>>{{"get", "denied"}, {"merge", "ok"}});
 }
