@@ -10,6 +10,7 @@
 #include <netinet/in.h>
 #include <sstream>
 #include <stdexcept>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <thread>
@@ -105,6 +106,7 @@ Dynalite::Dynalite() {
     }
     args.push_back(nullptr);
     const std::string log_path = log.string();
+    const pid_t parent = ::getpid();
     m_pid = ::fork();
     if (m_pid < 0) {
       throw std::runtime_error("fork failed for dynalite");
@@ -116,6 +118,11 @@ Dynalite::Dynalite() {
       ::dup2(fd, STDOUT_FILENO);
       ::dup2(null, STDIN_FILENO);
       ::setpgid(0, 0);
+      // Dies with the test process, even one that crashed before stopping it
+      // (a parent that died before this call is no longer our parent).
+      if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || ::getppid() != parent) {
+        _exit(127);
+      }
       ::execve(args[0], args.data(), environ);
       _exit(127);
     }
