@@ -10,7 +10,9 @@
 #include <cstdint>
 #include <memory>
 #include <openssl/crypto.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/rand.h>
 
 namespace zsimem::crypto {
@@ -136,6 +138,25 @@ std::optional<std::string> open(const Key& key, std::string_view box, std::strin
     return std::nullopt;
   }
   return plaintext;
+}
+
+Mac hmac_sha256(std::span<const unsigned char> key, std::string_view data) {
+  if (key.size() > static_cast<std::size_t>(INT_MAX)) {
+    throw Error(ErrorCode::too_large, "an HMAC key longer than 2 GiB cannot be used");
+  }
+  Mac out{};
+  unsigned int length = 0;
+  if (HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), reinterpret_cast<const unsigned char*>(data.data()),
+           data.size(), out.data(), &length) == nullptr ||
+      length != out.size()) {
+    ERR_clear_error();
+    throw Error(ErrorCode::internal, "OpenSSL could not compute an HMAC-SHA256");
+  }
+  return out;
+}
+
+bool equal_in_constant_time(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
 }
 
 std::string base64_encode(std::string_view bytes) {

@@ -46,6 +46,17 @@ std::string seal(const Key& key, std::string_view plaintext, std::string_view aa
 // when the box was altered, cut short, or sealed with another key or aad.
 std::optional<std::string> open(const Key& key, std::string_view box, std::string_view aad);
 
+// HMAC-SHA256 of `data` under `key` (RFC 2104).
+using Mac = std::array<unsigned char, 32>;
+Mac hmac_sha256(std::span<const unsigned char> key, std::string_view data);
+inline Mac hmac_sha256(std::string_view key, std::string_view data) {
+  return hmac_sha256({reinterpret_cast<const unsigned char*>(key.data()), key.size()}, data);
+}
+
+// Whether two byte strings are equal, in a time that does not depend on
+// where they differ (for comparing MACs).
+bool equal_in_constant_time(std::string_view a, std::string_view b);
+
 // Standard base64 with padding (RFC 4648 §4); decoding refuses anything
 // else, whitespace included.
 std::string base64_encode(std::string_view bytes);

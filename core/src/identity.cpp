@@ -1,3 +1,5 @@
+#include "crypto.hpp"
+
 #include <zsimem/codec.hpp>
 #include <zsimem/error.hpp>
 #include <zsimem/hash_chain.hpp>
@@ -12,7 +14,6 @@
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <openssl/pem.h>
 #include <openssl/rsa.h>
 #include <set>
@@ -181,14 +182,8 @@ Algorithm check_header(const JwtSettings& settings, const Json& header) {
 }
 
 bool verify_hs256(const std::string& secret, std::string_view input, const std::string& signature) {
-  std::array<unsigned char, EVP_MAX_MD_SIZE> mac{};
-  unsigned int length = 0;
-  if (HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()), bytes_of(input), input.size(), mac.data(),
-           &length) == nullptr) {
-    ERR_clear_error();
-    throw Error(ErrorCode::internal, "OpenSSL could not compute an HMAC-SHA256");
-  }
-  return signature.size() == length && CRYPTO_memcmp(mac.data(), signature.data(), length) == 0;
+  const crypto::Mac mac = crypto::hmac_sha256(secret, input);
+  return crypto::equal_in_constant_time({reinterpret_cast<const char*>(mac.data()), mac.size()}, signature);
 }
 
 // RSASSA-PKCS1-v1_5 with SHA-256 (RFC 7518 §3.3).

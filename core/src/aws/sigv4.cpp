@@ -5,22 +5,18 @@
 #include <zsimem/error.hpp>
 #include <zsimem/hash_chain.hpp>
 
-#include <climits>
-
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <map>
 #include <openssl/crypto.h>
-#include <openssl/err.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <span>
 
 namespace zsimem::aws {
 namespace {
 
-using Mac = std::array<unsigned char, 32>;
+using crypto::hmac_sha256;
+using crypto::Mac;
 
 constexpr std::string_view k_algorithm = "AWS4-HMAC-SHA256";
 constexpr std::string_view k_terminator = "aws4_request";
@@ -30,21 +26,6 @@ constexpr std::string_view k_terminator = "aws4_request";
 }
 
 const unsigned char* bytes_of(std::string_view text) { return reinterpret_cast<const unsigned char*>(text.data()); }
-
-Mac hmac_sha256(std::span<const unsigned char> key, std::string_view data) {
-  if (key.size() > static_cast<std::size_t>(INT_MAX)) {
-    throw Error(ErrorCode::too_large, "an HMAC key longer than 2 GiB cannot be used");
-  }
-  Mac out{};
-  unsigned int length = 0;
-  if (HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), bytes_of(data), data.size(), out.data(), &length) ==
-          nullptr ||
-      length != out.size()) {
-    ERR_clear_error();
-    throw Error(ErrorCode::internal, "OpenSSL could not compute an HMAC-SHA256");
-  }
-  return out;
-}
 
 bool is_unreserved(unsigned char c) {
   return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
