@@ -163,6 +163,14 @@ std::string read_file(const fs::path& path) {
   return std::move(*contents);
 }
 
+std::string read_config_file(const fs::path& path, std::string_view what) {
+  try {
+    return read_file(path);
+  } catch (const Error& error) {
+    throw Error(ErrorCode::invalid, std::string(what) + " '" + path.string() + "': " + error.what());
+  }
+}
+
 std::string read_at(int fd, std::uint64_t offset, std::size_t size, const fs::path& path) {
   std::string out(size, '\0');
   std::size_t done = 0;

@@ -45,6 +45,9 @@ std::optional<UniqueFd> open_for_reading(const std::filesystem::path& path);
 
 // The whole contents of a file.
 std::string read_file(const std::filesystem::path& path);
+// The whole contents of a configuration file; Error{invalid} naming it as
+// `what` ("retention file") and saying why it cannot be read.
+std::string read_config_file(const std::filesystem::path& path, std::string_view what);
 // The whole contents of a file, or nullopt when it does not exist.
 std::optional<std::string> read_file_if_exists(const std::filesystem::path& path);
 

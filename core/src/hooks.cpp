@@ -1,4 +1,5 @@
 #include "crypto.hpp"
+#include "file_io.hpp"
 
 #include <zsimem/codec.hpp>
 #include <zsimem/error.hpp>
@@ -6,13 +7,9 @@
 #include <zsimem/validate.hpp>
 
 #include <algorithm>
-#include <cerrno>
 #include <charconv>
 #include <cmath>
 #include <cstdlib>
-#include <cstring>
-#include <fstream>
-#include <iterator>
 #include <map>
 #include <numeric>
 #include <set>
@@ -32,11 +29,12 @@ std::string string_member(std::string_view source, const std::string& where, con
 }
 
 std::string read_secret_file(std::string_view source, const std::string& where, const std::filesystem::path& path) {
-  std::ifstream file(path, std::ios::binary);
-  if (!file) {
-    bad(source, where, "cannot read '" + path.string() + "': " + std::strerror(errno));
+  std::string secret;
+  try {
+    secret = file_io::read_config_file(path, "secret file");
+  } catch (const Error& error) {
+    bad(source, where, error.what());
   }
-  std::string secret{std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>()};
   while (!secret.empty() && (secret.back() == '\n' || secret.back() == '\r')) {
     secret.pop_back();
   }
@@ -248,12 +246,7 @@ HooksConfig HooksConfig::parse(std::string_view text, std::string_view source, c
 }
 
 HooksConfig HooksConfig::load(const std::filesystem::path& path) {
-  std::ifstream file(path, std::ios::binary);
-  if (!file) {
-    throw Error(ErrorCode::invalid, "hooks file '" + path.string() + "': " + std::strerror(errno));
-  }
-  const std::string text{std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>()};
-  return parse(text, "hooks file '" + path.string() + "'", path.parent_path());
+  return parse(file_io::read_config_file(path, "hooks file"), "hooks file '" + path.string() + "'", path.parent_path());
 }
 
 std::string hook_event_json(const VersionRecord& record) {

@@ -1,3 +1,5 @@
+#include "file_io.hpp"
+
 #include <zsimem/error.hpp>
 #include <zsimem/retention.hpp>
 #include <zsimem/validate.hpp>
@@ -5,10 +7,6 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
-#include <cerrno>
-#include <cstring>
-#include <fstream>
-#include <iterator>
 
 namespace zsimem {
 namespace {
@@ -185,12 +183,7 @@ RetentionConfig RetentionConfig::parse(std::string_view text, std::string_view s
 }
 
 RetentionConfig RetentionConfig::load(const std::filesystem::path& path) {
-  std::ifstream file(path, std::ios::binary);
-  if (!file) {
-    throw Error(ErrorCode::invalid, "retention file '" + path.string() + "': " + std::strerror(errno));
-  }
-  const std::string text{std::istreambuf_iterator<char>(file), std::istreambuf_iterator<char>()};
-  return parse(text, "retention file '" + path.string() + "'");
+  return parse(file_io::read_config_file(path, "retention file"), "retention file '" + path.string() + "'");
 }
 
 } // namespace zsimem
