@@ -314,8 +314,9 @@ void add_summary(CLI::App& app, Session& session) {
       ->capture_default_str();
   command->add_option("-g,--goal", args->goals, "A target for a field, as POINTER:NUMBER (repeatable)")
       ->type_name("GOAL");
-  auto* window = command->add_option("-w,--window", args->window, "Only the last DURATION (12h, 7d, 8w) before --until")
-                     ->type_name("DURATION");
+  auto* window =
+      command->add_option("-w,--window", args->window, "Only the DURATION (12h, 7d, 8w) before --until, --as-of or now")
+          ->type_name("DURATION");
   command->add_option("--since", args->since, "Only versions from TIME on")->type_name("TIME")->excludes(window);
   command->add_option("--until", args->until, "Only versions up to TIME")->type_name("TIME");
   command->add_option("--as-of", args->as_of, "Summarize as it was at TIME: the same answer forever")
