@@ -111,18 +111,20 @@ std::vector<std::string> repeated_param(const httplib::Request& req, const std::
 // goals and the range (docs/summaries.md).
 Json summary(MemoryService& service, const httplib::Request& req, const Caller& caller) {
   const ContextKey key = path_key(req);
-  const auto [request, range] = from(InputSource::query, [&] {
-    SummaryRequest parsed;
-    parsed.fields = repeated_param(req, "field");
+  // Not a structured binding: clang before 16 cannot capture one in the lambda below.
+  SummaryRequest request;
+  SummaryRange range;
+  from(InputSource::query, [&] {
+    request.fields = repeated_param(req, "field");
     if (const auto bucket = query(req, "bucket"); !bucket.empty()) {
-      parsed.bucket = parse_summary_bucket(bucket, "bucket");
+      request.bucket = parse_summary_bucket(bucket, "bucket");
     }
-    parsed.goals = parse_summary_goals(repeated_param(req, "goal"), "goal");
+    request.goals = parse_summary_goals(repeated_param(req, "goal"), "goal");
     const auto window = query(req, "window");
-    return std::pair{parsed,
-                     summary_range(time_param(req, "since"), time_param(req, "until"),
-                                   window.empty() ? std::nullopt : std::optional(parse_duration(window, "window")),
-                                   time_param(req, "as_of"), now())};
+    range = summary_range(time_param(req, "since"), time_param(req, "until"),
+                          window.empty() ? std::nullopt : std::optional(parse_duration(window, "window")),
+                          time_param(req, "as_of"), now());
+    return 0;
   });
   return summary_json(key, range, request.bucket, from(InputSource::query, [&] {
                         return service.summary(caller, key, request, range.since, range.until);
