@@ -10,6 +10,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstdlib>
+#include <iterator>
 #include <map>
 #include <numeric>
 #include <set>
@@ -60,17 +61,13 @@ HookSpec hook_of(std::string_view source, const std::string& where, const Json& 
   };
   spec.name = member("name") != nullptr ? string_member(source, where + ".name", *member("name")) : where;
   const std::string kind = member("type") != nullptr ? string_member(source, where + ".type", *member("type")) : "";
-  if (kind == "program") {
-    spec.kind = HookKind::program;
-  } else if (kind == "webhook") {
-    spec.kind = HookKind::webhook;
-  } else if (kind == "trend") {
-    spec.kind = HookKind::trend;
-  } else if (kind == "goal") {
-    spec.kind = HookKind::goal;
-  } else {
+  constexpr HookKind k_kinds[] = {HookKind::program, HookKind::webhook, HookKind::trend, HookKind::goal};
+  const auto* known = std::find_if(std::begin(k_kinds), std::end(k_kinds),
+                                   [&](HookKind candidate) { return to_string(candidate) == kind; });
+  if (known == std::end(k_kinds)) {
     bad(source, where + ".type", "must be program, webhook, trend or goal");
   }
+  spec.kind = *known;
   static const std::set<std::string> k_common{"name", "type", "namespaces", "write_back", "timeout_ms"};
   static const std::map<HookKind, std::set<std::string>> k_own{
       {HookKind::program, {"command"}},

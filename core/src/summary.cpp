@@ -272,7 +272,9 @@ void SummaryBuilder::add(Timestamp at, std::string_view data, std::string_view d
     const bool named = patch.is_object() && patch.contains(field.pointer);
     const bool sample = value && (!field.previous || named || *value != *field.previous);
     field.previous = value;
-    field.stored_goal = number_at(document, field.goal_pointer);
+    if (!field.goal) { // the request's goal wins: the stored one is not needed
+      field.stored_goal = number_at(document, field.goal_pointer);
+    }
     if (!sample) {
       continue;
     }

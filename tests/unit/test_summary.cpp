@@ -24,6 +24,17 @@ Timestamp at(const char* date, int hours = 0) {
 
 std::string weight(double value) { return R"({"weight": )" + std::to_string(value) + "}"; }
 
+// Merges `delta` into alice's default context, then waits 2 ms so that
+// versions get distinct times.
+VersionRecord merge_alice(MemoryService& service, const Caller& caller, const std::string& delta) {
+  MemoryUpdate update;
+  update.user_id = "alice";
+  update.delta = delta;
+  VersionRecord record = service.merge(caller, update).record;
+  std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  return record;
+}
+
 } // namespace
 
 TEST_CASE("summary: exact linear data gives its statistics, its line and the day the goal is reached", "[summary]") {
@@ -237,14 +248,7 @@ TEST_CASE("service summary: a window of a context's versions, the same until a p
   const testing::TempDir dir;
   MemoryService service(open_store({backend, dir.path()}));
   const Caller caller{"tester", "req-summary"};
-  const auto merge = [&](const std::string& delta) {
-    MemoryUpdate update;
-    update.user_id = "alice";
-    update.delta = delta;
-    const VersionRecord record = service.merge(caller, update).record;
-    std::this_thread::sleep_for(std::chrono::milliseconds(2)); // distinct times
-    return record;
-  };
+  const auto merge = [&](const std::string& delta) { return merge_alice(service, caller, delta); };
   merge(R"({"weight": 80})");
   const VersionRecord second = merge(R"({"weight": 79, "mood": "ok"})");
   merge(R"({"mood": "good"})");
@@ -359,14 +363,7 @@ TEST_CASE("service summary: goals stored in the context, and as_of gives the sam
   const testing::TempDir dir;
   MemoryService service(open_store({std::string(file_backend_names().front()), dir.path()}));
   const Caller caller{"tester", "req-as-of"};
-  const auto merge = [&](const std::string& delta) {
-    MemoryUpdate update;
-    update.user_id = "alice";
-    update.delta = delta;
-    const VersionRecord record = service.merge(caller, update).record;
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
-    return record;
-  };
+  const auto merge = [&](const std::string& delta) { return merge_alice(service, caller, delta); };
   merge(R"({"weight": 80, "goals": {"weight": 70}})");
   const VersionRecord second = merge(R"({"weight": 78})");
   const SummaryRequest request{{"/weight"}, SummaryBucket::day, {}};
