@@ -53,6 +53,15 @@ void add_serve_command(CLI::App& app, Session& session) {
                       ->envname("ZSIMEM_TLS_KEY");
   tls_cert->needs(tls_key);
   tls_key->needs(tls_cert);
+  command
+      ->add_option("--retention", args->retention,
+                   "Apply this retention file's policies at start and every --prune-interval (docs/retention.md)")
+      ->type_name("FILE")
+      ->envname("ZSIMEM_RETENTION");
+  command->add_option("--prune-interval", args->prune_interval, "How often to apply --retention (30s, 15m, 1h, 1d)")
+      ->type_name("DURATION")
+      ->envname("ZSIMEM_PRUNE_INTERVAL")
+      ->capture_default_str();
   command->footer("Stops cleanly on SIGTERM or SIGINT. See docs/http-api.md and docs/security.md.\nExample:\n"
                   "  MEMORY_BACKEND=sqlite zsimem serve --listen 127.0.0.1:8080");
   command->callback([&session, args] {

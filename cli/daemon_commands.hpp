@@ -16,6 +16,8 @@ struct ServeArgs {
   bool insecure = false; // listen beyond loopback without a policy
   std::string tls_cert;  // HTTPS with this certificate and key; both or neither
   std::string tls_key;
+  std::string retention;             // a retention file: prune on a timer
+  std::string prune_interval = "1h"; // how often
 };
 
 struct WatchArgs {

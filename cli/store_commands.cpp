@@ -4,6 +4,7 @@
 #include "session.hpp"
 
 #include <zsimem/error.hpp>
+#include <zsimem/retention.hpp>
 
 #include <CLI/CLI.hpp>
 
@@ -126,8 +127,11 @@ void add_verify(CLI::App& app, Session& session) {
                                 {"version", version_string(problem.version)},
                                 {"problem", problem.problem}});
       }
-      Json result{
-          {"ok", report.ok()}, {"contexts", report.contexts}, {"versions", report.versions}, {"problems", problems}};
+      Json result{{"ok", report.ok()},
+                  {"contexts", report.contexts},
+                  {"versions", report.versions},
+                  {"gaps", report.gaps},
+                  {"problems", problems}};
       if (report.audit_checked) {
         result["audit"] = Json{{"records", report.audit_records},
                                {"problem", report.audit_problem ? Json(*report.audit_problem) : Json(nullptr)}};
@@ -145,7 +149,11 @@ void add_verify(CLI::App& app, Session& session) {
         std::cout << "audit log: " << report.audit_records << " records checked\n";
       }
       std::cout << (report.ok() ? "ok: " : "FAILED: ") << report.contexts << " contexts, " << report.versions
-                << " versions checked, " << report.problems.size() << " broken\n";
+                << " versions checked";
+      if (report.gaps > 0) {
+        std::cout << " across " << report.gaps << (report.gaps == 1 ? " pruned gap" : " pruned gaps");
+      }
+      std::cout << ", " << report.problems.size() << " broken\n";
     }
     if (!report.ok()) {
       throw CLI::RuntimeError(k_exit_verify_failed);
@@ -272,6 +280,55 @@ void add_init(CLI::App& app, Session& session) {
   });
 }
 
+void add_prune(CLI::App& app, Session& session) {
+  auto user = std::make_shared<std::string>();
+  auto file = std::make_shared<std::string>();
+  auto dry_run = std::make_shared<bool>(false);
+  auto* command = app.add_subcommand(
+      "prune", "Apply the retention policies: remove the versions no rule keeps, and old audit records");
+  command->add_option("user", *user, "Only this user's contexts (audit records are then left alone)");
+  command->add_option("--retention", *file, "The retention file (docs/retention.md)")
+      ->type_name("FILE")
+      ->envname("ZSIMEM_RETENTION");
+  command->add_flag("--dry-run", *dry_run, "Print what would go and what would stay; change nothing");
+  command->footer("The head of a context always stays; gaps keep its hash chain verifiable (docs/retention.md).\n"
+                  "Example:\n  zsimem prune --dry-run --retention /etc/zsimem/retention.json");
+  command->callback([&session, user, file, dry_run] {
+    if (file->empty()) {
+      throw Error(ErrorCode::invalid, "no retention policy: give --retention FILE or set ZSIMEM_RETENTION",
+                  "--retention");
+    }
+    PruneOptions options;
+    options.dry_run = *dry_run;
+    if (!user->empty()) {
+      options.user_id = *user;
+    }
+    const PruneReport report = session.service().prune(session.caller(), RetentionConfig::load(*file), options);
+    if (session.json_output()) {
+      print_json(prune_report_json(report));
+      return;
+    }
+    for (const auto& context : report.contexts) {
+      std::cout << context.key.user_id << " · " << context.key.ns << ": " << context.versions << " versions, "
+                << context.kept.size() << " kept, " << context.pruned_versions << (*dry_run ? " to prune" : " pruned")
+                << '\n';
+      for (const auto& kept : context.kept) {
+        std::cout << "  keep  " << kept.version << "  " << format_rfc3339(kept.updated_at) << "  "
+                  << describe_keep_reasons(kept.reasons) << '\n';
+      }
+      for (const auto& [first, last] : context.pruned) {
+        std::cout << "  prune " << first << (first == last ? "" : ".." + std::to_string(last)) << '\n';
+      }
+    }
+    if (report.audit_through_seq) {
+      std::cout << "audit log: " << report.audit_pruned << " records through seq " << *report.audit_through_seq
+                << (*dry_run ? " to prune" : " pruned") << '\n';
+    }
+    std::cout << (*dry_run ? "dry run: would prune " : "pruned ") << report.versions_pruned << " versions in "
+              << report.contexts.size() << " contexts with a retention rule\n";
+  });
+}
+
 void add_features(CLI::App& app, Session& session) {
   auto* command = app.add_subcommand("features", "Show which features are on (ZSIMEM_FEATURES, --feature)");
   command->footer("Example:\n  zsimem --feature summaries=off features");
@@ -300,6 +357,7 @@ void add_store_commands(CLI::App& app, Session& session) {
   add_import(app, session);
   add_apply(app, session);
   add_rekey(app, session);
+  add_prune(app, session);
   add_features(app, session);
 }
 

@@ -42,10 +42,12 @@ _zsimem_options() {
     apply:-v) echo '--backend --data-dir -o --output --request-id --policy --token-file --master-key-file --feature' ;;
     rekey) echo '-h --help --rotate-data-keys --version --backend --data-dir -o --output --request-id --policy --token-file --master-key-file --feature' ;;
     rekey:-v) echo '--backend --data-dir -o --output --request-id --policy --token-file --master-key-file --feature' ;;
+    prune) echo '-h --help --retention --dry-run --version --backend --data-dir -o --output --request-id --policy --token-file --master-key-file --feature' ;;
+    prune:-v) echo '--retention --backend --data-dir -o --output --request-id --policy --token-file --master-key-file --feature' ;;
     features) echo '-h --help --version --backend --data-dir -o --output --request-id --policy --token-file --master-key-file --feature' ;;
     features:-v) echo '--backend --data-dir -o --output --request-id --policy --token-file --master-key-file --feature' ;;
-    serve) echo '-h --help --listen --api-prefix --threads --max-connections --log-format --insecure --tls-cert --tls-key --version --backend --data-dir -o --output --request-id --policy --token-file --master-key-file --feature' ;;
-    serve:-v) echo '--listen --api-prefix --threads --max-connections --log-format --tls-cert --tls-key --backend --data-dir -o --output --request-id --policy --token-file --master-key-file --feature' ;;
+    serve) echo '-h --help --listen --api-prefix --threads --max-connections --log-format --insecure --tls-cert --tls-key --retention --prune-interval --version --backend --data-dir -o --output --request-id --policy --token-file --master-key-file --feature' ;;
+    serve:-v) echo '--listen --api-prefix --threads --max-connections --log-format --tls-cert --tls-key --retention --prune-interval --backend --data-dir -o --output --request-id --policy --token-file --master-key-file --feature' ;;
     watch) echo '-h --help -n --namespace --url --api-prefix --after --count --ca-file --version --backend --data-dir -o --output --request-id --policy --token-file --master-key-file --feature' ;;
     watch:-v) echo '-n --namespace --url --api-prefix --after --count --ca-file --backend --data-dir -o --output --request-id --policy --token-file --master-key-file --feature' ;;
     policy) echo '-h --help --role --attribute --version --backend --data-dir -o --output --request-id --policy --token-file --master-key-file --feature' ;;
@@ -125,6 +127,11 @@ _zsimem_complete_value() {
         --cursor) : ;;
         *) false ;;
         esac && return ;;
+    prune)
+        case $2 in
+        --retention) : ;;
+        *) false ;;
+        esac && return ;;
     serve)
         case $2 in
         --listen) : ;;
@@ -134,6 +141,8 @@ _zsimem_complete_value() {
         --log-format) _zsimem_complete_words 'text json' ;;
         --tls-cert) : ;;
         --tls-key) : ;;
+        --retention) : ;;
+        --prune-interval) : ;;
         *) false ;;
         esac && return ;;
     watch)
@@ -186,6 +195,7 @@ _zsimem_complete_positional() {
     export:0) _zsimem_complete_users ;;
     import:0) _zsimem_complete_files ;;
     apply:0) _zsimem_complete_files ;;
+    prune:0) _zsimem_complete_users ;;
     watch:0) _zsimem_complete_users ;;
     policy:0) _zsimem_complete_words 'check' ;;
     policy:1) : ;;
@@ -280,7 +290,7 @@ _zsimem() {
     elif [[ $cur == -?* ]]; then
         _zsimem_complete_words "$(_zsimem_options "$command")"
     elif [[ -z $command ]]; then
-        _zsimem_complete_words 'get merge history rollback diff blame summary delete namespaces init users log verify export import apply rekey features serve watch policy'
+        _zsimem_complete_words 'get merge history rollback diff blame summary delete namespaces init users log verify export import apply rekey prune features serve watch policy'
     else
         _zsimem_complete_positional "$command" "$positional"
     fi

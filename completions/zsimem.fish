@@ -39,10 +39,12 @@ function __zsimem_takes_value
             contains -- $argv[2] --backend --data-dir -o --output --request-id --policy --token-file --master-key-file --feature
         case rekey
             contains -- $argv[2] --backend --data-dir -o --output --request-id --policy --token-file --master-key-file --feature
+        case prune
+            contains -- $argv[2] --retention --backend --data-dir -o --output --request-id --policy --token-file --master-key-file --feature
         case features
             contains -- $argv[2] --backend --data-dir -o --output --request-id --policy --token-file --master-key-file --feature
         case serve
-            contains -- $argv[2] --listen --api-prefix --threads --max-connections --log-format --tls-cert --tls-key --backend --data-dir -o --output --request-id --policy --token-file --master-key-file --feature
+            contains -- $argv[2] --listen --api-prefix --threads --max-connections --log-format --tls-cert --tls-key --retention --prune-interval --backend --data-dir -o --output --request-id --policy --token-file --master-key-file --feature
         case watch
             contains -- $argv[2] -n --namespace --url --api-prefix --after --count --ca-file --backend --data-dir -o --output --request-id --policy --token-file --master-key-file --feature
         case policy
@@ -148,6 +150,7 @@ complete -c zsimem -n __zsimem_needs_command -a export -d 'Write every version, 
 complete -c zsimem -n __zsimem_needs_command -a import -d 'Read versions written by export (lossless, any backend)'
 complete -c zsimem -n __zsimem_needs_command -a apply -d 'Merge many MemoryUpdates from JSON Lines, in one transaction where the backend allows'
 complete -c zsimem -n __zsimem_needs_command -a rekey -d 'Rewrap every data key onto the current (first) master key; safe while daemons serve'
+complete -c zsimem -n __zsimem_needs_command -a prune -d 'Apply the retention policies: remove the versions no rule keeps, and old audit records'
 complete -c zsimem -n __zsimem_needs_command -a features -d 'Show which features are on (ZSIMEM_FEATURES, --feature)'
 complete -c zsimem -n __zsimem_needs_command -a serve -d 'Serve the HTTP API on the configured store'
 complete -c zsimem -n __zsimem_needs_command -a watch -d 'Follow a context\'s new versions from a daemon\'s event stream'
@@ -267,6 +270,12 @@ complete -c zsimem -n '__zsimem_positional apply 1' -F -d 'JSON Lines of MemoryU
 complete -c zsimem -n '__zsimem_using_command rekey' -s h -l help -d 'Print this help message and exit'
 complete -c zsimem -n '__zsimem_using_command rekey' -l rotate-data-keys -d 'Also give every user a new data key: new versions are sealed with it, old ones keep theirs'
 
+# prune
+complete -c zsimem -n '__zsimem_using_command prune' -s h -l help -d 'Print this help message and exit'
+complete -c zsimem -n '__zsimem_using_command prune' -l retention -x -d 'The retention file (docs/retention.md)'
+complete -c zsimem -n '__zsimem_using_command prune' -l dry-run -d 'Print what would go and what would stay; change nothing'
+complete -c zsimem -n '__zsimem_positional prune 1' -f -a '(__zsimem_users)' -d 'Only this user\'s contexts (audit records are then left alone)'
+
 # features
 complete -c zsimem -n '__zsimem_using_command features' -s h -l help -d 'Print this help message and exit'
 
@@ -280,6 +289,8 @@ complete -c zsimem -n '__zsimem_using_command serve' -l log-format -x -a 'text j
 complete -c zsimem -n '__zsimem_using_command serve' -l insecure -d 'Listen on an address beyond loopback without a policy (--policy): anyone who can reach it may read and write every context'
 complete -c zsimem -n '__zsimem_using_command serve' -l tls-cert -x -d 'Serve HTTPS with this certificate (PEM: the server\'s, then any intermediates); needs --tls-key'
 complete -c zsimem -n '__zsimem_using_command serve' -l tls-key -x -d 'Private key of --tls-cert (PEM, unencrypted; keep it readable by the daemon only)'
+complete -c zsimem -n '__zsimem_using_command serve' -l retention -x -d 'Apply this retention file\'s policies at start and every --prune-interval (docs/retention.md)'
+complete -c zsimem -n '__zsimem_using_command serve' -l prune-interval -x -d 'How often to apply --retention (30s, 15m, 1h, 1d)'
 
 # watch
 complete -c zsimem -n '__zsimem_using_command watch' -s h -l help -d 'Print this help message and exit'

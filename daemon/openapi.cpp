@@ -265,13 +265,15 @@ constexpr std::string_view k_components = R"json({
       "title": "Features",
       "description": "Each feature and whether it is on.",
       "type": "object",
-      "required": ["read_audit", "summaries"],
+      "required": ["read_audit", "retention", "summaries", "versioning"],
       "properties": {
         "read_audit": {"type": "boolean", "description": "Audit records of reads (writes and refusals are always audited)."},
-        "summaries": {"type": "boolean", "description": "GET .../summary."}
+        "retention": {"type": "boolean", "description": "Retention policies: zsimem prune and the daemon's --retention timer."},
+        "summaries": {"type": "boolean", "description": "GET .../summary."},
+        "versioning": {"type": "boolean", "description": "Off: each write prunes every version but the new head."}
       },
       "additionalProperties": {"type": "boolean"},
-      "examples": [{"read_audit": true, "summaries": true}]
+      "examples": [{"read_audit": true, "retention": true, "summaries": true, "versioning": true}]
     },
     "AuditRecord": {
       "title": "AuditRecord",
@@ -920,35 +922,35 @@ Json memory_paths(const std::string& prefix) {
                             {"content", {{"text/event-stream", {{"schema", {{"type", "string"}}}}}}}},
                        {422, 503, 504}})}};
 
-  paths[user + "/summary"] =
-      Json{{"description", k_other_methods},
-           {"get",
-            operation(
-                {"summarize_memory",
-                 "insights",
-                 "Summarize numeric fields over time",
-                 "Per field: count, first, last, min, max, mean and change over the range and per bucket, a "
-                 "least-squares trend, and progress toward a goal with the date the trend reaches it. The range is "
-                 "`since` to `until`, or the `window` before `until` (or `as_of`, or now); `as_of` caps `until`, so "
-                 "a summary as of a past time never changes (docs/summaries.md).",
-                 user_params(
-                     {Json{{"name", "field"},
-                           {"in", "query"},
-                           {"required", true},
-                           {"description", "A numeric field, as a JSON Pointer; repeat for more."},
-                           {"schema",
-                            {{"type", "array"}, {"minItems", 1}, {"items", {{"type", "string"}, {"pattern", "^/"}}}}},
-                           {"example", Json::array({"/steps"})}},
-                      query_param("bucket", "Group the samples by UTC day, ISO week or month.",
-                                  Json{{"enum", {"none", "day", "week", "month"}}, {"default", "none"}}),
-                      query_param("goal", "A target, as POINTER:NUMBER (/weight:70); repeat for more.",
-                                  Json{{"type", "array"}, {"items", {{"type", "string"}, {"pattern", "^/.*:.+$"}}}}),
-                      query_param("window", "The span before until, as/of or now: a number and h, d or w (7d, 8w).",
-                                  Json{{"type", "string"}, {"pattern", "^([0-9]+[hdw])+$"}}),
-                      component_ref("parameters/Since"), component_ref("parameters/Until"),
-                      query_param("as_of", "Summarize as of this time: until is no later.", Json{{"type", "string"}})}),
-                 ok_response("The summary.", component_ref("schemas/Summary")),
-                 {404, 422, 501, 503, 504}})}};
+  paths[user + "/summary"] = Json{
+      {"description", k_other_methods},
+      {"get",
+       operation(
+           {"summarize_memory",
+            "insights",
+            "Summarize numeric fields over time",
+            "Per field: count, first, last, min, max, mean and change over the range and per bucket, a "
+            "least-squares trend, and progress toward a goal with the date the trend reaches it. The range is "
+            "`since` to `until`, or the `window` before `until` (or `as_of`, or now); `as_of` caps `until`, so "
+            "a summary as of a past time never changes (docs/summaries.md).",
+            user_params(
+                {Json{{"name", "field"},
+                      {"in", "query"},
+                      {"required", true},
+                      {"description", "A numeric field, as a JSON Pointer; repeat for more."},
+                      {"schema",
+                       {{"type", "array"}, {"minItems", 1}, {"items", {{"type", "string"}, {"pattern", "^/"}}}}},
+                      {"example", Json::array({"/steps"})}},
+                 query_param("bucket", "Group the samples by UTC day, ISO week or month.",
+                             Json{{"enum", {"none", "day", "week", "month"}}, {"default", "none"}}),
+                 query_param("goal", "A target, as POINTER:NUMBER (/weight:70); repeat for more.",
+                             Json{{"type", "array"}, {"items", {{"type", "string"}, {"pattern", "^/.*:.+$"}}}}),
+                 query_param("window", "The span before until, as/of or now: a number and s, m, h, d or w (7d, 8w).",
+                             Json{{"type", "string"}, {"pattern", "^([0-9]+[hdw])+$"}}),
+                 component_ref("parameters/Since"), component_ref("parameters/Until"),
+                 query_param("as_of", "Summarize as of this time: until is no later.", Json{{"type", "string"}})}),
+            ok_response("The summary.", component_ref("schemas/Summary")),
+            {404, 422, 501, 503, 504}})}};
 
   paths[user + "/namespaces"] =
       Json{{"description", k_other_methods},

@@ -1,5 +1,6 @@
 #include "daemon_commands.hpp"
 #include "http_server.hpp"
+#include "retention_timer.hpp"
 #include "session.hpp"
 
 #include <zsimem/config.hpp>
@@ -7,14 +8,18 @@
 #include <zsimem/identity.hpp>
 #include <zsimem/metrics.hpp>
 #include <zsimem/policy.hpp>
+#include <zsimem/retention.hpp>
+#include <zsimem/time.hpp>
 
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include <arpa/inet.h>
 #include <charconv>
+#include <chrono>
 #include <csignal>
 #include <netinet/in.h>
+#include <optional>
 #include <pthread.h>
 
 namespace zsimem::cli {
@@ -69,6 +74,13 @@ int run_serve(Session& session, const ServeArgs& args) {
   options.json_logs = args.log_format == "json";
   options.tls_cert_file = args.tls_cert;
   options.tls_key_file = args.tls_key;
+  // Read before anything starts: a bad file or interval stops the daemon.
+  std::optional<RetentionConfig> retention;
+  std::chrono::microseconds prune_interval{};
+  if (!args.retention.empty()) {
+    retention = RetentionConfig::load(args.retention);
+    prune_interval = parse_duration(args.prune_interval, "--prune-interval");
+  }
   ServiceOptions service_options = session.service_options();
   if (service_options.policy) {
     options.authenticator = std::make_shared<const Authenticator>(service_options.policy->identity());
@@ -95,6 +107,12 @@ int run_serve(Session& session, const ServeArgs& args) {
   // The access log goes to standard error, beside the daemon's other messages.
   spdlog::set_default_logger(spdlog::stderr_logger_mt("zsimemd"));
   spdlog::set_pattern(options.json_logs ? "%v" : "%Y-%m-%dT%H:%M:%S.%fZ %l %v", spdlog::pattern_time_type::utc);
+  std::optional<daemon::RetentionTimer> pruning;
+  if (retention && !service.options().features.retention) {
+    spdlog::warn("retention: --retention is ignored: the retention feature is switched off");
+  } else if (retention) {
+    pruning.emplace(service, std::move(*retention), prune_interval);
+  }
   return daemon::serve_until_signalled(service, metrics, options);
 }
 

@@ -171,6 +171,9 @@ Json version_json(const VersionRecord& record, bool with_data) {
             {"idempotency_key", nullable_string(record.idempotency_key)},
             {"prev_hash", nullable_string(record.prev_hash)},
             {"hash", record.hash}};
+  if (record.pruned_through) {
+    json["pruned_through"] = version_string(*record.pruned_through);
+  }
   if (!record.salt.empty()) {
     json["salt"] = record.salt;
   }
@@ -215,6 +218,10 @@ VersionRecord version_from_json(const Json& json) {
   record.idempotency_key = optional_string_member(json, "idempotency_key");
   record.prev_hash = optional_string_member(json, "prev_hash");
   record.hash = string_member(json, "hash");
+  record.pruned_through = optional_version_member(json, "pruned_through", false);
+  if (record.pruned_through && *record.pruned_through < record.version) {
+    bad_field("pruned_through", "a gap's last version must not come before its first");
+  }
   return record;
 }
 
@@ -318,6 +325,40 @@ Json features_json(const Features& features) {
     out[std::string(name)] = on;
   }
   return out;
+}
+
+Json prune_report_json(const PruneReport& report) {
+  Json contexts = Json::array();
+  for (const auto& context : report.contexts) {
+    Json kept = Json::array();
+    for (const auto& version : context.kept) {
+      Json reasons = Json::array();
+      for (const auto name : keep_reason_names(version.reasons)) {
+        reasons.push_back(name);
+      }
+      kept.push_back(Json{{"version", version_string(version.version)},
+                          {"updated_at", format_rfc3339(version.updated_at)},
+                          {"reasons", reasons}});
+    }
+    Json pruned = Json::array();
+    for (const auto& [first, last] : context.pruned) {
+      pruned.push_back(Json{{"from", version_string(first)}, {"to", version_string(last)}});
+    }
+    contexts.push_back(Json{{"user_id", context.key.user_id},
+                            {"namespace", context.key.ns},
+                            {"versions", context.versions},
+                            {"kept", kept},
+                            {"pruned", pruned},
+                            {"pruned_versions", context.pruned_versions}});
+  }
+  Json audit = nullptr;
+  if (report.audit_through_seq) {
+    audit = Json{{"through_seq", *report.audit_through_seq}, {"records", report.audit_pruned}};
+  }
+  return Json{{"dry_run", report.dry_run},
+              {"contexts", contexts},
+              {"versions_pruned", report.versions_pruned},
+              {"audit", audit}};
 }
 
 Json summary_json(const ContextKey& key, const SummaryRange& range, SummaryBucket bucket, const Summary& summary) {

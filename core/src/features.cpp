@@ -9,7 +9,9 @@ namespace {
 // The one table of features: name and member.
 constexpr std::pair<std::string_view, bool Features::*> k_features[] = {
     {"read_audit", &Features::read_audit},
+    {"retention", &Features::retention},
     {"summaries", &Features::summaries},
+    {"versioning", &Features::versioning},
 };
 
 std::string known_names() {

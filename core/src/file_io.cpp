@@ -3,12 +3,14 @@
 #include <zsimem/error.hpp>
 #include <zsimem/failpoint.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <dirent.h>
 #include <fcntl.h>
+#include <linux/falloc.h>
 #include <sys/file.h>
 #include <sys/random.h>
 #include <sys/stat.h>
@@ -332,6 +334,12 @@ std::optional<std::vector<std::string>> list_dir(const fs::path& dir) {
   }
 }
 
+void remove_file(const fs::path& path) {
+  if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
+    fail("cannot remove", path, errno);
+  }
+}
+
 void remove_tree(const fs::path& path) {
   std::error_code error;
   fs::remove_all(path, error);
@@ -383,6 +391,36 @@ FileLock::~FileLock() {
   if (m_fd >= 0 && !m_owned) {
     ::flock(m_fd, LOCK_UN);
   }
+}
+
+void discard_prefix(const fs::path& path, std::uint64_t length) {
+  if (length == 0) {
+    return;
+  }
+  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
+  if (!fd) {
+    fail("cannot open", path, errno);
+  }
+  const auto bytes = static_cast<off_t>(length);
+  if (::fallocate(fd.get(), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, bytes) != 0) {
+    if (errno != EOPNOTSUPP && errno != ENOSYS) {
+      fail("cannot free the start of", path, errno);
+    }
+    const std::string zeros(std::size_t{64} * 1024, '\0');
+    for (std::uint64_t offset = 0; offset < length; offset += zeros.size()) {
+      const auto chunk = static_cast<std::size_t>(std::min<std::uint64_t>(zeros.size(), length - offset));
+      if (::lseek(fd.get(), static_cast<off_t>(offset), SEEK_SET) < 0) {
+        fail("cannot seek in", path, errno);
+      }
+      write_all(fd.get(), std::string_view(zeros).substr(0, chunk), path);
+    }
+  }
+  fsync_fd(fd.get(), path);
+}
+
+std::uint64_t data_start(int fd) {
+  const off_t start = ::lseek(fd, 0, SEEK_DATA);
+  return start > 0 ? static_cast<std::uint64_t>(start) : 0;
 }
 
 AppendFile::AppendFile(const fs::path& path)

@@ -58,6 +58,16 @@ std::string read_at(int fd, std::uint64_t offset, std::size_t size, const std::f
 // The size of an open file.
 std::uint64_t file_size(int fd, const std::filesystem::path& path);
 
+// Frees the first `length` bytes of a file, which then read as zero bytes,
+// keeping the offsets of the rest: punches a hole where the filesystem can,
+// else overwrites them with zeros; durable on return.
+void discard_prefix(const std::filesystem::path& path, std::uint64_t length);
+
+// Where the first data of an open file that discard_prefix left lies: the
+// end of its hole, rounded down to a block (0 where the filesystem cannot
+// tell). Reads may start there; what lies before is zeros.
+std::uint64_t data_start(int fd);
+
 // Writes all of `data`, retrying short writes and EINTR.
 void write_all(int fd, std::string_view data, const std::filesystem::path& path);
 
@@ -89,6 +99,9 @@ std::optional<std::vector<std::string>> list_dir(const std::filesystem::path& di
 
 // Removes a file or a whole directory tree; nothing when it does not exist.
 void remove_tree(const std::filesystem::path& path);
+// Removes one file; a file already gone is no error. The caller fsyncs the
+// directory.
+void remove_file(const std::filesystem::path& path);
 
 enum class LockMode { shared, exclusive };
 

@@ -9,6 +9,7 @@
 #include <zsimem/memory_service.hpp>
 #include <zsimem/merge_patch.hpp>
 #include <zsimem/policy.hpp>
+#include <zsimem/retention.hpp>
 #include <zsimem/validate.hpp>
 
 #include <algorithm>
@@ -59,9 +60,9 @@ struct ReadAuditLog {
 // The operations that change nothing. With Features::read_audit off they
 // leave no audit record, unless the policy refused them.
 bool is_read(std::string_view operation) {
-  static constexpr std::string_view k_reads[] = {"get",     "merge_dry_run", "follow", "history",
-                                                 "summary", "diff",          "blame",  "verify",
-                                                 "export",  "audit_log",     "users",  "namespaces"};
+  static constexpr std::string_view k_reads[] = {"get",   "merge_dry_run", "follow",       "history", "summary",
+                                                 "diff",  "blame",         "verify",       "export",  "audit_log",
+                                                 "users", "namespaces",    "prune_dry_run"};
   return std::find(std::begin(k_reads), std::end(k_reads), operation) != std::end(k_reads);
 }
 
@@ -122,12 +123,27 @@ auto audited(const ReadAuditLog& log, const Caller& caller, std::string_view ope
   }
 }
 
+// Audit retention leaves a record naming the hash of the last record it
+// removed: the one the oldest remaining record names as its predecessor.
+constexpr std::string_view k_audit_prune_operation = "prune_audit";
+constexpr std::string_view k_bridge_marker = "; bridge ";
+
+std::optional<std::string> audit_bridge(const AuditRecord& record) {
+  const auto at = record.detail.rfind(k_bridge_marker);
+  if (record.operation != k_audit_prune_operation || at == std::string::npos) {
+    return std::nullopt;
+  }
+  return record.detail.substr(at + k_bridge_marker.size());
+}
+
 // Walks the audit log from its newest record to its oldest: each record's
 // hash must match its contents and be what the record after it names as its
 // predecessor. Records from before the chain existed (no hash) may only
-// come first in the log.
+// come first in the log; the oldest may name a predecessor that audit
+// retention removed, if a later record bridges it.
 void verify_audit_chain(MemoryStore& store, VerifyReport& report) {
   report.audit_checked = true;
+  std::set<std::string> bridges;
   std::optional<AuditRecord> newer;
   AuditQuery query;
   query.limit = k_max_page;
@@ -149,6 +165,9 @@ void verify_audit_chain(MemoryStore& store, VerifyReport& report) {
                                        "inserted or changed)";
         return;
       }
+      if (auto bridge = audit_bridge(record)) {
+        bridges.insert(std::move(*bridge));
+      }
       newer = record;
     }
     if (page.size() < query.limit) {
@@ -156,9 +175,46 @@ void verify_audit_chain(MemoryStore& store, VerifyReport& report) {
     }
     query.before_seq = page.back().seq;
   }
-  if (newer && !newer->prev_hash.empty()) {
+  if (newer && !newer->prev_hash.empty() && !bridges.contains(newer->prev_hash)) {
     report.audit_problem = "audit record " + std::to_string(newer->seq) +
                            ": the first record names a predecessor, which is missing (records were removed)";
+  }
+}
+
+// The gap record standing for `records`, consecutive records of one
+// context (versions or gaps), oldest first.
+VersionRecord gap_for(std::span<const VersionRecord> records) {
+  const VersionRecord& first = records.front();
+  VersionRecord gap;
+  gap.user_id = first.user_id;
+  gap.ns = first.ns;
+  gap.version = first.version;
+  gap.pruned_through = records.back().last_version();
+  gap.updated_at = first.updated_at;
+  gap.prev_hash = first.prev_hash;
+  gap.hash = records.back().hash;
+  return gap;
+}
+
+// With versioning off: replaces every version before `head` by one gap.
+// The write is committed already, so a failure here only leaves versions
+// that the next write prunes.
+void drop_history(MemoryStore& store, const VersionRecord& head) {
+  if (head.version <= 1) {
+    return;
+  }
+  try {
+    const auto first = store.version(head.key(), 1);
+    if (!first) {
+      return; // erased meanwhile
+    }
+    VersionRecord gap = gap_for({&*first, 1});
+    gap.pruned_through = head.version - 1;
+    gap.hash = head.prev_hash; // the previous version's
+    store.prune(gap);
+  } catch (const std::exception& error) {
+    std::cerr << "zsimem: could not prune the versions before " << describe(head.key()) << " version " << head.version
+              << " (versioning is off): " << error.what() << std::endl;
   }
 }
 
@@ -198,9 +254,30 @@ Json parse_delta(const std::string& text, std::size_t max_bytes, std::string_vie
   return delta;
 }
 
+// The gap record standing for `version`, if retention pruned it.
+std::optional<VersionRecord> gap_covering(MemoryStore& store, const ContextKey& key, std::uint64_t version) {
+  HistoryQuery query;
+  query.before_version = version + 1;
+  query.limit = 1;
+  auto below = store.history(key, query);
+  if (!below.empty() && below.front().is_gap() && below.front().last_version() >= version) {
+    return std::move(below.front());
+  }
+  return std::nullopt;
+}
+
+Error pruned_error(const ContextKey& key, std::string_view what, const VersionRecord& gap) {
+  return Error(ErrorCode::not_found, std::string(what) + " of " + describe(key) +
+                                         " was pruned by retention (versions " + version_string(gap.version) + " to " +
+                                         version_string(gap.last_version()) + " are gone)");
+}
+
 VersionRecord require_version(MemoryStore& store, const ContextKey& key, std::uint64_t version) {
   auto record = store.version(key, version);
-  if (!record) {
+  if (!record || record->is_gap()) {
+    if (const auto gap = record ? record : gap_covering(store, key, version)) {
+      throw pruned_error(key, "version " + version_string(version), *gap);
+    }
     throw Error(ErrorCode::not_found,
                 "version " + version_string(version) + " of " + describe(key) + " does not exist");
   }
@@ -278,7 +355,7 @@ Plan plan_update(MemoryStore& store, const ContextKey& key, const std::optional<
                             current);
     }
     const auto base = store.version(key, expected);
-    if (!base) {
+    if (!base || base->is_gap()) {
       throw Error::conflict("expected version " + version_string(expected) + " of " + describe(key) +
                                 " no longer exists; the head is version " + current,
                             current);
@@ -354,10 +431,18 @@ void validate_update(const MemoryUpdate& update) {
   throw Error(error.code(), item + ": " + error.what(), error.field().empty() ? item : item + "." + error.field());
 }
 
-// Visits the versions of `key` oldest first, page by page: all, or those
-// `window`'s since and until select.
+// Visits the records of `key` oldest first, page by page, gaps included
+// but not records a gap covers (left by a prune that crashed): all, or
+// those `window`'s since and until select.
 template <typename Visit>
-void for_each_version(MemoryStore& store, const ContextKey& key, Visit&& visit, const HistoryQuery& window = {}) {
+void for_each_record(MemoryStore& store, const ContextKey& key, Visit&& visit, const HistoryQuery& window = {}) {
+  std::uint64_t covered_through = 0;
+  const auto visit_uncovered = [&](const VersionRecord& record) {
+    if (record.version > covered_through) {
+      covered_through = record.is_gap() ? record.last_version() : 0;
+      visit(record);
+    }
+  };
   HistoryQuery query;
   query.since = window.since;
   query.until = window.until;
@@ -376,12 +461,12 @@ void for_each_version(MemoryStore& store, const ContextKey& key, Visit&& visit, 
         if (!record) {
           break;
         }
-        visit(*record);
+        visit_uncovered(*record);
       }
       throw;
     }
     for (const auto& record : page) {
-      visit(record);
+      visit_uncovered(record);
     }
     if (page.size() < query.limit) {
       return;
@@ -393,6 +478,39 @@ void for_each_version(MemoryStore& store, const ContextKey& key, Visit&& visit, 
                   "the versions of " + describe(key) + " are out of order: the store is damaged");
     }
     query.after_version = page.back().version;
+  }
+}
+
+// The same for the versions alone: no gaps.
+template <typename Visit>
+void for_each_version(MemoryStore& store, const ContextKey& key, Visit&& visit, const HistoryQuery& window = {}) {
+  for_each_record(
+      store, key,
+      [&](const VersionRecord& record) {
+        if (!record.is_gap()) {
+          visit(record);
+        }
+      },
+      window);
+}
+
+// Up to `limit` versions of a history query, gaps skipped: a page of the
+// store's may hold fewer versions than it asked for.
+std::vector<VersionRecord> versions_only(MemoryStore& store, const ContextKey& key, HistoryQuery query,
+                                         std::size_t limit) {
+  std::vector<VersionRecord> out;
+  query.limit = limit;
+  for (;;) {
+    auto page = store.history(key, query);
+    for (auto& record : page) {
+      if (!record.is_gap() && out.size() < limit) {
+        out.push_back(std::move(record));
+      }
+    }
+    if (out.size() >= limit || page.size() < query.limit) {
+      return out;
+    }
+    (query.oldest_first ? query.after_version : query.before_version) = page.back().version;
   }
 }
 
@@ -501,6 +619,9 @@ VersionRecord MemoryService::get(const Caller& caller, const ContextKey& key, co
                        throw Error(ErrorCode::not_found,
                                    describe(key) + " has no version at or before " + format_rfc3339(*selector.at));
                      }
+                     if (found->is_gap()) {
+                       throw pruned_error(key, "the version current at " + format_rfc3339(*selector.at), *found);
+                     }
                      record = std::move(*found);
                    } else {
                      record = require_head(*m_store, key);
@@ -558,6 +679,9 @@ MergeResult MemoryService::merge(const Caller& caller, const MemoryUpdate& updat
                        return result;
                      }
                      if (append_version(*m_store, m_changes, record, trail)) {
+                       if (!m_options.features.versioning) {
+                         drop_history(*m_store, record);
+                       }
                        return result;
                      }
                      // Another writer appended first: recompute against the new head.
@@ -645,6 +769,11 @@ std::vector<MergeResult> MemoryService::apply(const Caller& caller, std::span<co
             trail.logged = !records.empty();
             publish_each(m_changes, records);
             failpoint::hit("service.after_append");
+            for (std::size_t i = 0; i < records.size() && !m_options.features.versioning; ++i) {
+              if (i + 1 == records.size() || records[i + 1].key() != records[i].key()) {
+                drop_history(*m_store, records[i]); // after the context's last version in the batch
+              }
+            }
             return results;
           }
         }
@@ -684,6 +813,9 @@ MergeResult MemoryService::rollback(const Caller& caller, const ContextKey& key,
                      trail.record.version = version_string(record.version);
                      trail.record.detail = "rollback to version " + version_string(target);
                      if (append_version(*m_store, m_changes, record, trail)) {
+                       if (!m_options.features.versioning) {
+                         drop_history(*m_store, record);
+                       }
                        return result;
                      }
                    }
@@ -727,8 +859,7 @@ std::vector<VersionRecord> MemoryService::versions_after(const ContextKey& key, 
   HistoryQuery query;
   query.oldest_first = true;
   query.after_version = after;
-  query.limit = std::clamp<std::size_t>(limit, 1, k_max_page);
-  return m_store->history(key, query);
+  return versions_only(*m_store, key, query, std::clamp<std::size_t>(limit, 1, k_max_page));
 }
 
 std::uint64_t MemoryService::head_version(const ContextKey& key) {
@@ -746,10 +877,8 @@ HistoryPage MemoryService::history(const Caller& caller, const ContextKey& key, 
                                  "limit");
                    }
                    require_head(*m_store, key);
-                   HistoryQuery probe = query;
-                   probe.limit = query.limit + 1;
                    HistoryPage page;
-                   page.versions = m_store->history(key, probe);
+                   page.versions = versions_only(*m_store, key, query, query.limit + 1);
                    if (page.versions.size() > query.limit) {
                      page.versions.resize(query.limit);
                      page.next_cursor = page.versions.back().version;
@@ -886,6 +1015,7 @@ VerifyReport MemoryService::verify(const Caller& caller, std::optional<std::stri
                      ++report.contexts;
                      std::optional<VersionRecord> previous;
                      Json data = Json::object();
+                     bool after_gap = false; // the data before is gone: the next record's is taken as it is
                      std::optional<VerifyProblem> problem;
                      const auto fail = [&](std::uint64_t version, std::string text) {
                        if (!problem) {
@@ -893,12 +1023,11 @@ VerifyReport MemoryService::verify(const Caller& caller, std::optional<std::stri
                        }
                      };
                      try {
-                       for_each_version(*m_store, key, [&](const VersionRecord& record) {
+                       for_each_record(*m_store, key, [&](const VersionRecord& record) {
                          if (problem) {
                            return;
                          }
-                         ++report.versions;
-                         const std::uint64_t expected = previous ? previous->version + 1 : 1;
+                         const std::uint64_t expected = previous ? previous->last_version() + 1 : 1;
                          if (record.version != expected) {
                            return fail(expected, "version " + version_string(expected) + " is missing");
                          }
@@ -908,17 +1037,30 @@ VerifyReport MemoryService::verify(const Caller& caller, std::optional<std::stri
                          if (record.prev_hash != (previous ? previous->hash : std::string{})) {
                            return fail(record.version, "prev_hash does not match the hash of the version before");
                          }
+                         if (record.is_gap()) {
+                           // Its hash is the last pruned version's, which the next one names.
+                           ++report.gaps;
+                           after_gap = true;
+                           previous = record;
+                           return;
+                         }
+                         ++report.versions;
                          if (version_hash(record) != record.hash) {
                            return fail(record.version, "hash mismatch: the content or metadata was changed");
                          }
-                         apply_merge_patch(data, Json::parse(record.delta));
+                         if (after_gap) {
+                           data = Json::parse(record.data);
+                           after_gap = false;
+                         } else {
+                           apply_merge_patch(data, Json::parse(record.delta));
+                         }
                          if (canonical_json(data) != record.data) {
                            return fail(record.version, "data is not the previous data with the delta applied");
                          }
                          previous = record;
                        });
                      } catch (const Error& error) {
-                       fail(previous ? previous->version + 1 : 1, error.what());
+                       fail(previous ? previous->last_version() + 1 : 1, error.what());
                      }
                      if (problem) {
                        report.problems.push_back(std::move(*problem));
@@ -939,6 +1081,124 @@ VerifyReport MemoryService::verify(const Caller& caller, std::optional<std::stri
                  });
 }
 
+namespace {
+
+// Decides which versions of one context stay and replaces each run of those
+// that go (with the gaps next to them) by one gap record.
+PruneContext prune_context(MemoryStore& store, const ContextKey& key, const RetentionPolicy& policy, bool dry_run) {
+  PruneContext result;
+  result.key = key;
+  std::vector<VersionRecord> records;
+  for_each_record(store, key, [&](const VersionRecord& record) {
+    VersionRecord bare = record; // the chain and the times are all that is needed
+    bare.data.clear();
+    bare.delta.clear();
+    records.push_back(std::move(bare));
+  });
+  std::vector<Timestamp> times;
+  for (const auto& record : records) {
+    if (!record.is_gap()) {
+      times.push_back(record.updated_at);
+    }
+  }
+  result.versions = times.size();
+  const auto reasons = retention_decisions(policy, times);
+  std::vector<bool> goes(records.size());
+  for (std::size_t i = 0, v = 0; i < records.size(); ++i) {
+    goes[i] = records[i].is_gap() || reasons[v] == 0;
+    if (!records[i].is_gap()) {
+      if (reasons[v] != 0) {
+        result.kept.push_back({records[i].version, records[i].updated_at, reasons[v]});
+      }
+      ++v;
+    }
+  }
+  // Runs of records that go; a run is pruned when it holds a version.
+  for (std::size_t begin = 0; begin < records.size();) {
+    if (!goes[begin]) {
+      ++begin;
+      continue;
+    }
+    std::size_t end = begin + 1;
+    while (end < records.size() && goes[end] && records[end].version == records[end - 1].last_version() + 1) {
+      ++end;
+    }
+    const std::span<const VersionRecord> run(records.data() + begin, end - begin);
+    const auto versions = static_cast<std::size_t>(
+        std::count_if(run.begin(), run.end(), [](const VersionRecord& record) { return !record.is_gap(); }));
+    if (versions > 0) {
+      const VersionRecord gap = gap_for(run);
+      result.pruned.emplace_back(gap.version, gap.last_version());
+      result.pruned_versions += versions;
+      if (!dry_run) {
+        store.prune(gap);
+      }
+    }
+    begin = end;
+  }
+  return result;
+}
+
+} // namespace
+
+PruneReport MemoryService::prune(const Caller& caller, const RetentionConfig& config, const PruneOptions& options) {
+  return audited(
+      {*m_store, m_read_audit.get(), m_options.features.read_audit}, caller,
+      options.dry_run ? "prune_dry_run" : "prune", options.user_id.value_or(""), {}, [&](AuditTrail& trail) {
+        if (!m_options.features.retention) {
+          throw Error(ErrorCode::disabled,
+                      "retention is switched off in this deployment (ZSIMEM_FEATURES, --feature retention=on)");
+        }
+        if (options.user_id) {
+          validate_user_id(*options.user_id);
+        }
+        authorize(caller, Operation::admin, {options.user_id.value_or(""), {}});
+        PruneReport report;
+        report.dry_run = options.dry_run;
+        for (const auto& key : m_store->contexts(options.user_id)) {
+          const RetentionPolicy& policy = config.policy_for(key.ns);
+          if (policy.keeps_everything()) {
+            continue;
+          }
+          report.contexts.push_back(prune_context(*m_store, key, policy, options.dry_run));
+          report.versions_pruned += report.contexts.back().pruned_versions;
+        }
+        if (config.audit_keep_within && !options.user_id) {
+          AuditQuery older;
+          older.until = now() - *config.audit_keep_within - std::chrono::microseconds{1};
+          older.limit = 1;
+          if (const auto newest_old = m_store->audit_log(older); !newest_old.empty()) {
+            const AuditRecord& last = newest_old.front();
+            report.audit_through_seq = last.seq;
+            if (options.dry_run) {
+              AuditQuery page;
+              page.before_seq = last.seq + 1;
+              page.limit = k_max_page;
+              for (auto records = m_store->audit_log(page); !records.empty(); records = m_store->audit_log(page)) {
+                report.audit_pruned += records.size();
+                page.before_seq = records.back().seq;
+              }
+            } else {
+              report.audit_pruned = m_store->prune_audit(last.seq);
+              AuditRecord bridge = trail.record;
+              bridge.operation = k_audit_prune_operation;
+              bridge.detail = "removed " + std::to_string(report.audit_pruned) + " audit records through seq " +
+                              std::to_string(last.seq) + std::string(k_bridge_marker) + last.hash;
+              m_store->append_audit(bridge, true);
+            }
+          }
+        }
+        trail.record.detail = std::to_string(report.versions_pruned) + " versions in " +
+                              std::to_string(report.contexts.size()) + " contexts, " +
+                              std::to_string(report.audit_pruned) + " audit records";
+        if (!options.dry_run) {
+          m_store->append_audit(trail.record, true);
+          trail.logged = true;
+        }
+        return report;
+      });
+}
+
 void MemoryService::export_versions(const Caller& caller, std::optional<std::string_view> user_id,
                                     const std::function<void(const VersionRecord&)>& sink) {
   audited({*m_store, m_read_audit.get(), m_options.features.read_audit}, caller, "export", user_id.value_or(""), {},
@@ -949,7 +1209,8 @@ void MemoryService::export_versions(const Caller& caller, std::optional<std::str
             authorize(caller, Operation::admin, {user_id.value_or(""), {}});
             std::size_t count = 0;
             for (const auto& key : m_store->contexts(user_id)) {
-              for_each_version(*m_store, key, [&](const VersionRecord& record) {
+              // Gaps too: an import of a pruned history keeps its chain whole.
+              for_each_record(*m_store, key, [&](const VersionRecord& record) {
                 sink(record);
                 ++count;
               });
@@ -987,7 +1248,7 @@ ImportResult MemoryService::import_versions(const Caller& caller, std::span<cons
                           "the record is sealed (key_id " + record.key_id + "): import takes what zsimem export writes",
                           "key_id");
             }
-            if (version_hash(record) != record.hash) {
+            if (!record.is_gap() && version_hash(record) != record.hash) {
               throw Error(ErrorCode::invalid, "hash mismatch: the record was changed after it was exported", "hash");
             }
           } catch (const Error& error) {
@@ -998,7 +1259,7 @@ ImportResult MemoryService::import_versions(const Caller& caller, std::span<cons
             head_it = heads.emplace(key, m_store->head(key)).first;
           }
           auto& head = head_it->second;
-          if (head && record.version <= head->version) {
+          if (head && record.version <= head->last_version()) {
             const auto existing = m_store->version(key, record.version);
             if (existing && existing->hash == record.hash) {
               ++result.skipped;
@@ -1008,7 +1269,7 @@ ImportResult MemoryService::import_versions(const Caller& caller, std::span<cons
                                       " already exists with different content",
                                   version_string(head->version));
           }
-          const std::uint64_t expected = head ? head->version + 1 : 1;
+          const std::uint64_t expected = head ? head->last_version() + 1 : 1;
           if (record.version != expected || record.prev_hash != (head ? head->hash : std::string{})) {
             throw Error(ErrorCode::invalid,
                         item + ": version " + version_string(record.version) + " of " + describe(key) +

@@ -89,12 +89,20 @@ bool RetentionPolicy::keeps_everything() const {
   return !keep_last && !keep_within && keep_hourly == 0 && keep_daily == 0 && keep_weekly == 0 && keep_monthly == 0;
 }
 
-std::string describe_keep_reasons(unsigned reasons) {
-  std::string text;
+std::vector<std::string_view> keep_reason_names(unsigned reasons) {
+  std::vector<std::string_view> names;
   for (const auto& [reason, name] : k_reason_names) {
     if ((reasons & reason) != 0) {
-      text += (text.empty() ? "" : ", ") + std::string(name);
+      names.push_back(name);
     }
+  }
+  return names;
+}
+
+std::string describe_keep_reasons(unsigned reasons) {
+  std::string text;
+  for (const auto name : keep_reason_names(reasons)) {
+    text += (text.empty() ? "" : ", ") + std::string(name);
   }
   return text;
 }

@@ -145,11 +145,11 @@ std::chrono::microseconds parse_duration(std::string_view text, std::string_view
   const auto bad = [&]() {
     throw Error(ErrorCode::invalid,
                 std::string(field) + ": '" + std::string(text) +
-                    "' is not a duration: a number and a unit, h, d or w (12h, 7d, 8w, 1w3d)",
+                    "' is not a duration: a number and a unit, s, m, h, d or w (30s, 15m, 12h, 7d, 8w, 1w3d)",
                 std::string(field));
   };
-  constexpr std::int64_t k_max_hours = 10'000LL * 366 * 24;
-  std::int64_t total_hours = 0;
+  constexpr std::int64_t k_max_seconds = 10'000LL * 366 * 24 * 3600;
+  std::int64_t total_seconds = 0;
   std::size_t pos = 0;
   if (text.empty()) {
     bad();
@@ -159,7 +159,7 @@ std::chrono::microseconds parse_duration(std::string_view text, std::string_view
     const std::size_t digits_at = pos;
     while (pos < text.size() && text[pos] >= '0' && text[pos] <= '9') {
       count = count * 10 + (text[pos++] - '0');
-      if (count > k_max_hours) {
+      if (count > k_max_seconds) {
         bad();
       }
     }
@@ -167,19 +167,24 @@ std::chrono::microseconds parse_duration(std::string_view text, std::string_view
       bad();
     }
     const char unit = text[pos++];
-    const std::int64_t hours_per_unit = unit == 'h' ? 1 : unit == 'd' ? 24 : unit == 'w' ? 24 * 7 : 0;
-    if (hours_per_unit == 0) {
+    const std::int64_t seconds_per_unit = unit == 's'   ? 1
+                                          : unit == 'm' ? 60
+                                          : unit == 'h' ? 3600
+                                          : unit == 'd' ? 24 * 3600
+                                          : unit == 'w' ? 7 * 24 * 3600
+                                                        : 0;
+    if (seconds_per_unit == 0 || count > k_max_seconds / seconds_per_unit) {
       bad();
     }
-    total_hours += count * hours_per_unit;
-    if (total_hours > k_max_hours) {
+    total_seconds += count * seconds_per_unit;
+    if (total_seconds > k_max_seconds) {
       bad();
     }
   }
-  if (total_hours == 0) {
+  if (total_seconds == 0) {
     bad();
   }
-  return hours{total_hours};
+  return std::chrono::seconds{total_seconds};
 }
 
 Timestamp period_start(Timestamp t, Period period) {

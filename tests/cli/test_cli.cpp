@@ -204,7 +204,8 @@ TEST_CASE("apply reads MemoryUpdates as JSON Lines", "[cli][apply]") {
 
 TEST_CASE("features: ZSIMEM_FEATURES and --feature switch features, zsimem features shows them", "[cli][features]") {
   Cli cli("sqlite");
-  CHECK(cli.json({"features"}) == Json{{"read_audit", true}, {"summaries", true}});
+  CHECK(cli.json({"features"}) ==
+        Json{{"read_audit", true}, {"retention", true}, {"summaries", true}, {"versioning", true}});
   const auto text = cli.run({"-o", "text", "features"}, {}, {"ZSIMEM_FEATURES=summaries=off"});
   CHECK(text.exit_code == 0);
   CHECK_THAT(text.out, Catch::Contains("summaries   off"));
@@ -232,4 +233,50 @@ TEST_CASE("features: ZSIMEM_FEATURES and --feature switch features, zsimem featu
   }
   CHECK(std::count(operations.begin(), operations.end(), "get") == 0);
   CHECK(std::count(operations.begin(), operations.end(), "merge") == 1);
+}
+
+TEST_CASE("prune: --dry-run shows what goes and what stays; prune applies it; verify passes", "[cli][retention]") {
+  Cli cli(GENERATE(from_range(file_backend_names())));
+  CAPTURE(cli.backend);
+  for (int i = 1; i <= 5; ++i) {
+    REQUIRE(cli.run({"merge", "alice", R"({"n":)" + std::to_string(i) + "}"}).exit_code == 0);
+  }
+  const auto policy = cli.dir.path() / "retention.json";
+  write_file(policy, R"({"default": {"keep_last": 2}})");
+
+  const auto preview = cli.run({"-o", "text", "prune", "--dry-run", "--retention", policy.string()});
+  INFO(preview.err);
+  REQUIRE(preview.exit_code == 0);
+  CHECK_THAT(preview.out, Catch::Contains("alice · default: 5 versions, 2 kept, 3 to prune"));
+  CHECK_THAT(preview.out, Catch::Contains("  keep  5  "));
+  CHECK_THAT(preview.out, Catch::Contains("head, last"));
+  CHECK_THAT(preview.out, Catch::Contains("  prune 1..3"));
+  CHECK_THAT(preview.out, Catch::Contains("dry run: would prune 3 versions in 1 contexts"));
+  CHECK(cli.json({"history", "alice"})["versions"].size() == 5);
+
+  // The file from the environment, as the daemon takes it.
+  const auto pruned = cli.run({"-o", "json", "prune"}, {}, {"ZSIMEM_RETENTION=" + policy.string()});
+  INFO(pruned.err);
+  REQUIRE(pruned.exit_code == 0);
+  const Json report = Json::parse(pruned.out);
+  CHECK(report["versions_pruned"] == 3);
+  CHECK(report["contexts"][0]["pruned"] == Json::parse(R"([{"from": "1", "to": "3"}])"));
+  CHECK(report["contexts"][0]["kept"][1]["reasons"] == Json::parse(R"(["head", "last"])"));
+  CHECK(cli.json({"history", "alice"})["versions"].size() == 2);
+  const auto gone = cli.run({"get", "alice", "--version", "2"});
+  CHECK(gone.exit_code == 3);
+  CHECK_THAT(gone.err, Catch::Contains("pruned by retention"));
+  const Json verified = cli.json({"verify"});
+  CHECK(verified["ok"] == true);
+  CHECK(verified["gaps"] == 1);
+
+  const auto no_file = cli.run({"prune"});
+  CHECK(no_file.exit_code == 5);
+  CHECK_THAT(no_file.err, Catch::Contains("ZSIMEM_RETENTION"));
+  const auto off = cli.run({"--feature", "retention=off", "prune", "--retention", policy.string()});
+  CHECK(off.exit_code == 10);
+  write_file(policy, R"({"default": {"keep_lats": 2}})");
+  const auto bad_file = cli.run({"prune", "--retention", policy.string()});
+  CHECK(bad_file.exit_code == 5);
+  CHECK_THAT(bad_file.err, Catch::Contains("keep_lats"));
 }

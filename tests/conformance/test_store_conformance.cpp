@@ -128,6 +128,7 @@ void check_same(const VersionRecord& actual, const VersionRecord& expected) {
   CHECK(actual.hash == expected.hash);
   CHECK(actual.salt == expected.salt);
   CHECK(actual.key_id == expected.key_id);
+  CHECK(actual.pruned_through.value_or(0) == expected.pruned_through.value_or(0));
 }
 
 void check_same(const std::optional<VersionRecord>& actual, const VersionRecord& expected) {
@@ -191,6 +192,33 @@ std::vector<std::uint64_t> sequence(std::uint64_t from, std::uint64_t to) {
 }
 
 using Versions = std::vector<std::uint64_t>;
+
+// The gap record retention leaves for versions first..last of records made
+// by make_record at `time_of_first`.
+VersionRecord make_gap(const std::string& user, const std::string& ns, std::uint64_t first, std::uint64_t last,
+                       Timestamp time_of_first) {
+  VersionRecord gap;
+  gap.user_id = user;
+  gap.ns = ns;
+  gap.version = first;
+  gap.pruned_through = last;
+  gap.updated_at = time_of_first;
+  gap.prev_hash = first == 1 ? "" : fake_hash(user, ns, first - 1);
+  gap.hash = fake_hash(user, ns, last);
+  return gap;
+}
+
+// The version numbers of records, gaps shown as "first-last".
+std::vector<std::string> spans_of(const std::vector<VersionRecord>& records) {
+  std::vector<std::string> out;
+  for (const auto& record : records) {
+    out.push_back(record.is_gap() ? std::to_string(record.version) + "-" + std::to_string(*record.pruned_through)
+                                  : std::to_string(record.version));
+  }
+  return out;
+}
+
+using Spans = std::vector<std::string>;
 
 DataKeyRecord make_key(const std::string& user, std::uint64_t generation, Timestamp created_at = at(0)) {
   DataKeyRecord key;
@@ -1059,6 +1087,156 @@ TEST_CASE("racing writers of one data key generation: exactly one wins", "[store
   for (const auto& key : keys) {
     CHECK(key.wrapped.starts_with("writer-"));
   }
+}
+
+TEST_CASE("pruning replaces a range of versions by a gap record", "[store][conformance][retention]") {
+  const std::string backend{GENERATE(from_range(store_variants()))};
+  CAPTURE(backend);
+  TempDir dir;
+  auto store = open(backend, dir);
+  const ContextKey key{"alice", "default"};
+  append_versions(*store, "alice", "default", 8);
+  append_versions(*store, "bob", "default", 3);
+
+  const auto gap = make_gap("alice", "default", 3, 5, at(3000));
+  CHECK(store->prune(gap) == 3);
+  check_same(store->version(key, 3), gap);
+  CHECK_FALSE(store->version(key, 4).has_value());
+  CHECK_FALSE(store->version(key, 5).has_value());
+  check_same(store->version(key, 6), make_record("alice", "default", 6, at(6000)));
+  check_same(store->head(key), make_record("alice", "default", 8, at(8000)));
+  CHECK(spans_of(store->history(key, {})) == Spans{"8", "7", "6", "3-5", "2", "1"});
+  HistoryQuery oldest_first;
+  oldest_first.oldest_first = true;
+  CHECK(spans_of(store->history(key, oldest_first)) == Spans{"1", "2", "3-5", "6", "7", "8"});
+  // The gap takes the first removed version's time: what was current then is gone.
+  check_same(store->version_at(key, at(4500)), gap);
+  check_same(store->version_at(key, at(2500)), make_record("alice", "default", 2, at(2000)));
+  CHECK(versions_of(store->history({"bob", "default"}, {})) == Versions{3, 2, 1});
+  // A writer that last saw version 2 or 4 cannot append into the gap.
+  CHECK_FALSE(append_one(*store, make_record("alice", "default", 3, at(3000))));
+  CHECK_FALSE(append_one(*store, make_record("alice", "default", 5, at(5000))));
+  CHECK(spans_of(store->history(key, {})) == Spans{"8", "7", "6", "3-5", "2", "1"});
+
+  SECTION("a later gap swallows an adjacent one") {
+    const auto wider = make_gap("alice", "default", 3, 7, at(3000));
+    CHECK(store->prune(wider) == 3);
+    CHECK(spans_of(store->history(key, {})) == Spans{"8", "3-7", "2", "1"});
+    CHECK_FALSE(store->version(key, 7).has_value());
+    check_same(store->version(key, 3), wider);
+  }
+  SECTION("a gap swallows an adjacent later one") {
+    const auto wider = make_gap("alice", "default", 2, 5, at(2000));
+    CHECK(store->prune(wider) == 2);
+    CHECK(spans_of(store->history(key, {})) == Spans{"8", "7", "6", "2-5", "1"});
+    CHECK_FALSE(store->version(key, 3).has_value());
+    check_same(store->version(key, 2), wider);
+  }
+  SECTION("pruning again what is gone changes nothing") {
+    store->prune(gap);
+    CHECK(spans_of(store->history(key, {})) == Spans{"8", "7", "6", "3-5", "2", "1"});
+  }
+  SECTION("the context goes on after its head") {
+    REQUIRE(append_one(*store, make_record("alice", "default", 9, at(9000))));
+    CHECK(number(store->head(key)) == 9);
+  }
+  SECTION("gaps survive reopening") {
+    store.reset();
+    store = open(backend, dir);
+    check_same(store->version(key, 3), gap);
+    CHECK(spans_of(store->history(key, {})) == Spans{"8", "7", "6", "3-5", "2", "1"});
+  }
+  SECTION("erasing removes gaps with the versions") {
+    CHECK(store->erase("alice", "default") == 6);
+    CHECK(store->history(key, {}).empty());
+  }
+}
+
+TEST_CASE("a pruned history can be appended, gaps and all", "[store][conformance][retention]") {
+  const std::string backend{GENERATE(from_range(store_variants()))};
+  CAPTURE(backend);
+  TempDir dir;
+  auto store = open(backend, dir);
+  const ContextKey key{"alice", "default"};
+  const auto first_gap = make_gap("alice", "default", 1, 4, at(1000));
+  const auto fifth = make_record("alice", "default", 5, at(5000));
+  const auto second_gap = make_gap("alice", "default", 6, 7, at(6000));
+  const auto eighth = make_record("alice", "default", 8, at(8000));
+
+  SECTION("in one append") {
+    const std::vector<VersionRecord> records{first_gap, fifth, second_gap, eighth};
+    REQUIRE(store->append(records, {}));
+  }
+  SECTION("one record at a time") {
+    for (const auto& record : {first_gap, fifth, second_gap, eighth}) {
+      REQUIRE(store->append({&record, 1}, {}));
+    }
+  }
+  CHECK(spans_of(store->history(key, {})) == Spans{"8", "6-7", "5", "1-4"});
+  check_same(store->version(key, 6), second_gap);
+  CHECK_FALSE(store->version(key, 7).has_value());
+  check_same(store->head(key), eighth);
+}
+
+TEST_CASE("a gap that does not follow the stored head is refused", "[store][conformance][retention]") {
+  const std::string backend{GENERATE(from_range(store_variants()))};
+  CAPTURE(backend);
+  TempDir dir;
+  auto store = open(backend, dir);
+  const ContextKey key{"alice", "default"};
+  append_versions(*store, "alice", "default", 2);
+  // Versions 2..4 as a gap: version 2 exists already.
+  CHECK_FALSE(append_one(*store, make_gap("alice", "default", 2, 4, at(2000))));
+  // Versions 4..5: version 3 is missing.
+  CHECK_FALSE(append_one(*store, make_gap("alice", "default", 4, 5, at(4000))));
+  auto wrong_link = make_gap("alice", "default", 3, 5, at(3000));
+  wrong_link.prev_hash = fake_hash("alice", "default", 1);
+  CHECK_FALSE(append_one(*store, wrong_link));
+  CHECK(versions_of(store->history(key, {})) == Versions{2, 1});
+  REQUIRE(append_one(*store, make_gap("alice", "default", 3, 5, at(3000))));
+  // The gap's last version is the one a next version follows.
+  CHECK_FALSE(append_one(*store, make_record("alice", "default", 4, at(4000))));
+  REQUIRE(append_one(*store, make_record("alice", "default", 6, at(6000))));
+  CHECK(spans_of(store->history(key, {})) == Spans{"6", "3-5", "2", "1"});
+}
+
+TEST_CASE("audit retention removes the oldest records and keeps the others' seq", "[store][conformance][retention]") {
+  const std::string backend{GENERATE(from_range(store_variants()))};
+  CAPTURE(backend);
+  TempDir dir;
+  auto store = open(backend, dir);
+  std::vector<AuditRecord> written;
+  for (int i = 0; i < 6; ++i) {
+    written.push_back(make_audit(i % 2 == 0 ? "alice" : "bob", "default", "merge", at(i * 1000)));
+    store->append_audit(written.back(), i % 3 == 0);
+  }
+  const auto before = store->audit_log({});
+  REQUIRE(before.size() == 6);
+  CHECK(store->prune_audit(0) == 0);
+  // Through the third oldest record.
+  CHECK(store->prune_audit(before[3].seq) == 3);
+  const auto after = store->audit_log({});
+  REQUIRE(after.size() == 3);
+  for (std::size_t i = 0; i < after.size(); ++i) {
+    CHECK(after[i].seq == before[i].seq);
+    CHECK(after[i].hash == before[i].hash);
+    check_same(after[i], written[5 - i]);
+  }
+  AuditQuery alice;
+  alice.user_id = "alice";
+  CHECK(request_ids_of(store->audit_log(alice)) == std::vector<std::string>{written[4].request_id});
+  CHECK(store->prune_audit(before[3].seq) == 0);
+
+  const auto later = make_audit("carol", "default", "merge", at(9000));
+  store->append_audit(later, true);
+  auto log = store->audit_log({});
+  REQUIRE(log.size() == 4);
+  CHECK(log[0].seq > before[0].seq);
+  CHECK(log[0].prev_hash == before[0].hash);
+
+  store.reset();
+  store = open(backend, dir);
+  CHECK(request_ids_of(store->audit_log({})) == request_ids_of(log));
 }
 
 } // namespace zsimem

@@ -62,14 +62,20 @@ TEST_CASE("times whose offset carries them out of the years 0000 to 9999 are rej
   CHECK(format_rfc3339(parse_time("9999-12-31")) == "9999-12-31T23:59:59.999999Z");
 }
 
-TEST_CASE("durations are whole numbers of hours, days and weeks", "[time]") {
+TEST_CASE("durations are whole numbers of seconds, minutes, hours, days and weeks", "[time]") {
   using std::chrono::hours;
+  using std::chrono::minutes;
+  using std::chrono::seconds;
+  CHECK(parse_duration("30s") == seconds(30));
+  CHECK(parse_duration("15m") == minutes(15));
+  CHECK(parse_duration("1h30m") == minutes(90));
   CHECK(parse_duration("12h") == hours(12));
   CHECK(parse_duration("7d") == hours(7 * 24));
   CHECK(parse_duration("8w") == hours(8 * 7 * 24));
   CHECK(parse_duration("1w3d2h") == hours(24 * 10 + 2));
   CHECK(parse_duration("0d1h") == hours(1));
-  for (const char* bad : {"", "7", "d", "7x", "7 d", "-7d", "0d", "7d ", "1.5d", "999999999999999999w", "600000w"}) {
+  for (const char* bad : {"", "7", "d", "7x", "7 d", "-7d", "0d", "7d ", "1.5d", "999999999999999999w", "600000w", "5M",
+                          "99999999999999s"}) {
     CAPTURE(bad);
     const Error error = error_of([&] { parse_duration(bad, "--window"); });
     CHECK(error.code() == ErrorCode::invalid);

@@ -51,6 +51,8 @@ Json blame_json(const std::vector<BlameEntry>& entries);
 // {"read_audit": true, "summaries": false, ...}: what `zsimem features`
 // prints and GET /features answers.
 Json features_json(const Features& features);
+// What zsimem prune did or would do (docs/retention.md).
+Json prune_report_json(const PruneReport& report);
 Json summary_json(const ContextKey& key, const SummaryRange& range, SummaryBucket bucket, const Summary& summary);
 // `ns` is empty when every namespace of the user was erased.
 Json erase_json(std::string_view user_id, std::optional<std::string_view> ns, std::size_t removed_versions);

@@ -12,6 +12,8 @@ namespace zsimem {
 struct Features {
   bool summaries = true;  // summaries of numeric fields (GET .../summary, zsimem summary)
   bool read_audit = true; // audit records of reads; writes and refusals are always audited
+  bool versioning = true; // off: each write prunes every version but the new head
+  bool retention = true;  // retention policies (zsimem prune, the daemon's timer)
 };
 
 // Each feature's name and whether it is on, in a fixed order.

@@ -5,6 +5,7 @@
 #include <zsimem/features.hpp>
 #include <zsimem/identity.hpp>
 #include <zsimem/model.hpp>
+#include <zsimem/retention.hpp>
 #include <zsimem/store.hpp>
 #include <zsimem/summary.hpp>
 
@@ -91,12 +92,42 @@ struct VerifyProblem {
 struct VerifyReport {
   std::size_t contexts = 0;
   std::size_t versions = 0;
+  std::size_t gaps = 0;                // ranges of versions retention pruned, bridged
   std::vector<VerifyProblem> problems; // at most one per context: its first broken link
   // The audit log's chain, walked when the whole store is verified.
   bool audit_checked = false;
   std::size_t audit_records = 0;
   std::optional<std::string> audit_problem; // its first broken link, newest first
   bool ok() const { return problems.empty() && !audit_problem; }
+};
+
+// What retention did, or in a dry run would do, to one context.
+struct PruneContext {
+  struct Kept {
+    std::uint64_t version = 0;
+    Timestamp updated_at{};
+    unsigned reasons = 0; // KeepReason bits
+  };
+  ContextKey key;
+  std::size_t versions = 0;                                    // before pruning; gaps are not versions
+  std::vector<Kept> kept;                                      // oldest first
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> pruned; // ranges pruned now, first..last
+  std::size_t pruned_versions = 0;
+};
+
+struct PruneOptions {
+  bool dry_run = false;
+  std::optional<std::string> user_id; // only this user's contexts
+};
+
+struct PruneReport {
+  bool dry_run = false;
+  // Every context whose policy has a rule, sorted.
+  std::vector<PruneContext> contexts;
+  std::size_t versions_pruned = 0;
+  // Audit retention: the records older than its span, through this seq.
+  std::optional<std::uint64_t> audit_through_seq;
+  std::size_t audit_pruned = 0;
 };
 
 struct ImportResult {
@@ -184,7 +215,15 @@ public:
   // of the audit log when verifying the whole store.
   VerifyReport verify(const Caller& caller, std::optional<std::string_view> user_id = std::nullopt);
 
-  // Every version, oldest first per context, contexts sorted.
+  // Applies the retention policies (docs/retention.md): in each context
+  // the versions no rule keeps are replaced by gap records that keep the
+  // hash chain whole; then audit records older than the audit span go.
+  // Error{disabled} with the retention feature off.
+  PruneReport prune(const Caller& caller, const RetentionConfig& config, const PruneOptions& options = {});
+
+  // Every version, oldest first per context, contexts sorted; and the gaps
+  // retention left (VersionRecord::pruned_through), so that an import of
+  // a pruned history keeps its chain.
   void export_versions(const Caller& caller, std::optional<std::string_view> user_id,
                        const std::function<void(const VersionRecord&)>& sink);
 

@@ -54,8 +54,19 @@ struct VersionRecord {
   // empty. Empty for a version stored as plain JSON. The service only ever
   // hands out opened records.
   std::string key_id;
+  // Set in a gap record, which stands for versions version..pruned_through
+  // that retention removed (docs/retention.md). It keeps only what bridges
+  // the hash chain across them: the first removed version's updated_at and
+  // prev_hash, and the last one's hash; data and delta are "{}", the rest
+  // empty. Stored as its first version, it keeps that version taken, so no
+  // writer with a stale head can append into the range. It is never handed
+  // out as a version.
+  std::optional<std::uint64_t> pruned_through;
 
   ContextKey key() const { return {user_id, ns}; }
+  bool is_gap() const { return pruned_through.has_value(); }
+  // The newest version this record stands for: its own unless a gap.
+  std::uint64_t last_version() const { return pruned_through.value_or(version); }
 };
 
 // The spec's MemoryUpdate, plus the design's additions.

@@ -46,7 +46,9 @@ enum KeepReason : unsigned {
   keep_all = 1U << 7, // the policy has no rule
 };
 
-// "head, last, daily": the names of the reasons in `reasons`.
+// The names of the reasons in `reasons` ("head", "last", "daily", …).
+std::vector<std::string_view> keep_reason_names(unsigned reasons);
+// "head, last, daily": the same, as text.
 std::string describe_keep_reasons(unsigned reasons);
 
 // For versions oldest first, by their update times, the reasons each one

@@ -84,7 +84,9 @@ public:
   virtual std::optional<VersionRecord> version(const ContextKey& key, std::uint64_t version) = 0;
   // The newest version with updated_at <= at.
   virtual std::optional<VersionRecord> version_at(const ContextKey& key, Timestamp at) = 0;
-  // Versions newest first, filtered and paged by the query.
+  // Versions newest first, filtered and paged by the query. Gap records
+  // (VersionRecord::pruned_through) come back like versions, here and from
+  // version() and version_at(): the service, not the store, skips them.
   virtual std::vector<VersionRecord> history(const ContextKey& key, const HistoryQuery& query) = 0;
   // The version that recorded this idempotency key, if any.
   virtual std::optional<VersionRecord> find_idempotency_key(const ContextKey& key,
@@ -98,6 +100,8 @@ public:
   // version 1): someone else got there first, or erased the context; also
   // when a record's key_id names a data key its user does not have (erased
   // since the writer loaded it: nothing may be sealed with a destroyed key).
+  // After a gap record (an import of a pruned history), "version - 1" is
+  // the gap: the newest record below a version must end at version - 1.
   // Stores keep every field of a record, key_id and salt included. Atomic
   // as a whole where the backend allows (see supports_atomic_batches);
   // durable on return.
@@ -113,6 +117,21 @@ public:
   // that leaves no readable copy of them in the store's files (secure
   // deletion). Returns how many versions were removed.
   virtual std::size_t erase(std::string_view user_id, std::optional<std::string_view> ns) = 0;
+
+  // Retention: replaces the records of versions gap.version ..
+  // gap.pruned_through of gap's context (versions and earlier gaps; any of
+  // them may be missing already) by the gap record `gap`, stored as version
+  // gap.version. The range never holds the context's head. Atomic where the
+  // backend allows; otherwise the gap is written first, so that a crash
+  // leaves records that a gap already covers (the service skips them;
+  // pruning again removes them), never a broken chain. Durable on return.
+  // Returns how many records it removed or replaced.
+  virtual std::size_t prune(const VersionRecord& /*gap*/) { return 0; } // TEMP-PURE
+
+  // Audit retention: removes every audit record with seq <= through_seq.
+  // The others keep their seq. Durable on return. Returns how many it
+  // removed.
+  virtual std::size_t prune_audit(std::uint64_t /*through_seq*/) { return 0; } // TEMP-PURE
 
   // Data keys, sorted by user and generation; only one user's when given.
   virtual std::vector<DataKeyRecord> data_keys(std::optional<std::string_view> user_id) = 0;

@@ -20,8 +20,8 @@ std::string format_rfc3339(Timestamp t);
 // Throws Error{invalid} naming `field` when the text is not such a time.
 Timestamp parse_time(std::string_view text, std::string_view field = "time");
 
-// A span of time as people write it: a whole number and a unit, h (hours),
-// d (days) or w (weeks), or several such terms: 12h, 7d, 8w, 1w3d. Throws
+// A span of time as people write it: a whole number and a unit, s, m
+// (minutes), h, d or w (weeks), or several such terms: 30s, 12h, 7d, 1w3d. Throws
 // Error{invalid} naming `field` for anything else, for no time at all and
 // for more than 10,000 years.
 std::chrono::microseconds parse_duration(std::string_view text, std::string_view field = "duration");

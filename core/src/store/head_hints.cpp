@@ -17,7 +17,8 @@ void HeadHints::after_append(std::span<const VersionRecord> records, bool append
   const std::lock_guard lock(m_mutex);
   for (const auto& record : records) {
     const auto it = m_heads.find(record.key());
-    if (!appended) {
+    // A gap (an import of a pruned history) is nothing to build on.
+    if (!appended || record.is_gap()) {
       if (it != m_heads.end()) {
         drop(it);
       }

@@ -70,6 +70,14 @@ public:
     const OperationTimer timer(m_metrics, "erase");
     return m_inner->erase(user_id, ns);
   }
+  std::size_t prune(const VersionRecord& gap) override {
+    const OperationTimer timer(m_metrics, "prune");
+    return m_inner->prune(gap);
+  }
+  std::size_t prune_audit(std::uint64_t through_seq) override {
+    const OperationTimer timer(m_metrics, "prune_audit");
+    return m_inner->prune_audit(through_seq);
+  }
   std::vector<DataKeyRecord> data_keys(std::optional<std::string_view> user_id) override {
     const OperationTimer timer(m_metrics, "data_keys");
     return m_inner->data_keys(user_id);

@@ -165,7 +165,7 @@ std::string encode_audit(const AuditRecord& record) {
   return audit_json(record).dump(-1, ' ', false, Json::error_handler_t::replace);
 }
 
-// The complete lines of the first `end` bytes of a file, last line first,
+// The complete lines of the bytes [begin, end) of a file, last line first,
 // read backwards in blocks so that paging through a large log reads only
 // what it returns.
 class ReverseLineReader {
@@ -177,11 +177,12 @@ public:
     bool oversized = false;   // longer than any line we write
   };
 
-  ReverseLineReader(int fd, std::uint64_t end, const fs::path& path) : m_fd(fd), m_pos(end), m_path(path) {}
+  ReverseLineReader(int fd, std::uint64_t begin, std::uint64_t end, const fs::path& path)
+      : m_fd(fd), m_begin(std::min(begin, end)), m_pos(end), m_path(path) {}
 
   std::optional<Line> next() {
     if (m_buffer.empty()) {
-      if (m_pos == 0) {
+      if (m_pos == m_begin) {
         return std::nullopt;
       }
       fill();
@@ -191,7 +192,7 @@ public:
     std::size_t content_end = m_buffer.size() - (line.terminated ? 1 : 0);
     for (;;) {
       std::size_t newline = content_end == 0 ? std::string::npos : m_buffer.rfind('\n', content_end - 1);
-      if (newline != std::string::npos || m_pos == 0) {
+      if (newline != std::string::npos || m_pos == m_begin) {
         std::size_t start = newline == std::string::npos ? 0 : newline + 1;
         line.offset = m_pos + start;
         if (!line.oversized) {
@@ -214,7 +215,7 @@ public:
 
 private:
   void fill() {
-    std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(k_audit_block_bytes, m_pos));
+    std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(k_audit_block_bytes, m_pos - m_begin));
     m_pos -= n;
     std::string block = file_io::read_at(m_fd, m_pos, n, m_path);
     if (block.size() != n) {
@@ -224,6 +225,7 @@ private:
   }
 
   int m_fd;
+  std::uint64_t m_begin;
   std::uint64_t m_pos;  // m_buffer holds the bytes [m_pos, m_pos + m_buffer.size())
   std::string m_buffer; // not yet returned
   const fs::path& m_path;
@@ -231,7 +233,8 @@ private:
 
 // The next readable record, newest first, with its seq. Unterminated lines
 // are a write in progress or torn by a crash; unreadable ones are torn lines
-// that a later append closed off: both are skipped.
+// that a later append closed off, or the zeros audit retention leaves: all
+// are skipped.
 std::optional<AuditRecord> next_audit_record(ReverseLineReader& reader) {
   while (auto line = reader.next()) {
     if (!line->terminated || line->oversized || line->text.empty()) {
@@ -347,7 +350,10 @@ public:
       }
       for (std::size_t i = begin; i < versions.size() && out.size() < query.limit; ++i) {
         auto record = read_version(key, versions[i]);
-        if (!record || (query.until && record->updated_at > *query.until)) {
+        if (!record) {
+          continue; // pruned or erased meanwhile
+        }
+        if (query.until && record->updated_at > *query.until) {
           break;
         }
         out.push_back(std::move(*record));
@@ -369,7 +375,10 @@ public:
     }
     for (std::size_t i = end; i > 0 && out.size() < query.limit; --i) {
       auto record = read_version(key, versions[i - 1]);
-      if (!record || (query.since && record->updated_at < *query.since)) {
+      if (!record) {
+        continue; // pruned or erased meanwhile
+      }
+      if (query.since && record->updated_at < *query.since) {
         break;
       }
       out.push_back(std::move(*record));
@@ -410,8 +419,8 @@ public:
       // Within one write, a context's later versions follow its first.
       const VersionRecord& record = records[i];
       if ((i == 0 || records[i - 1].key() != record.key()) && record.version > 1) {
-        const auto previous = read_version(record.key(), record.version - 1);
-        if (!previous || previous->hash != record.prev_hash) {
+        const auto previous = predecessor(record);
+        if (!previous || previous->last_version() != record.version - 1 || previous->hash != record.prev_hash) {
           return false; // built on a head that was erased or replaced meanwhile
         }
       }
@@ -442,6 +451,56 @@ public:
   }
 
   bool supports_atomic_batches() const override { return false; }
+
+  std::size_t prune(const VersionRecord& gap) override {
+    if (!is_valid_key(gap.key()) || !gap.is_gap() || gap.version == 0) {
+      throw Error(ErrorCode::invalid, "cannot store this gap of " + describe(gap.key()), "pruned_through");
+    }
+    // Shared, like an append: the range never holds the head, which is all
+    // that appends look at.
+    file_io::FileLock lock(m_lock, LockMode::shared);
+    const fs::path dir = context_dir(gap.key());
+    std::size_t removed = 0;
+    std::vector<std::uint64_t> covered;
+    for (const auto version : list_versions(gap.key())) {
+      if (version >= gap.version && version <= *gap.pruned_through) {
+        ++removed;
+        if (version != gap.version) {
+          covered.push_back(version);
+        }
+      }
+    }
+    // The gap first: a crash before the rest are gone leaves records it
+    // covers, which readers skip and the next prune removes.
+    file_io::write_file_atomic(dir / version_file_name(gap.version), encode_version(gap), m_tmp,
+                               file_io::WriteMode::replace);
+    failpoint::hit("json.prune.after_gap");
+    for (const auto version : covered) {
+      file_io::remove_file(dir / version_file_name(version));
+    }
+    file_io::fsync_dir(dir);
+    return removed;
+  }
+
+  std::size_t prune_audit(std::uint64_t through_seq) override {
+    file_io::AppendFile file(m_audit);
+    file_io::FileLock lock(file.fd(), LockMode::exclusive, m_audit);
+    const std::uint64_t size = file.size();
+    const std::uint64_t begin = file_io::data_start(file.fd());
+    if (through_seq <= begin) {
+      return 0;
+    }
+    // Up to the end of the line of record `through_seq` (at offset seq - 1).
+    const std::uint64_t cut = through_seq > size ? size : line_end_after(file.fd(), through_seq, size);
+    std::size_t removed = 0;
+    ReverseLineReader reader(file.fd(), begin, cut, m_audit);
+    while (next_audit_record(reader)) {
+      ++removed;
+    }
+    // The line of zeros before the first record kept ends with its '\n'.
+    file_io::discard_prefix(m_audit, cut - 1);
+    return removed;
+  }
 
   std::size_t erase(std::string_view user_id, std::optional<std::string_view> ns) override {
     if (!is_valid_name(user_id) || (ns && !is_valid_name(*ns))) {
@@ -588,7 +647,7 @@ public:
     if (query.before_seq && *query.before_seq - 1 < size) {
       end = line_end_after(fd->get(), *query.before_seq - 1, size);
     }
-    ReverseLineReader reader(fd->get(), end, m_audit);
+    ReverseLineReader reader(fd->get(), file_io::data_start(fd->get()), end, m_audit);
     while (out.size() < query.limit) {
       auto record = next_audit_record(reader);
       if (!record) {
@@ -751,6 +810,20 @@ private:
     }));
   }
 
+  // The newest record below `record`'s version, which it must follow:
+  // version - 1 unless that was pruned.
+  std::optional<VersionRecord> predecessor(const VersionRecord& record) const {
+    if (auto previous = read_version(record.key(), record.version - 1)) {
+      return previous;
+    }
+    const auto versions = list_versions(record.key());
+    const auto below = std::lower_bound(versions.begin(), versions.end(), record.version);
+    if (below == versions.begin()) {
+      return std::nullopt;
+    }
+    return read_version(record.key(), *std::prev(below));
+  }
+
   // nullopt when the file is gone: the context was erased meanwhile.
   std::optional<VersionRecord> read_version(const ContextKey& key, std::uint64_t version) const {
     fs::path path = context_dir(key) / version_file_name(version);
@@ -836,7 +909,7 @@ private:
         return m_audit_tail.hash;
       }
     }
-    ReverseLineReader reader(fd, size, m_audit);
+    ReverseLineReader reader(fd, file_io::data_start(fd), size, m_audit);
     const auto last = next_audit_record(reader);
     return last ? last->hash : std::string{};
   }

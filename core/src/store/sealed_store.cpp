@@ -191,6 +191,9 @@ public:
     return removed;
   }
 
+  std::size_t prune(const VersionRecord& gap) override { return m_inner->prune(gap); }
+  std::size_t prune_audit(std::uint64_t through_seq) override { return m_inner->prune_audit(through_seq); }
+
   std::vector<DataKeyRecord> data_keys(std::optional<std::string_view> user_id) override {
     return m_inner->data_keys(user_id);
   }
@@ -237,8 +240,8 @@ private:
   }
 
   VersionRecord sealed(const VersionRecord& record) {
-    if (!record.key_id.empty()) {
-      return record; // sealed already
+    if (!record.key_id.empty() || record.is_gap()) {
+      return record; // sealed already, or holding nothing to seal
     }
     const auto [generation, key] = current_data_key(record.user_id);
     VersionRecord stored = record;

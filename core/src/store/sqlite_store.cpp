@@ -138,13 +138,17 @@ CREATE TABLE data_keys (
   PRIMARY KEY (user_id, generation)
 ) WITHOUT ROWID;
 )sql"},
+    // Retention: the last version a gap record stands for (NULL in versions).
+    Migration{5, R"sql(
+ALTER TABLE versions ADD COLUMN pruned_through INTEGER;
+)sql"},
 };
 
 constexpr int k_schema_version = k_migrations.back().to_version;
 
 #define ZSIMEM_VERSION_COLUMNS                                                                                         \
   "user_id, ns, version, updated_at, data, delta, actor, request_id, tags, derived_from, "                             \
-  "rollback_of, idempotency_key, prev_hash, hash, salt, key_id"
+  "rollback_of, idempotency_key, prev_hash, hash, salt, key_id, pruned_through"
 #define ZSIMEM_DATA_KEY_COLUMNS "user_id, generation, master_key_id, wrapped, created_at"
 #define ZSIMEM_AUDIT_COLUMNS                                                                                           \
   "seq, time, request_id, actor, operation, user_id, ns, version, outcome, detail, prev_hash, hash"
@@ -162,8 +166,9 @@ enum class Sql : std::size_t {
   history_newest,
   history_oldest,
   find_idempotency_key,
-  predecessor_hash,
+  predecessor,
   insert_version,
+  prune_range,
   insert_audit,
   last_audit_hash,
   erase_namespace,
@@ -174,6 +179,7 @@ enum class Sql : std::size_t {
   insert_data_key,
   rewrap_data_key,
   erase_data_keys,
+  prune_audit,
   next_context,
   next_context_of_user,
   audit_all,
@@ -199,9 +205,11 @@ constexpr std::array<const char*, static_cast<std::size_t>(Sql::count)> k_sql{
     // The subquery makes the planner use the key's index rather than scan the context.
     "SELECT " ZSIMEM_VERSION_COLUMNS " FROM versions WHERE user_id = ?1 AND ns = ?2 AND version ="
     " (SELECT min(version) FROM versions WHERE user_id = ?1 AND ns = ?2 AND idempotency_key = ?3)",
-    "SELECT hash FROM versions WHERE user_id = ?1 AND ns = ?2 AND version = ?3",
+    "SELECT coalesce(pruned_through, version), hash FROM versions WHERE user_id = ?1 AND ns = ?2 AND version < ?3"
+    " ORDER BY version DESC LIMIT 1",
     "INSERT INTO versions (" ZSIMEM_VERSION_COLUMNS ")"
-    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+    "DELETE FROM versions WHERE user_id = ?1 AND ns = ?2 AND version >= ?3 AND version <= ?4",
     "INSERT INTO audit (time, request_id, actor, operation, user_id, ns, version, outcome, detail, prev_hash, hash)"
     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
     "SELECT hash FROM audit ORDER BY seq DESC LIMIT 1",
@@ -213,6 +221,7 @@ constexpr std::array<const char*, static_cast<std::size_t>(Sql::count)> k_sql{
     "INSERT INTO data_keys (" ZSIMEM_DATA_KEY_COLUMNS ") VALUES (?1, ?2, ?3, ?4, ?5)",
     "UPDATE data_keys SET master_key_id = ?3, wrapped = ?4 WHERE user_id = ?1 AND generation = ?2 AND wrapped = ?5",
     "DELETE FROM data_keys WHERE user_id = ?1",
+    "DELETE FROM audit WHERE seq <= ?1",
     // Skips from one context to the next through the primary key instead of
     // scanning every version.
     "SELECT user_id, ns FROM versions WHERE (user_id, ns, version) > (?1, ?2, ?3)"
@@ -354,6 +363,8 @@ public:
   WriteStats write_stats() const override { return {m_transactions.load(), m_writes.load()}; }
 
   std::size_t erase(std::string_view user_id, std::optional<std::string_view> ns) override;
+  std::size_t prune(const VersionRecord& gap) override;
+  std::size_t prune_audit(std::uint64_t through_seq) override;
   std::vector<ContextKey> contexts(std::optional<std::string_view> user_id) override;
 
   std::vector<DataKeyRecord> data_keys(std::optional<std::string_view> user_id) override;
@@ -391,11 +402,13 @@ private:
   // each write through its PendingWrite (but for `done`); never throws.
   void commit_group(const std::vector<PendingWrite*>& group);
   // Inserts one write's versions; false when one of them exists, the first
-  // of a context does not follow the stored head, or one names a data key
-  // its user does not have.
-  static bool insert_versions(Connection& connection, const PendingWrite& pending);
+  // of a context does not follow the stored head (checked unless
+  // `check_chain` is off: a gap replacing what it stands for), or one names
+  // a data key its user does not have.
+  static bool insert_versions(Connection& connection, const PendingWrite& pending, bool check_chain = true);
   static bool has_data_key(Connection& connection, const VersionRecord& record);
-  // Whether version `record.version - 1` is stored with hash `record.prev_hash`.
+  // Whether the newest record below `record` ends at its version - 1 (a
+  // version, or a gap) with hash `record.prev_hash`.
   static bool follows_stored_head(Connection& connection, const VersionRecord& record);
 
   // The head hints (long-lived only): what this process committed last per
@@ -726,6 +739,9 @@ VersionRecord SqliteStore::read_version(const SQLite::Statement& row) const {
   record.hash = row.getColumn(13).getString();
   record.salt = row.getColumn(14).getString();
   record.key_id = row.getColumn(15).getString();
+  if (!row.isColumnNull(16)) {
+    record.pruned_through = static_cast<std::uint64_t>(row.getColumn(16).getInt64());
+  }
   return record;
 }
 
@@ -997,19 +1013,20 @@ void SqliteStore::commit_group(const std::vector<PendingWrite*>& group) {
 }
 
 bool SqliteStore::follows_stored_head(Connection& connection, const VersionRecord& record) {
-  StatementUse query(connection.statement(Sql::predecessor_hash));
+  StatementUse query(connection.statement(Sql::predecessor));
   query->bindNoCopy(1, record.user_id);
   query->bindNoCopy(2, record.ns);
-  query->bind(3, clamp_to_int64(record.version - 1));
-  return query->executeStep() && query->getColumn(0).getString() == record.prev_hash;
+  query->bind(3, clamp_to_int64(record.version));
+  return query->executeStep() && query->getColumn(0).getInt64() == clamp_to_int64(record.version - 1) &&
+         query->getColumn(1).getString() == record.prev_hash;
 }
 
-bool SqliteStore::insert_versions(Connection& connection, const PendingWrite& pending) {
+bool SqliteStore::insert_versions(Connection& connection, const PendingWrite& pending, bool check_chain) {
   for (std::size_t i = 0; i < pending.records.size(); ++i) {
     const VersionRecord& record = pending.records[i];
     // Within one write, a context's later versions follow its first.
     const bool first_of_context = i == 0 || pending.records[i - 1].key() != record.key();
-    if (first_of_context && record.version > 1 && !follows_stored_head(connection, record)) {
+    if (check_chain && first_of_context && record.version > 1 && !follows_stored_head(connection, record)) {
       return false;
     }
     // Checked in the transaction that inserts, so that an erasure of the
@@ -1042,6 +1059,11 @@ bool SqliteStore::insert_versions(Connection& connection, const PendingWrite& pe
     insert->bindNoCopy(14, record.hash);
     insert->bindNoCopy(15, record.salt);
     insert->bindNoCopy(16, record.key_id);
+    if (record.pruned_through) {
+      insert->bind(17, clamp_to_int64(*record.pruned_through));
+    } else {
+      insert->bind(17);
+    }
     const int result = insert->tryExecuteStep();
     if ((result & 0xff) == SQLITE_CONSTRAINT) {
       return false; // the version exists: someone else appended it first
@@ -1092,6 +1114,41 @@ std::size_t SqliteStore::erase(std::string_view user_id, std::optional<std::stri
   });
   m_hints.forget(user_id, ns);
   return removed;
+}
+
+std::size_t SqliteStore::prune(const VersionRecord& gap) {
+  if (!gap.is_gap()) {
+    throw Error(ErrorCode::invalid, "prune takes a gap record", "pruned_through");
+  }
+  PendingWrite pending;
+  pending.records = {&gap, 1};
+  pending.tags = {encode_tags(gap.tags)};
+  return with_writer([&](Connection& connection) {
+    WriteTransaction transaction(connection);
+    std::size_t removed = 0;
+    {
+      StatementUse remove(connection.statement(Sql::prune_range));
+      remove->bindNoCopy(1, gap.user_id);
+      remove->bindNoCopy(2, gap.ns);
+      remove->bind(3, clamp_to_int64(gap.version));
+      remove->bind(4, clamp_to_int64(*gap.pruned_through));
+      removed = static_cast<std::size_t>(remove->exec());
+    }
+    if (!insert_versions(connection, pending, false)) {
+      throw Error(ErrorCode::unavailable, "SQLite database " + m_path.string() + ": could not store the gap of " +
+                                              gap.user_id + "/" + gap.ns + " version " + std::to_string(gap.version));
+    }
+    transaction.commit();
+    return removed;
+  });
+}
+
+std::size_t SqliteStore::prune_audit(std::uint64_t through_seq) {
+  return with_writer([&](Connection& connection) {
+    StatementUse remove(connection.statement(Sql::prune_audit));
+    remove->bind(1, clamp_to_int64(through_seq));
+    return static_cast<std::size_t>(remove->exec());
+  });
 }
 
 bool SqliteStore::has_data_key(Connection& connection, const VersionRecord& record) {
