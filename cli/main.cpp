@@ -56,6 +56,20 @@ void build_app(CLI::App& app, Session& session) {
   add_docs_command(app);
 }
 
+// What `zsimem` alone prints: the shape of a command line and the commands
+// most runs use, described as their --help describes them.
+void print_short_usage(CLI::App& app, std::ostream& out) {
+  static constexpr std::string_view k_common[] = {"get",     "merge", "history", "diff",   "rollback",
+                                                  "summary", "watch", "serve",   "verify", "prune"};
+  out << app.get_description() << "\n\nUsage: zsimem [OPTIONS] COMMAND [ARGS]...\n\nCommon commands:\n";
+  for (const auto name : k_common) {
+    const CLI::App* command = app.get_subcommand(std::string(name));
+    out << "  " << name << std::string(10 - name.size(), ' ') << command->get_description() << '\n';
+  }
+  out << "\nStores: json files by default (--backend, --data-dir, MEMORY_BACKEND, ZSIMEM_DATA_DIR).\n"
+         "Every command: zsimem --help. One command: zsimem COMMAND --help. All of it: man zsimem.\n";
+}
+
 } // namespace zsimem::cli
 
 int main(int argc, char** argv) {
@@ -64,6 +78,10 @@ int main(int argc, char** argv) {
   session.argv.assign(argv, argv + argc);
   CLI::App app{"zsimem", "zsimem"};
   build_app(app, session);
+  if (argc == 1) {
+    print_short_usage(app, std::cout);
+    return k_exit_ok;
+  }
   try {
     app.parse(argc, argv);
     return k_exit_ok;

@@ -501,3 +501,20 @@ zpty -d z
   CHECK(split(result->out, '\n') == Words{"zsimem history ", "zsimem merge --if-version=", "zsimem -o text ",
                                           "zsimem --data-dir " + store + " get alice "});
 }
+
+TEST_CASE("every command's --help has an example; zsimem alone shows the common commands", "[docs]") {
+  const HelpCli cli = read_help();
+  REQUIRE(cli.commands.size() > 10);
+  for (const auto& command : cli.commands) {
+    const std::string help = help_of({command, "--help"});
+    expect(mentions(help, "Example") || mentions(help, "Examples"), "an example in zsimem " + command + " --help");
+  }
+  const ProcessResult bare = run_process({k_binary});
+  CHECK(bare.exit_code == 0);
+  CHECK_THAT(bare.out, Catch::Contains("Usage: zsimem [OPTIONS] COMMAND"));
+  CHECK_THAT(bare.out, Catch::Contains("zsimem COMMAND --help"));
+  for (const char* command : {"get", "merge", "history", "rollback", "serve", "verify"}) {
+    CHECK_THAT(bare.out, Catch::Contains("\n  " + std::string(command) + " "));
+  }
+  CHECK(bare.out.size() < 2000); // short: --help is the long form
+}
