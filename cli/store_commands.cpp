@@ -1,5 +1,6 @@
 #include "commands.hpp"
 #include "exit_codes.hpp"
+#include "progress.hpp"
 #include "render.hpp"
 #include "session.hpp"
 
@@ -117,8 +118,11 @@ void add_verify(CLI::App& app, Session& session) {
   command->add_option("user", *user, "Only this user's contexts");
   command->footer("Exits with status 9 when a chain is broken.\nExample:\n  zsimem verify alice");
   command->callback([&session, user] {
-    const auto report = session.service().verify(session.caller(),
-                                                 user->empty() ? std::nullopt : std::optional<std::string_view>(*user));
+    const VerifyReport report = [&] {
+      ProgressBar bar("verify", "contexts");
+      return session.service().verify(
+          session.caller(), user->empty() ? std::nullopt : std::optional<std::string_view>(*user), bar.callback());
+    }();
     if (session.json_output()) {
       Json problems = Json::array();
       for (const auto& problem : report.problems) {
@@ -167,9 +171,14 @@ void add_export(CLI::App& app, Session& session) {
   command->add_option("user", *user, "Only this user's contexts");
   command->footer("Example:\n  zsimem export > backup.jsonl && zsimem --backend sqlite import < backup.jsonl");
   command->callback([&session, user] {
-    session.service().export_versions(
-        session.caller(), user->empty() ? std::nullopt : std::optional<std::string_view>(*user),
-        [](const VersionRecord& record) { std::cout << version_json(record).dump() << '\n'; });
+    ProgressBar bar("export", "versions");
+    std::size_t written = 0;
+    session.service().export_versions(session.caller(),
+                                      user->empty() ? std::nullopt : std::optional<std::string_view>(*user),
+                                      [&](const VersionRecord& record) {
+                                        std::cout << version_json(record).dump() << '\n';
+                                        bar.update(++written, 0);
+                                      });
     std::cout.flush();
   });
 }
@@ -188,7 +197,10 @@ void add_import(CLI::App& app, Session& session) {
         rethrow_for_line(error, number);
       }
     });
-    const ImportResult result = session.service().import_versions(session.caller(), records);
+    const ImportResult result = [&] {
+      ProgressBar bar("import", "records");
+      return session.service().import_versions(session.caller(), records, bar.callback());
+    }();
     if (session.json_output()) {
       print_json(Json{{"written", result.written}, {"skipped", result.skipped}});
     } else {
@@ -303,7 +315,11 @@ void add_prune(CLI::App& app, Session& session) {
     if (!user->empty()) {
       options.user_id = *user;
     }
-    const PruneReport report = session.service().prune(session.caller(), RetentionConfig::load(*file), options);
+    const PruneReport report = [&] {
+      ProgressBar bar(*dry_run ? "prune --dry-run" : "prune", "contexts");
+      options.progress = bar.callback();
+      return session.service().prune(session.caller(), RetentionConfig::load(*file), options);
+    }();
     if (session.json_output()) {
       print_json(prune_report_json(report));
       return;

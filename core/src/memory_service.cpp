@@ -1003,7 +1003,8 @@ std::size_t MemoryService::erase(const Caller& caller, std::string_view user_id,
                  });
 }
 
-VerifyReport MemoryService::verify(const Caller& caller, std::optional<std::string_view> user_id) {
+VerifyReport MemoryService::verify(const Caller& caller, std::optional<std::string_view> user_id,
+                                   const ProgressFn& progress) {
   return audited({*m_store, m_read_audit.get(), m_options.features.read_audit}, caller, "verify", user_id.value_or(""),
                  {}, [&](AuditTrail& trail) {
                    if (user_id) {
@@ -1011,7 +1012,11 @@ VerifyReport MemoryService::verify(const Caller& caller, std::optional<std::stri
                    }
                    authorize(caller, Operation::admin, {user_id.value_or(""), {}});
                    VerifyReport report;
-                   for (const auto& key : m_store->contexts(user_id)) {
+                   const auto keys = m_store->contexts(user_id);
+                   for (const auto& key : keys) {
+                     if (progress) {
+                       progress(report.contexts, keys.size());
+                     }
                      ++report.contexts;
                      std::optional<VersionRecord> previous;
                      Json data = Json::object();
@@ -1065,6 +1070,9 @@ VerifyReport MemoryService::verify(const Caller& caller, std::optional<std::stri
                      if (problem) {
                        report.problems.push_back(std::move(*problem));
                      }
+                   }
+                   if (progress) {
+                     progress(report.contexts, keys.size());
                    }
                    if (!user_id) {
                      verify_audit_chain(*m_store, report);
@@ -1155,13 +1163,20 @@ PruneReport MemoryService::prune(const Caller& caller, const RetentionConfig& co
         authorize(caller, Operation::admin, {options.user_id.value_or(""), {}});
         PruneReport report;
         report.dry_run = options.dry_run;
-        for (const auto& key : m_store->contexts(options.user_id)) {
-          const RetentionPolicy& policy = config.policy_for(key.ns);
+        const auto keys = m_store->contexts(options.user_id);
+        for (std::size_t i = 0; i < keys.size(); ++i) {
+          if (options.progress) {
+            options.progress(i, keys.size());
+          }
+          const RetentionPolicy& policy = config.policy_for(keys[i].ns);
           if (policy.keeps_everything()) {
             continue;
           }
-          report.contexts.push_back(prune_context(*m_store, key, policy, options.dry_run));
+          report.contexts.push_back(prune_context(*m_store, keys[i], policy, options.dry_run));
           report.versions_pruned += report.contexts.back().pruned_versions;
+        }
+        if (options.progress) {
+          options.progress(keys.size(), keys.size());
         }
         if (config.audit_keep_within && !options.user_id) {
           AuditQuery older;
@@ -1220,7 +1235,8 @@ void MemoryService::export_versions(const Caller& caller, std::optional<std::str
           });
 }
 
-ImportResult MemoryService::import_versions(const Caller& caller, std::span<const VersionRecord> records) {
+ImportResult MemoryService::import_versions(const Caller& caller, std::span<const VersionRecord> records,
+                                            const ProgressFn& progress) {
   return audited(
       {*m_store, m_read_audit.get(), m_options.features.read_audit}, caller, "import", {}, {}, [&](AuditTrail& trail) {
         ImportResult result;
@@ -1234,6 +1250,11 @@ ImportResult MemoryService::import_versions(const Caller& caller, std::span<cons
           }
           publish_each(m_changes, pending);
           pending.clear();
+        };
+        const auto report_progress = [&](std::size_t done) {
+          if (progress) {
+            progress(done, records.size());
+          }
         };
         for (std::size_t i = 0; i < records.size(); ++i) {
           const VersionRecord& record = records[i];
@@ -1281,9 +1302,11 @@ ImportResult MemoryService::import_versions(const Caller& caller, std::span<cons
           ++result.written;
           if (pending.size() >= k_import_chunk) {
             flush();
+            report_progress(i + 1);
           }
         }
         flush();
+        report_progress(records.size());
         trail.record.detail =
             std::to_string(result.written) + " written, " + std::to_string(result.skipped) + " skipped";
         m_store->append_audit(trail.record, true);

@@ -7,8 +7,12 @@
 #include <catch2/catch.hpp>
 #include <sqlite3.h>
 
+#include <csignal>
 #include <filesystem>
 #include <fstream>
+#include <sys/wait.h>
+#include <thread>
+#include <unistd.h>
 
 using namespace zsimem;
 using zsimem::testing::ProcessResult;
@@ -279,4 +283,80 @@ TEST_CASE("prune: --dry-run shows what goes and what stays; prune applies it; ve
   const auto bad_file = cli.run({"prune", "--retention", policy.string()});
   CHECK(bad_file.exit_code == 5);
   CHECK_THAT(bad_file.err, Catch::Contains("keep_lats"));
+}
+
+TEST_CASE("progress: a bar on a terminal's standard error, nothing when piped", "[cli][progress]") {
+  Cli cli("sqlite");
+  for (int i = 0; i < 20; ++i) {
+    REQUIRE(cli.run({"merge", "user" + std::to_string(i), R"({"n": 1})"}).exit_code == 0);
+  }
+  const auto backup = cli.dir.path() / "backup.jsonl";
+  write_file(backup, cli.snapshot());
+  const std::string target = (cli.dir.path() / "copy").string();
+
+  const auto piped = testing::run_process(
+      {ZSIMEM_BINARY, "--backend", "json", "--data-dir", target + "-piped", "import", backup.string()});
+  CHECK(piped.exit_code == 0);
+  CHECK(piped.err.empty());
+
+  // `script` gives the command a terminal: the bar is drawn there, then cleared.
+  const std::string command = std::string("'") + ZSIMEM_BINARY + "' --backend json --data-dir '" + target +
+                              "' -o text import '" + backup.string() + "'";
+  const auto on_terminal = testing::run_process({"script", "-qfec", command, "/dev/null"}, {}, {"TERM=xterm"});
+  INFO(on_terminal.out);
+  CHECK(on_terminal.exit_code == 0);
+  CHECK_THAT(on_terminal.out, Catch::Contains("import  20/20 records  100%  [########################]"));
+  CHECK_THAT(on_terminal.out, Catch::Contains("\r\033[Kimported 20 versions"));
+  const auto dumb = testing::run_process({"script", "-qfec", command, "/dev/null"}, {}, {"TERM=dumb"});
+  CHECK_THAT(dumb.out, !Catch::Contains("records  100%"));
+}
+
+TEST_CASE("progress: Ctrl-C in the middle of an import leaves a store that verifies", "[cli][progress]") {
+  Cli source("sqlite");
+  {
+    // One context of 3,000 versions, so that the import takes a while.
+    std::string jsonl;
+    for (int i = 0; i < 3000; ++i) {
+      jsonl += R"({"user_id": "alice", "delta": {"n": )" + std::to_string(i) + "}}\n";
+    }
+    const auto file = source.dir.path() / "updates.jsonl";
+    write_file(file, jsonl);
+    REQUIRE(source.run({"apply", file.string()}).exit_code == 0);
+  }
+  const auto backup = source.dir.path() / "backup.jsonl";
+  write_file(backup, source.snapshot());
+  Cli copy("json");
+  const pid_t pid = fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    const std::string data_dir = copy.data_dir().string();
+    const std::string file = backup.string();
+    execl(ZSIMEM_BINARY, ZSIMEM_BINARY, "--backend", "json", "--data-dir", data_dir.c_str(), "import", file.c_str(),
+          static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  // Interrupt once some versions are in.
+  const auto versions_dir = copy.data_dir() / "contexts" / "alice" / "default";
+  for (int wait = 0; wait < 500; ++wait) {
+    std::error_code error;
+    if (std::filesystem::exists(versions_dir, error) &&
+        std::distance(std::filesystem::directory_iterator(versions_dir, error), std::filesystem::directory_iterator()) >
+            10) {
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  kill(pid, SIGINT);
+  int status = 0;
+  REQUIRE(waitpid(pid, &status, 0) == pid);
+  INFO("wait status " << status);
+  CHECK((WIFSIGNALED(status) || WEXITSTATUS(status) == 0));
+  const auto verified = copy.run({"-o", "json", "verify"});
+  INFO(verified.out << verified.err);
+  CHECK(verified.exit_code == 0);
+  // Whatever got in is a prefix of the history, and importing again finishes it.
+  const auto again = copy.run({"-o", "json", "import", backup.string()});
+  CHECK(again.exit_code == 0);
+  CHECK(copy.json({"get", "alice"})["version"] == "3000");
+  CHECK(copy.run({"verify"}).exit_code == 0);
 }

@@ -31,6 +31,10 @@ struct Caller {
   Subject subject{};      // whom the policy judges (ServiceOptions::policy)
 };
 
+// Told of a long operation's progress: `done` of `total` units (contexts
+// or records; `total` 0 when not known). Called on the caller's thread.
+using ProgressFn = std::function<void(std::size_t done, std::size_t total)>;
+
 // A fresh random request id (a UUID version 4).
 std::string new_request_id();
 
@@ -118,6 +122,7 @@ struct PruneContext {
 struct PruneOptions {
   bool dry_run = false;
   std::optional<std::string> user_id; // only this user's contexts
+  ProgressFn progress;                // per context
 };
 
 struct PruneReport {
@@ -213,7 +218,8 @@ public:
 
   // Walks the hash chains of every context (of one user when given), and
   // of the audit log when verifying the whole store.
-  VerifyReport verify(const Caller& caller, std::optional<std::string_view> user_id = std::nullopt);
+  VerifyReport verify(const Caller& caller, std::optional<std::string_view> user_id = std::nullopt,
+                      const ProgressFn& progress = {});
 
   // Applies the retention policies (docs/retention.md): in each context
   // the versions no rule keeps are replaced by gap records that keep the
@@ -229,7 +235,8 @@ public:
 
   // Writes exported versions verbatim after checking their hash chains.
   // Versions already present with the same hash are skipped.
-  ImportResult import_versions(const Caller& caller, std::span<const VersionRecord> records);
+  ImportResult import_versions(const Caller& caller, std::span<const VersionRecord> records,
+                               const ProgressFn& progress = {});
 
   // Rewraps every data key onto the current master key and, when asked,
   // gives every user a new data key generation (docs/security.md).
