@@ -12,6 +12,8 @@
 #include <iterator>
 #include <map>
 #include <optional>
+#include <regex>
+#include <set>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -517,4 +519,31 @@ TEST_CASE("every command's --help has an example; zsimem alone shows the common 
     CHECK_THAT(bare.out, Catch::Contains("\n  " + std::string(command) + " "));
   }
   CHECK(bare.out.size() < 2000); // short: --help is the long form
+}
+
+TEST_CASE("every environment variable the sources read is in docs/configuration.md and the man page", "[docs]") {
+  const std::regex name_pattern(R"re("((ZSIMEM|AWS|GOOGLE|FIRESTORE|DYNAMO|DATABASE|API|MEMORY)_[A-Z0-9_]+)")re");
+  std::set<std::string> names;
+  for (const char* dir : {"core", "cli", "daemon"}) {
+    for (const auto& entry : fs::recursive_directory_iterator(k_source_dir / dir)) {
+      const auto extension = entry.path().extension();
+      if (extension != ".cpp" && extension != ".hpp") {
+        continue;
+      }
+      const std::string text = read_file(entry.path());
+      for (auto it = std::sregex_iterator(text.begin(), text.end(), name_pattern); it != std::sregex_iterator(); ++it) {
+        names.insert((*it)[1].str());
+      }
+    }
+  }
+  REQUIRE(names.contains("ZSIMEM_RETENTION"));
+  REQUIRE(names.contains("AWS_REGION"));
+  const std::string configuration = read_file(k_source_dir / "docs/configuration.md");
+  const std::string man = read_file(k_source_dir / "man/zsimem.1");
+  const std::string environment = man_section(man, ".SH ENVIRONMENT");
+  REQUIRE_FALSE(environment.empty());
+  for (const auto& name : names) {
+    expect(configuration.find("`" + name + "`") != std::string::npos, "docs/configuration.md: " + name);
+    expect(mentions(environment, name), "man ENVIRONMENT: " + name);
+  }
 }
