@@ -432,16 +432,22 @@ void validate_update(const MemoryUpdate& update) {
 }
 
 // Visits the records of `key` oldest first, page by page, gaps included
-// but not records a gap covers (left by a prune that crashed): all, or
-// those `window`'s since and until select.
+// but not records a gap covers (left by a prune that was interrupted; their
+// gaps' versions go to `gaps_with_leftovers`): all, or those `window`'s
+// since and until select.
 template <typename Visit>
-void for_each_record(MemoryStore& store, const ContextKey& key, Visit&& visit, const HistoryQuery& window = {}) {
-  std::uint64_t covered_through = 0;
+void for_each_record(MemoryStore& store, const ContextKey& key, Visit&& visit, const HistoryQuery& window = {},
+                     std::set<std::uint64_t>* gaps_with_leftovers = nullptr) {
+  std::optional<VersionRecord> covering; // the last gap visited
   const auto visit_uncovered = [&](const VersionRecord& record) {
-    if (record.version > covered_through) {
-      covered_through = record.is_gap() ? record.last_version() : 0;
-      visit(record);
+    if (covering && record.version <= covering->last_version()) {
+      if (gaps_with_leftovers) {
+        gaps_with_leftovers->insert(covering->version);
+      }
+      return;
     }
+    covering = record.is_gap() ? std::optional(record) : std::nullopt;
+    visit(record);
   };
   HistoryQuery query;
   query.since = window.since;
@@ -1097,12 +1103,16 @@ PruneContext prune_context(MemoryStore& store, const ContextKey& key, const Rete
   PruneContext result;
   result.key = key;
   std::vector<VersionRecord> records;
-  for_each_record(store, key, [&](const VersionRecord& record) {
-    VersionRecord bare = record; // the chain and the times are all that is needed
-    bare.data.clear();
-    bare.delta.clear();
-    records.push_back(std::move(bare));
-  });
+  std::set<std::uint64_t> gaps_with_leftovers;
+  for_each_record(
+      store, key,
+      [&](const VersionRecord& record) {
+        VersionRecord bare = record; // the chain and the times are all that is needed
+        bare.data.clear();
+        bare.delta.clear();
+        records.push_back(std::move(bare));
+      },
+      {}, &gaps_with_leftovers);
   std::vector<Timestamp> times;
   for (const auto& record : records) {
     if (!record.is_gap()) {
@@ -1121,7 +1131,8 @@ PruneContext prune_context(MemoryStore& store, const ContextKey& key, const Rete
       ++v;
     }
   }
-  // Runs of records that go; a run is pruned when it holds a version.
+  // Runs of records that go; a run is pruned when it holds a version, or a
+  // gap that an interrupted prune left records under.
   for (std::size_t begin = 0; begin < records.size();) {
     if (!goes[begin]) {
       ++begin;
@@ -1134,7 +1145,10 @@ PruneContext prune_context(MemoryStore& store, const ContextKey& key, const Rete
     const std::span<const VersionRecord> run(records.data() + begin, end - begin);
     const auto versions = static_cast<std::size_t>(
         std::count_if(run.begin(), run.end(), [](const VersionRecord& record) { return !record.is_gap(); }));
-    if (versions > 0) {
+    const bool leftovers = std::any_of(run.begin(), run.end(), [&](const VersionRecord& record) {
+      return gaps_with_leftovers.contains(record.version);
+    });
+    if (versions > 0 || leftovers) {
       const VersionRecord gap = gap_for(run);
       result.pruned.emplace_back(gap.version, gap.last_version());
       result.pruned_versions += versions;

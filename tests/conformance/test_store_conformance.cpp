@@ -1132,6 +1132,13 @@ TEST_CASE("pruning replaces a range of versions by a gap record", "[store][confo
     CHECK_FALSE(store->version(key, 3).has_value());
     check_same(store->version(key, 2), wider);
   }
+  SECTION("a narrower gap never replaces a wider one") {
+    const auto wider = make_gap("alice", "default", 3, 7, at(3000));
+    CHECK(store->prune(wider) == 3);
+    CHECK(store->prune(gap) == 0);
+    check_same(store->version(key, 3), wider);
+    CHECK(spans_of(store->history(key, {})) == Spans{"8", "3-7", "2", "1"});
+  }
   SECTION("pruning again what is gone changes nothing") {
     store->prune(gap);
     CHECK(spans_of(store->history(key, {})) == Spans{"8", "7", "6", "3-5", "2", "1"});

@@ -280,3 +280,32 @@ TEST_CASE("prune: the retention and versioning switches", "[retention][service][
     CHECK(service.verify(caller).ok());
   }
 }
+
+TEST_CASE("prune: versions an interrupted prune left under a gap are skipped, and removed by the next",
+          "[retention][service]") {
+  const testing::TempDir dir;
+  MemoryService service(open_store({"json", dir.path()}));
+  const Caller caller{"tester", "req-leftover"};
+  for (int i = 1; i <= 6; ++i) {
+    merge_alice(service, caller, R"({"n":)" + std::to_string(i) + "}");
+  }
+  // What a prune interrupted after writing its gap leaves: the gap, and
+  // versions it stands for still on disk.
+  const auto versions_dir = dir.path() / "contexts" / "alice" / "default";
+  const auto third = versions_dir / "00000000000000000003.json";
+  const auto kept_copy = dir.path() / "third.json";
+  std::filesystem::copy_file(third, kept_copy);
+  const auto config = RetentionConfig::parse(R"({"default": {"keep_last": 2}})", "test");
+  REQUIRE(service.prune(caller, config).versions_pruned == 4);
+  std::filesystem::copy_file(kept_copy, third);
+
+  // Walks of the chain skip it; the history lists it until the next prune.
+  CHECK(service.verify(caller).ok());
+  CHECK(service.history(caller, k_alice, {}).versions.size() == 3);
+  const auto report = service.prune(caller, config);
+  CHECK(report.versions_pruned == 0);
+  CHECK(report.contexts.at(0).pruned == std::vector<std::pair<std::uint64_t, std::uint64_t>>{{1, 4}});
+  CHECK_FALSE(std::filesystem::exists(third));
+  CHECK(service.history(caller, k_alice, {}).versions.size() == 2);
+  CHECK(service.verify(caller).ok());
+}

@@ -123,15 +123,15 @@ public:
   // them may be missing already) by the gap record `gap`, stored as version
   // gap.version. The range never holds the context's head. Atomic where the
   // backend allows; otherwise the gap is written first, so that a crash
-  // leaves records that a gap already covers (the service skips them;
-  // pruning again removes them), never a broken chain. Durable on return.
+  // leaves records that a gap already covers (walks of the chain skip
+  // them; pruning again removes them), never a broken chain. Durable on return.
   // Returns how many records it removed or replaced.
-  virtual std::size_t prune(const VersionRecord& /*gap*/) { return 0; } // TEMP-PURE
+  virtual std::size_t prune(const VersionRecord& gap) = 0;
 
   // Audit retention: removes every audit record with seq <= through_seq.
   // The others keep their seq. Durable on return. Returns how many it
   // removed.
-  virtual std::size_t prune_audit(std::uint64_t /*through_seq*/) { return 0; } // TEMP-PURE
+  virtual std::size_t prune_audit(std::uint64_t through_seq) = 0;
 
   // Data keys, sorted by user and generation; only one user's when given.
   virtual std::vector<DataKeyRecord> data_keys(std::optional<std::string_view> user_id) = 0;

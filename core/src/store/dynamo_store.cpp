@@ -34,6 +34,13 @@
 //   <user_id>                   <ns>#<version, 20 digits>      one version
 //   <user_id>                   $key#<generation, 20 digits>   one data key
 //   $audit                      <seq, 20 digits>               one audit record
+//   $audit                      <0, 20 digits>                 the audit floor
+//
+// A gap record (retention) is a version item with a pruned_through
+// attribute, keyed by the first version it stands for, so that the key
+// stays taken. The audit floor keeps the seq and hash of the newest audit
+// record once audit retention has removed it, so that the chain goes on
+// from it; seq 0 sorts before every record's.
 //
 // User ids and namespaces are letters, digits and `_ - . @ + = : ~`, so `#`
 // ends a namespace, `$` starts none of them, and the zero-padded numbers sort
@@ -63,6 +70,7 @@ constexpr int k_max_unprocessed_rounds = 12;
 constexpr std::chrono::seconds k_table_wait{120};
 
 const std::string k_max_padded(k_padded_digits, '9');
+constexpr std::uint64_t k_max_version = std::numeric_limits<std::uint64_t>::max();
 
 std::string version_sort_key(std::string_view ns, std::uint64_t version) {
   return std::string(ns) + "#" + padded(version);
@@ -71,6 +79,17 @@ std::string version_sort_key(std::string_view ns, std::uint64_t version) {
 std::string key_sort_key(std::uint64_t generation) { return std::string(k_key_prefix) + padded(generation); }
 
 std::string describe(const ContextKey& key) { return "user '" + key.user_id + "' namespace '" + key.ns + "'"; }
+
+// Throws Error{invalid} for a gap record no store could keep: it stands
+// for versions version..pruned_through, version 1 or more.
+void check_gap(const VersionRecord& record) {
+  if (record.pruned_through && (record.version == 0 || *record.pruned_through < record.version)) {
+    throw Error(ErrorCode::invalid,
+                "gap record " + std::to_string(record.version) + ".." + std::to_string(*record.pruned_through) +
+                    " of " + describe(record.key()) + " is not a range of versions",
+                "pruned_through");
+  }
+}
 
 Json s_value(std::string_view value) { return Json{{"S", std::string(value)}}; }
 
@@ -176,6 +195,9 @@ Json version_item(const VersionRecord& record, const std::string& write_id) {
   put_s(item, "hash", record.hash);
   put_s(item, "salt", record.salt);
   put_s(item, "key_id", record.key_id);
+  if (record.pruned_through) {
+    item["pruned_through"] = n_value(*record.pruned_through);
+  }
   item[std::string(k_write_id)] = s_value(write_id);
   return item;
 }
@@ -414,6 +436,114 @@ public:
                                             " in DynamoDB table '" + m_table + "': writers kept adding versions");
   }
 
+  // DynamoDB Local's stand-ins lack transactions: the gap is put first,
+  // over the range's first version, then the rest of the range is deleted,
+  // so that an interruption leaves records the gap covers
+  // (docs/retention.md), never a hole in the chain. An append that slips
+  // into the range meanwhile meets the gap, or what remains of the range,
+  // in its check after its put, and withdraws.
+  std::size_t prune(const VersionRecord& gap) override {
+    if (!gap.is_gap() || !is_valid_key(gap.key())) {
+      throw Error(ErrorCode::invalid, "prune: version " + std::to_string(gap.version) + " of " + describe(gap.key()) +
+                                          " is not a gap record that can be stored");
+    }
+    check_gap(gap);
+    const std::uint64_t through = *gap.pruned_through;
+    // The head stays, but a hint of this store may be older than the
+    // versions that go: forgotten, the next writer reads the head.
+    if (const auto hint = m_hints.find(gap.key()); hint && hint->version <= through) {
+      m_hints.forget(gap.user_id, gap.ns);
+    }
+    // The keys in the range, by one query (a year of hourly versions is
+    // thousands), up to the first key past it: the head's, or a later gap's.
+    const std::string gap_sort = version_sort_key(gap.ns, gap.version);
+    const std::string last_sort = version_sort_key(gap.ns, through);
+    std::vector<Json> in_range;
+    bool followed = false;
+    const int page = static_cast<int>(std::min<std::uint64_t>(through - gap.version, 998) + 2);
+    for_each_page(
+        "Query", range_query(gap.key(), gap.version, k_max_version),
+        [&](const Json& items) {
+          for (const auto& item : items) {
+            const std::string sort = s_or_empty(item, k_sk);
+            if (sort > last_sort) {
+              followed = true;
+              return false;
+            }
+            in_range.push_back(item_key(gap.user_id, sort));
+          }
+          return true;
+        },
+        &page);
+    if (in_range.empty()) {
+      return 0; // gone already (an earlier gap stands for them), or erased
+    }
+    if (!followed) {
+      throw Error(ErrorCode::invalid, "cannot prune versions " + std::to_string(gap.version) + " to " +
+                                          std::to_string(through) + " of " + describe(gap.key()) +
+                                          ": they hold its head");
+    }
+    const std::string write_id = new_write_id();
+    const Json item = version_item(gap, write_id);
+    Json put = base_body();
+    put["Item"] = item;
+    // Never narrow a gap that another prune widened meanwhile: the versions
+    // it stands for beyond this one's may be deleted already.
+    put["ConditionExpression"] = "attribute_not_exists(#pt) OR #pt <= :pt";
+    put["ExpressionAttributeNames"] = {{"#pt", "pruned_through"}};
+    put["ExpressionAttributeValues"] = {{":pt", n_value(through)}};
+    count_write(1);
+    try {
+      call("PutItem", put);
+    } catch (const aws::ConditionalCheckFailed&) {
+      return 0;
+    }
+    // An erase that ran meanwhile took the head: the gap goes too, since the
+    // erase may have looked before it was put.
+    Json after = range_query(gap.key(), through + 1, k_max_version);
+    after["Limit"] = 1;
+    if (call("Query", after).value("Items", Json::array()).empty()) {
+      delete_own(item, write_id);
+      return 0;
+    }
+    std::vector<Json> others;
+    for (const auto& key : in_range) {
+      if (s_or_empty(key, k_sk) != gap_sort) {
+        others.push_back(key);
+      }
+    }
+    batch_delete(others);
+    return in_range.size();
+  }
+
+  std::size_t prune_audit(std::uint64_t through_seq) override {
+    // Never past the newest record as read now: one appended meanwhile stays.
+    const AuditTail tail = read_audit_tail();
+    const std::uint64_t last = std::min(through_seq, tail.seq);
+    if (last == 0) {
+      return 0;
+    }
+    Json body = base_body();
+    body["KeyConditionExpression"] = "#u = :u AND #k BETWEEN :low AND :high";
+    body["ExpressionAttributeNames"] = {{"#u", k_pk}, {"#k", k_sk}};
+    body["ExpressionAttributeValues"] = {
+        {":u", s_value(k_audit_partition)}, {":low", s_value(padded(1))}, {":high", s_value(padded(last))}};
+    body["ProjectionExpression"] = "#u, #k";
+    body["ConsistentRead"] = true;
+    std::vector<Json> keys;
+    for_each_page("Query", body, [&](const Json& items) {
+      for (const auto& item : items) {
+        keys.push_back(item_key(k_audit_partition, s_or_empty(item, k_sk)));
+      }
+      return true;
+    });
+    if (!keys.empty() && s_or_empty(keys.back(), k_sk) == padded(tail.seq)) {
+      raise_audit_floor(tail);
+    }
+    batch_delete(keys);
+    return keys.size();
+  }
+
   std::vector<DataKeyRecord> data_keys(std::optional<std::string_view> user_id) override {
     std::vector<DataKeyRecord> out;
     Json body = base_body();
@@ -603,6 +733,9 @@ public:
         "Query", body,
         [&](const Json& items) {
           for (const auto& item : items) {
+            if (s_or_empty(item, k_sk) == padded(0)) {
+              continue; // the audit floor
+            }
             AuditRecord record = decode_audit(item);
             if (matches(record, query)) {
               out.push_back(std::move(record));
@@ -629,6 +762,7 @@ private:
       if (record.version == 0) {
         throw Error(ErrorCode::invalid, "cannot store version 0 of " + describe(record.key()), "version");
       }
+      check_gap(record);
       write_ids.push_back(new_write_id());
       items.push_back(version_item(record, write_ids.back()));
       const std::size_t size = item_size(items.back());
@@ -642,7 +776,8 @@ private:
     }
     // A record built on the head this store wrote last needs no look before
     // its put: the put's condition refuses a version that exists, and the
-    // look after it catches an erase that ran since.
+    // look after it catches an erase that ran since, and a hint that
+    // retention pruned since (another process appended on it first).
     const bool vouched = records.size() == 1 && follows_hint(records.front());
     if (!vouched && !chain_holds(records, true)) {
       return false;
@@ -655,9 +790,11 @@ private:
         return false;
       }
     }
-    // An erase may have run between the checks and the puts: then what was
+    // An erase may have run between the checks and the puts, or the records
+    // went into a range that retention pruned meanwhile: then what was
     // written is removed again, so that no version outlives its context or
-    // its data key (docs/dynamo.md, "Races with an erase").
+    // its data key (docs/dynamo.md, "Races with an erase"), and the chain
+    // does not fork.
     if (!chain_holds(records, false)) {
       for (std::size_t i = written; i > 0; --i) {
         delete_own(items[i - 1], write_ids[i - 1]);
@@ -853,60 +990,173 @@ private:
     }
   }
 
-  // Whether the records may stand: the first record of each context
-  // follows its stored head (version - 1 with hash prev_hash; nothing for
-  // version 1), and each sealed record's data key exists. `before` the
-  // puts also checks that no record's version exists yet, so that a clash
-  // fails a batch before anything is written, and checks version 1's
-  // context is empty; after them, the context of a version 1 needs no
-  // second look (an erase that ran meanwhile ran before or after it, and
-  // either order is a valid one).
+  // Whether the records may stand. Before the puts (`before`), cheaply, so
+  // that a clash found then writes nothing: one BatchGetItem for the whole
+  // batch finds that no record's key exists, that each sealed record's data
+  // key does, and the version before each context's first record, which
+  // must be the newest record below it (follows()); when that key is free
+  // (the first record follows a gap, or the chain was pruned or erased), a
+  // Query finds the newest record below instead. A context's version 1
+  // needs it empty (a Query). After the puts, one Query per context
+  // (context_follows()), and the data keys again only for a context that
+  // starts at version 1: for the others, the predecessor that
+  // context_follows() finds still there vouches for them, since an erase
+  // of a user removes its keys after its versions (docs/dynamo.md).
   bool chain_holds(std::span<const VersionRecord> records, bool before) {
-    struct Expect {
-      std::string user;
-      std::string sort;
-      bool present;
-      std::string hash; // when present and not empty
-    };
-    std::vector<Expect> expects;
+    std::map<ContextKey, std::vector<std::size_t>> contexts;
     for (std::size_t i = 0; i < records.size(); ++i) {
-      const VersionRecord& record = records[i];
-      const bool first_of_context = i == 0 || records[i - 1].key() != record.key();
-      if (first_of_context && record.version > 1) {
-        expects.push_back({record.user_id, version_sort_key(record.ns, record.version - 1), true, record.prev_hash});
-      }
-      if (first_of_context && record.version == 1 && before && !context_is_empty(record.key())) {
-        return false;
-      }
-      if (before && !(first_of_context && record.version == 1)) {
-        expects.push_back({record.user_id, version_sort_key(record.ns, record.version), false, {}});
-      }
-      if (!record.key_id.empty()) {
-        const auto generation = key_generation(record.key_id);
-        if (!generation) {
-          return false;
-        }
-        expects.push_back({record.user_id, key_sort_key(*generation), true, {}});
-      }
-    }
-    if (expects.empty()) {
-      return true;
+      contexts[records[i].key()].push_back(i);
     }
     std::vector<Json> keys;
-    std::set<std::pair<std::string, std::string>> seen;
-    for (const auto& expect : expects) {
-      if (seen.insert({expect.user, expect.sort}).second) {
-        keys.push_back(item_key(expect.user, expect.sort));
+    const auto want = [&](const std::string& user, const std::string& sort) { keys.push_back(item_key(user, sort)); };
+    for (const auto& [key, indices] : contexts) {
+      const VersionRecord& first = records[indices.front()];
+      if (first.version == 1) {
+        if (before && !context_is_empty(key)) {
+          return false;
+        }
+      } else if (!before) {
+        if (!context_follows(records, indices)) {
+          return false;
+        }
+        continue;
+      } else {
+        want(key.user_id, version_sort_key(key.ns, first.version - 1));
+        for (const std::size_t i : indices) {
+          want(key.user_id, version_sort_key(key.ns, records[i].version));
+        }
+      }
+      for (const std::size_t i : indices) {
+        if (!records[i].key_id.empty()) {
+          const auto generation = key_generation(records[i].key_id);
+          if (!generation) {
+            return false;
+          }
+          want(key.user_id, key_sort_key(*generation));
+        }
       }
     }
+    if (keys.empty()) {
+      return true;
+    }
     const auto found = batch_get(keys);
-    return std::all_of(expects.begin(), expects.end(), [&](const Expect& expect) {
-      const auto it = found.find({expect.user, expect.sort});
-      if (!expect.present) {
-        return it == found.end();
+    const auto item = [&](const std::string& user, const std::string& sort) -> const Json* {
+      const auto it = found.find({user, sort});
+      return it == found.end() ? nullptr : &it->second;
+    };
+    for (const auto& [key, indices] : contexts) {
+      const VersionRecord& first = records[indices.front()];
+      if (!before && first.version != 1) {
+        continue; // context_follows() held
       }
-      return it != found.end() && (expect.sort.starts_with('$') || s_or_empty(it->second, "hash") == expect.hash);
-    });
+      for (const std::size_t i : indices) {
+        if (!records[i].key_id.empty() &&
+            item(key.user_id, key_sort_key(key_generation(records[i].key_id).value_or(0))) == nullptr) {
+          return false;
+        }
+      }
+      if (!before || first.version == 1) {
+        continue;
+      }
+      for (const std::size_t i : indices) {
+        if (item(key.user_id, version_sort_key(key.ns, records[i].version)) != nullptr) {
+          return false;
+        }
+      }
+      const Json* previous = item(key.user_id, version_sort_key(key.ns, first.version - 1));
+      if (previous ? !follows(first, decode_version(*previous, key)) : !follows_newest_below(first)) {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  // Whether `first`, the first record of a context in an append, follows
+  // `below`, the newest record stored below it: a version, or a gap, that
+  // ends with the version before it, with the hash `first` names. A gap that
+  // ends later is a range retention pruned, which nothing may fill.
+  static bool follows(const VersionRecord& first, const VersionRecord& below) {
+    return below.last_version() == first.version - 1 && below.hash == first.prev_hash;
+  }
+
+  // follows() against the newest record below `first`, found by a Query
+  // newest first; false when there is none (an erase).
+  bool follows_newest_below(const VersionRecord& first) {
+    Json body = chain_query(first.key(), 1, first.version - 1);
+    body["ScanIndexForward"] = false;
+    body["Limit"] = 1;
+    const auto& items = call("Query", body).value("Items", Json::array());
+    return !items.empty() && follows(first, decode_version(items.front(), first.key()));
+  }
+
+  // chain_holds() after the puts, for the records of one context at
+  // `indices` (in version order, the first not version 1): one Query of the
+  // context's keys from the version before the first on. The first must
+  // still follow the newest record below it (else an erase ran meanwhile,
+  // or the first went into a range retention pruned: the gap at the range's
+  // start ends past the version before), only the records may lie between
+  // their keys, and what comes after the last must follow it (else another
+  // writer had put what they fork from, or they went into a pruned range
+  // whose versions were still being deleted: what follows is one of those,
+  // or the version after the range).
+  bool context_follows(std::span<const VersionRecord> records, const std::vector<std::size_t>& indices) {
+    const VersionRecord& first = records[indices.front()];
+    const VersionRecord& last = records[indices.back()];
+    Json body = chain_query(first.key(), first.version - 1, k_max_version);
+    bool holds = true;
+    bool previous_seen = false; // the key of the version before the first
+    std::size_t next = 0;       // the record whose key comes next
+    const int page = static_cast<int>(std::min<std::size_t>(indices.size() + 2, 1000));
+    for_each_page(
+        "Query", body,
+        [&](const Json& items) {
+          for (const auto& item : items) {
+            const VersionRecord found = decode_version(item, first.key());
+            if (found.version < first.version) {
+              previous_seen = true;
+              holds = follows(first, found);
+            } else if (next < indices.size()) {
+              holds = found.version == records[indices[next++]].version;
+            } else {
+              holds = found.version == last.last_version() + 1 && found.prev_hash == last.hash;
+              return false;
+            }
+            if (!holds) {
+              return false;
+            }
+          }
+          return true;
+        },
+        &page);
+    // Every record seen (an erase may have removed them), and the newest
+    // record below the first, when it is not at the version before.
+    return holds && next == indices.size() && (previous_seen || follows_newest_below(first));
+  }
+
+  // A Query of the keys of a context's records from version `low` to
+  // `high`, oldest first.
+  Json range_query(const ContextKey& key, std::uint64_t low, std::uint64_t high) const {
+    Json body = base_body();
+    body["KeyConditionExpression"] = "#u = :u AND #k BETWEEN :low AND :high";
+    body["ExpressionAttributeNames"] = {{"#u", k_pk}, {"#k", k_sk}};
+    body["ExpressionAttributeValues"] = {{":u", s_value(key.user_id)},
+                                         {":low", s_value(version_sort_key(key.ns, low))},
+                                         {":high", s_value(version_sort_key(key.ns, high))}};
+    body["ProjectionExpression"] = "#u, #k";
+    body["ConsistentRead"] = true;
+    return body;
+  }
+
+  // range_query() with what the chain checks read of each record.
+  Json chain_query(const ContextKey& key, std::uint64_t low, std::uint64_t high) const {
+    Json body = range_query(key, low, high);
+    auto& names = body["ExpressionAttributeNames"];
+    names["#h"] = "hash";
+    names["#ph"] = "prev_hash";
+    names["#pt"] = "pruned_through";
+    names["#t"] = "updated_at";
+    body["ProjectionExpression"] = "#u, #k, #h, #ph, #pt, #t";
+    return body;
   }
 
   // Whether `record` follows the head this store last wrote of its context,
@@ -925,12 +1175,33 @@ private:
     return answer.value("Items", Json::array()).empty();
   }
 
+  // Keeps `tail` as the audit floor before the record it names goes,
+  // unless the floor names a later one already.
+  void raise_audit_floor(const AuditTail& tail) {
+    Json item = item_key(k_audit_partition, padded(0));
+    item["floor_seq"] = n_value(tail.seq);
+    put_s(item, "hash", tail.hash);
+    Json body = base_body();
+    body["Item"] = std::move(item);
+    body["ConditionExpression"] = "attribute_not_exists(#u) OR #f < :f";
+    body["ExpressionAttributeNames"] = {{"#u", k_pk}, {"#f", "floor_seq"}};
+    body["ExpressionAttributeValues"] = {{":f", n_value(tail.seq)}};
+    count_write(1);
+    try {
+      call("PutItem", body);
+    } catch (const aws::ConditionalCheckFailed&) {
+      // Another pruning raised it as far already.
+    }
+  }
+
+  // The newest audit record's seq and hash; the floor's when retention
+  // removed every record.
   AuditTail read_audit_tail() {
     Json body = base_body();
     body["KeyConditionExpression"] = "#u = :u";
-    body["ExpressionAttributeNames"] = {{"#u", k_pk}, {"#k", k_sk}, {"#h", "hash"}};
+    body["ExpressionAttributeNames"] = {{"#u", k_pk}, {"#k", k_sk}, {"#h", "hash"}, {"#f", "floor_seq"}};
     body["ExpressionAttributeValues"] = {{":u", s_value(k_audit_partition)}};
-    body["ProjectionExpression"] = "#u, #k, #h";
+    body["ProjectionExpression"] = "#u, #k, #h, #f";
     body["ScanIndexForward"] = false;
     body["ConsistentRead"] = true;
     body["Limit"] = 1;
@@ -939,7 +1210,10 @@ private:
     if (items.empty()) {
       return {};
     }
-    const auto seq = parse_padded(s_or_empty(items.front(), k_sk));
+    auto seq = parse_padded(s_or_empty(items.front(), k_sk));
+    if (seq == 0U) {
+      seq = n_attr<std::uint64_t>(items.front(), "floor_seq");
+    }
     if (!seq) {
       throw damaged(items.front(), "not an audit sequence number");
     }
@@ -1000,6 +1274,12 @@ private:
     record.hash = s_or_empty(item, "hash");
     record.salt = s_or_empty(item, "salt");
     record.key_id = s_or_empty(item, "key_id");
+    if (item.contains("pruned_through")) {
+      record.pruned_through = n_attr<std::uint64_t>(item, "pruned_through");
+      if (!record.pruned_through || *record.pruned_through < record.version) {
+        throw damaged(item, "pruned_through is not a version from its own on");
+      }
+    }
     return record;
   }
 

@@ -31,12 +31,20 @@
 //   users/{user}/namespaces/{ns}/versions/{version}    one version (20 digits)
 //   users/{user}/data_keys/{generation}                one data key (20 digits)
 //   audit/{seq}                                        one audit record (20 digits)
+//   audit/{0, 20 digits}                               the audit floor
+//
+// A gap record (retention) is a version document with a pruned_through
+// field, named by the first version it stands for, so that the name stays
+// taken. The audit floor keeps the seq and hash of the newest audit record
+// once audit retention has removed it, so that the chain goes on from it;
+// its seq field is 0, below every record's.
 //
 // An append is one commit: the new version documents (precondition: they do
 // not exist), the head document updated (precondition: its updateTime is
 // the one it had when version N was written, which is version N's own
-// updateTime, since both were written by one commit; for version 1: it
-// does not exist), a precondition-only write per data key a sealed record
+// updateTime, since both were written by one commit, or the one it has
+// when read and found to name version N; for version 1: it does not
+// exist), a precondition-only write per data key a sealed record
 // names (it exists) and the audit records (the next sequence numbers, which
 // must not exist). Either all of it is written or nothing.
 //
@@ -63,6 +71,20 @@ constexpr int k_max_audit_rounds = 1000;
 constexpr std::size_t k_max_known_heads = 100'000;
 
 std::string describe(const ContextKey& key) { return "user '" + key.user_id + "' namespace '" + key.ns + "'"; }
+
+// Throws Error{invalid} for a gap record no store could keep: it stands
+// for versions version..pruned_through, version 1 or more, up to
+// Firestore's largest integer.
+void check_gap(const VersionRecord& record) {
+  if (record.pruned_through &&
+      (record.version == 0 || *record.pruned_through < record.version ||
+       *record.pruned_through > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()))) {
+    throw Error(ErrorCode::invalid,
+                "gap record " + std::to_string(record.version) + ".." + std::to_string(*record.pruned_through) +
+                    " of " + describe(record.key()) + " is not a range of versions",
+                "pruned_through");
+  }
+}
 
 // The document id of a user id or namespace: Firestore's REST paths take a
 // ':' for a method (":runQuery"), even percent-encoded, so ':' is written
@@ -196,6 +218,9 @@ Json version_fields(const VersionRecord& record, const std::string& write_id) {
   fields["hash"] = string_value(record.hash);
   fields["salt"] = string_value(record.salt);
   fields["key_id"] = string_value(record.key_id);
+  if (record.pruned_through) {
+    fields["pruned_through"] = integer_value(*record.pruned_through);
+  }
   fields["write_id"] = string_value(write_id);
   return fields;
 }
@@ -257,7 +282,7 @@ public:
       return std::nullopt;
     }
     VersionRecord record = decode_version(documents.front(), key);
-    remember_head(key, record.version, record.hash, documents.front().value("updateTime", ""));
+    remember_head(key, record.last_version(), record.hash, documents.front().value("updateTime", ""));
     return record;
   }
 
@@ -406,6 +431,162 @@ public:
                     " in Firestore project '" + m_client.settings().project + "': writers kept adding versions");
   }
 
+  // One commit: the gap, over the range's first version, then the
+  // deletions of the rest of the range; in several when they are more than
+  // a commit may carry, the gap's first, so that an interruption leaves
+  // records the gap covers (docs/retention.md), never a hole in the chain.
+  // The head document is left as it is: appends compare its updateTime,
+  // and so never fill the range. The gap's write requires the first
+  // version as read: an erase that listed it deletes the gap with it.
+  std::size_t prune(const VersionRecord& gap) override {
+    if (!gap.is_gap() || !is_valid_key(gap.key())) {
+      throw Error(ErrorCode::invalid, "prune: version " + std::to_string(gap.version) + " of " + describe(gap.key()) +
+                                          " is not a gap record that can be stored");
+    }
+    check_gap(gap);
+    for (const std::string* text : {&gap.data, &gap.delta, &gap.prev_hash, &gap.hash}) {
+      if (!is_valid_utf8(*text)) {
+        throw Error(ErrorCode::invalid, "prune: the gap record of " + describe(gap.key()) +
+                                            " holds text that is not UTF-8, which Firestore cannot store");
+      }
+    }
+    const ContextKey key = gap.key();
+    const std::uint64_t through = *gap.pruned_through;
+    // The head stays, but what this store remembers of a context may be
+    // older than the versions that go: forgotten, the next writer reads it.
+    if (const auto hint = m_hints.find(key); hint && hint->version <= through) {
+      m_hints.forget(gap.user_id, gap.ns);
+    }
+    if (const auto known = known_head(key); known && known->version <= through) {
+      forget_head(key);
+    }
+    const auto head = head_version(key);
+    if (!head) {
+      return 0; // erased
+    }
+    if (*head <= through) {
+      throw Error(ErrorCode::invalid, "cannot prune versions " + std::to_string(gap.version) + " to " +
+                                          std::to_string(through) + " of " + describe(key) + ": version " +
+                                          std::to_string(*head) + " is its head");
+    }
+    // The documents in the range, by queries of a page each (a year of
+    // hourly versions is thousands).
+    const std::string gap_name = version_name(key, gap.version);
+    std::vector<std::string> names;
+    std::string first_update_time; // the range's first version's, if it is there
+    std::uint64_t from = gap.version;
+    for (;;) {
+      Json body = versions_query(key);
+      body["select"] = {{"fields", Json::array({{{"fieldPath", "version"}}, {{"fieldPath", "pruned_through"}}})}};
+      body["where"] = and_filter({field_filter("version", "GREATER_THAN_OR_EQUAL", integer_value(from)),
+                                  field_filter("version", "LESS_THAN_OR_EQUAL", integer_value(through))});
+      body["orderBy"] = Json::array({order("version", false)});
+      body["limit"] = k_page;
+      const auto documents = run_query(versions_parent(key), body);
+      for (const auto& document : documents) {
+        const auto version = integer_field<std::uint64_t>(document, "version");
+        if (!version) {
+          throw damaged(document, "no version");
+        }
+        names.push_back(document.value("name", ""));
+        if (names.back() == gap_name) {
+          // Never narrow a gap that another prune widened: what it stands
+          // for beyond this one's range is gone already.
+          if (field(document, "pruned_through") != nullptr &&
+              integer_field<std::uint64_t>(document, "pruned_through").value_or(0) > through) {
+            return 0;
+          }
+          first_update_time = document.value("updateTime", "");
+        }
+        from = *version + 1;
+      }
+      if (documents.size() < k_page || from > through) {
+        break;
+      }
+    }
+    if (names.empty()) {
+      return 0; // gone already: an earlier gap stands for them
+    }
+    const std::string write_id = new_write_id();
+    Json writes = Json::array();
+    writes.push_back(Json{{"update", {{"name", gap_name}, {"fields", version_fields(gap, write_id)}}},
+                          {"currentDocument", first_update_time.empty() ? Json{{"exists", false}}
+                                                                        : Json{{"updateTime", first_update_time}}}});
+    for (std::size_t i = 0; i <= names.size(); ++i) {
+      if (i < names.size() && names[i] != gap_name) {
+        writes.push_back(Json{{"delete", names[i]}});
+      }
+      if (writes.size() == k_max_commit_writes || (i == names.size() && !writes.empty())) {
+        try {
+          commit(writes, writes.size());
+        } catch (const gcp::PreconditionFailed&) {
+          // Only the gap's write has a precondition: the first version
+          // changed since it was read (an erase, another pruning), unless
+          // this is the commit's own first attempt, retried after a lost
+          // answer. Else nothing was written, and pruning again sees what
+          // is there now.
+          if (!written_by(gap_name, write_id)) {
+            return 0;
+          }
+        }
+        writes = Json::array();
+      }
+    }
+    // Without a first version to require, an erase that ran meanwhile may
+    // have listed the versions before the gap was written; it deletes the
+    // head document last: then the gap goes too, if it is still this one.
+    if (first_update_time.empty() && !head_version(key)) {
+      const auto found = batch_get({gap_name});
+      if (const auto it = found.find(gap_name); it != found.end() && string_field(it->second, "write_id") == write_id) {
+        try {
+          commit(Json::array({Json{{"delete", gap_name},
+                                   {"currentDocument", {{"updateTime", it->second.value("updateTime", "")}}}}}),
+                 1);
+        } catch (const gcp::PreconditionFailed&) {
+          // Gone meanwhile, or no longer ours.
+        }
+      }
+      return 0;
+    }
+    return names.size();
+  }
+
+  std::size_t prune_audit(std::uint64_t through_seq) override {
+    // Never past the newest record as read now: one appended meanwhile stays.
+    const AuditTail tail = read_audit_tail();
+    const std::uint64_t last = std::min(through_seq, tail.seq);
+    if (last == 0) {
+      return 0;
+    }
+    std::vector<std::string> names;
+    std::uint64_t from = 1;
+    for (;;) {
+      Json body{{"from", Json::array({{{"collectionId", "audit"}}})},
+                {"select", {{"fields", Json::array({{{"fieldPath", "seq"}}})}}},
+                {"where", and_filter({field_filter("seq", "GREATER_THAN_OR_EQUAL", integer_value(from)),
+                                      field_filter("seq", "LESS_THAN_OR_EQUAL", integer_value(last))})},
+                {"orderBy", Json::array({order("seq", false)})},
+                {"limit", k_page}};
+      const auto documents = run_query("", body);
+      for (const auto& document : documents) {
+        const auto seq = integer_field<std::uint64_t>(document, "seq");
+        if (!seq) {
+          throw damaged(document, "not an audit record");
+        }
+        names.push_back(document.value("name", ""));
+        from = *seq + 1;
+      }
+      if (documents.size() < k_page || from > last) {
+        break;
+      }
+    }
+    if (!names.empty() && names.back() == audit_name(tail.seq)) {
+      raise_audit_floor(tail);
+    }
+    delete_documents(names);
+    return names.size();
+  }
+
   std::vector<DataKeyRecord> data_keys(std::optional<std::string_view> user_id) override {
     std::vector<DataKeyRecord> out;
     if (user_id && !is_valid_name(*user_id)) {
@@ -535,6 +716,9 @@ public:
       }
       const auto documents = run_query("", body);
       for (const auto& document : documents) {
+        if (integer_field<std::uint64_t>(document, "seq") == 0U) {
+          continue; // the audit floor, which sorts last
+        }
         AuditRecord record = decode_audit(document);
         cursor = record.seq;
         if (matches(record, query)) {
@@ -565,6 +749,7 @@ private:
                     "cannot store version " + std::to_string(record.version) + " of " + describe(record.key()),
                     "version");
       }
+      check_gap(record);
       for (const std::string* text :
            {&record.data, &record.delta, &record.actor, &record.request_id, &record.idempotency_key, &record.prev_hash,
             &record.hash, &record.salt, &record.key_id}) {
@@ -799,6 +984,8 @@ private:
     return tail;
   }
 
+  // The newest audit record's seq and hash; the floor's when retention
+  // removed every record.
   AuditTail read_audit_tail() {
     Json body{{"from", Json::array({{{"collectionId", "audit"}}})},
               {"orderBy", Json::array({order("seq", true)})},
@@ -807,11 +994,57 @@ private:
     if (documents.empty()) {
       return {};
     }
-    const auto seq = integer_field<std::uint64_t>(documents.front(), "seq");
+    auto seq = integer_field<std::uint64_t>(documents.front(), "seq");
+    if (seq == 0U) {
+      seq = integer_field<std::uint64_t>(documents.front(), "floor_seq");
+    }
     if (!seq) {
       throw damaged(documents.front(), "not an audit record");
     }
     return {*seq, string_field(documents.front(), "hash")};
+  }
+
+  // Keeps `tail` as the audit floor before the record it names goes,
+  // unless the floor names a later one already: a compare-and-swap on the
+  // floor's updateTime.
+  void raise_audit_floor(const AuditTail& tail) {
+    const std::string name = audit_name(0);
+    for (int round = 0;; ++round) {
+      const auto found = batch_get({name});
+      const auto it = found.find(name);
+      if (it != found.end() && integer_field<std::uint64_t>(it->second, "floor_seq").value_or(0) >= tail.seq) {
+        return;
+      }
+      Json fields{{"seq", integer_value(0)}, {"floor_seq", integer_value(tail.seq)}, {"hash", string_value(tail.hash)}};
+      Json precondition =
+          it == found.end() ? Json{{"exists", false}} : Json{{"updateTime", it->second.value("updateTime", "")}};
+      try {
+        commit(Json::array({Json{{"update", {{"name", name}, {"fields", std::move(fields)}}},
+                                 {"currentDocument", std::move(precondition)}}}),
+               1);
+        return;
+      } catch (const gcp::PreconditionFailed&) {
+        if (round >= k_max_audit_rounds) {
+          throw;
+        }
+        // Another pruning raised it meanwhile: look again.
+      }
+    }
+  }
+
+  // The version the head document of a context names; nullopt when the
+  // context has none (never written, or erased).
+  std::optional<std::uint64_t> head_version(const ContextKey& key) {
+    const auto found = batch_get({context_name(key)});
+    const auto it = found.find(context_name(key));
+    if (it == found.end()) {
+      return std::nullopt;
+    }
+    const auto version = integer_field<std::uint64_t>(it->second, "version");
+    if (!version) {
+      throw damaged(it->second, "its head has no version");
+    }
+    return version;
   }
 
   void remember_head(const ContextKey& key, std::uint64_t version, const std::string& hash,
@@ -860,8 +1093,10 @@ private:
         keys.insert({records[i].user_id, *generation});
       }
     }
-    // The updateTime of each predecessor version, known from this store's
-    // reads and writes or read now (one batchGet for all of them).
+    // The updateTime of each context's head document, known from this
+    // store's reads and writes or read now (one batchGet for all of them):
+    // it must name the version before the first record (the last a gap
+    // stands for, after an import of a pruned history) and its hash.
     std::vector<std::string> unknown;
     for (auto& [key, context] : contexts) {
       const VersionRecord& first = records[context.first];
@@ -872,7 +1107,7 @@ private:
       if (known && known->version == first.version - 1 && known->hash == first.prev_hash) {
         context.update_time = known->update_time;
       } else {
-        unknown.push_back(version_name(key, first.version - 1));
+        unknown.push_back(context_name(key));
       }
     }
     if (!unknown.empty()) {
@@ -882,8 +1117,9 @@ private:
         if (first.version == 1 || !context.update_time.empty()) {
           continue;
         }
-        const auto it = found.find(version_name(key, first.version - 1));
-        if (it == found.end() || string_field(it->second, "hash") != first.prev_hash) {
+        const auto it = found.find(context_name(key));
+        if (it == found.end() || integer_field<std::uint64_t>(it->second, "version") != first.version - 1 ||
+            string_field(it->second, "hash") != first.prev_hash) {
           return false;
         }
         context.update_time = it->second.value("updateTime", "");
@@ -899,7 +1135,7 @@ private:
     std::vector<std::pair<ContextKey, std::size_t>> head_writes; // context, index in writes
     for (const auto& [key, context] : contexts) {
       const VersionRecord& last = records[context.last];
-      Json head_fields{{"version", integer_value(last.version)},
+      Json head_fields{{"version", integer_value(last.last_version())},
                        {"hash", string_value(last.hash)},
                        {"write_id", string_value(write_ids[context.last])}};
       Json precondition =
@@ -934,7 +1170,7 @@ private:
         for (const auto& [key, index] : head_writes) {
           const VersionRecord& last = records[contexts[key].last];
           const std::string update_time = index < results.size() ? results[index].value("updateTime", "") : "";
-          remember_head(key, last.version, last.hash,
+          remember_head(key, last.last_version(), last.hash,
                         update_time.empty() ? answer.value("commitTime", "") : update_time);
         }
         if (tail) {
@@ -958,7 +1194,7 @@ private:
         if (const auto it = found.find(first_name);
             it != found.end() && string_field(it->second, "write_id") == write_ids.front()) {
           for (const auto& [key, context] : contexts) {
-            remember_head(key, records[context.last].version, records[context.last].hash,
+            remember_head(key, records[context.last].last_version(), records[context.last].hash,
                           it->second.value("updateTime", ""));
           }
           if (tail) {
@@ -1098,6 +1334,12 @@ private:
     record.hash = string_field(document, "hash");
     record.salt = string_field(document, "salt");
     record.key_id = string_field(document, "key_id");
+    if (field(document, "pruned_through") != nullptr) {
+      record.pruned_through = integer_field<std::uint64_t>(document, "pruned_through");
+      if (!record.pruned_through || *record.pruned_through < record.version) {
+        throw damaged(document, "pruned_through is not a version from its own on");
+      }
+    }
     return record;
   }
 

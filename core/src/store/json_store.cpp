@@ -456,10 +456,16 @@ public:
     if (!is_valid_key(gap.key()) || !gap.is_gap() || gap.version == 0) {
       throw Error(ErrorCode::invalid, "cannot store this gap of " + describe(gap.key()), "pruned_through");
     }
-    // Shared, like an append: the range never holds the head, which is all
-    // that appends look at.
-    file_io::FileLock lock(m_lock, LockMode::shared);
+    // Exclusive: two prunes of a context must not interleave (appends wait
+    // the few milliseconds it takes).
+    file_io::FileLock lock(m_lock, LockMode::exclusive);
     const fs::path dir = context_dir(gap.key());
+    // Never narrow a gap that another prune widened: what it stands for
+    // beyond this one's range is gone already.
+    if (const auto existing = read_version(gap.key(), gap.version);
+        existing && existing->last_version() > *gap.pruned_through) {
+      return 0;
+    }
     std::size_t removed = 0;
     std::vector<std::uint64_t> covered;
     for (const auto version : list_versions(gap.key())) {
@@ -474,7 +480,6 @@ public:
     // covers, which readers skip and the next prune removes.
     file_io::write_file_atomic(dir / version_file_name(gap.version), encode_version(gap), m_tmp,
                                file_io::WriteMode::replace);
-    failpoint::hit("json.prune.after_gap");
     for (const auto version : covered) {
       file_io::remove_file(dir / version_file_name(version));
     }

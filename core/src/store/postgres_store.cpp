@@ -46,6 +46,8 @@ constexpr std::int64_t k_int_min = std::numeric_limits<std::int64_t>::min();
 // Raised by the schema's functions when an append must not happen (the
 // head moved, a data key is missing): append() then returns false.
 constexpr std::string_view k_refused_state = "ZS001";
+// Raised by the prune function when the range holds the context's head.
+constexpr std::string_view k_holds_head_state = "ZS002";
 
 // One step of the schema: applied to a schema at version `to_version - 1`
 // it brings it to `to_version`. `@S` stands for the quoted schema, `@N` for
@@ -236,13 +238,141 @@ BEGIN
 END
 $fn$;
 )sql"},
+    // Retention: gap records (pruned_through set) stand for removed versions.
+    Migration{2, R"sql(
+ALTER TABLE @S.versions ADD COLUMN pruned_through bigint;
+
+-- As in version 1, but a batch that ends with a gap record (an import of a
+-- pruned history) leaves as its context's head the last version the gap
+-- stands for, which the next version follows.
+CREATE OR REPLACE FUNCTION @S.append(p_records json, p_audit json, p_durable boolean) RETURNS void
+LANGUAGE plpgsql AS $fn$
+DECLARE
+  v_rows @S.versions[];
+  v_context record;
+  v_audit record;
+  v_count bigint;
+  v_head bigint;
+  v_head_hash text;
+  v_seq bigint;
+  v_hash text;
+  v_prev text;
+BEGIN
+  IF NOT p_durable THEN
+    -- Reads' audit records: committed without waiting for the WAL flush.
+    PERFORM set_config('synchronous_commit', 'off', true);
+  END IF;
+  v_rows := ARRAY(SELECT r FROM json_populate_recordset(NULL::@S.versions, p_records) AS r);
+  IF cardinality(v_rows) > 0 THEN
+    -- Shared with other appends, exclusive for erase(): an erasure of a
+    -- user waits for its appends in flight, and they for it.
+    PERFORM pg_advisory_xact_lock_shared(hashtext(@N), hashtext(u.user_id))
+      FROM (SELECT DISTINCT r.user_id FROM unnest(v_rows) AS r ORDER BY 1) AS u;
+    IF EXISTS (SELECT 1 FROM unnest(v_rows) AS r WHERE r.key_id <> '' AND NOT EXISTS (
+        SELECT 1 FROM @S.data_keys AS k WHERE k.user_id = r.user_id AND k.generation::text = r.key_id)) THEN
+      RAISE EXCEPTION 'a version is sealed with a data key its user does not have' USING ERRCODE = 'ZS001';
+    END IF;
+    -- The compare-and-swap of each context's head, in key order so that two
+    -- batches never wait for each other crosswise.
+    FOR v_context IN
+      SELECT r.user_id, r.ns, min(r.version) AS first_version, max(r.version) AS last_version
+      FROM unnest(v_rows) AS r GROUP BY r.user_id, r.ns ORDER BY r.user_id, r.ns
+    LOOP
+      SELECT coalesce(r.pruned_through, r.version), r.hash INTO v_head, v_head_hash FROM unnest(v_rows) AS r
+        WHERE r.user_id = v_context.user_id AND r.ns = v_context.ns AND r.version = v_context.last_version LIMIT 1;
+      IF v_context.first_version = 1 THEN
+        INSERT INTO @S.contexts (user_id, ns, head, hash) VALUES (v_context.user_id, v_context.ns, v_head, v_head_hash)
+        ON CONFLICT DO NOTHING;
+      ELSE
+        UPDATE @S.contexts AS c SET head = v_head, hash = v_head_hash
+        WHERE c.user_id = v_context.user_id AND c.ns = v_context.ns AND c.head = v_context.first_version - 1
+          AND c.hash = (SELECT r.prev_hash FROM unnest(v_rows) AS r WHERE r.user_id = v_context.user_id
+                        AND r.ns = v_context.ns AND r.version = v_context.first_version LIMIT 1);
+      END IF;
+      GET DIAGNOSTICS v_count = ROW_COUNT;
+      IF v_count <> 1 THEN
+        RAISE EXCEPTION 'version % of %/% does not follow the stored head', v_context.first_version,
+          v_context.user_id, v_context.ns USING ERRCODE = 'ZS001';
+      END IF;
+    END LOOP;
+    -- The key (user_id, ns, version) is unique: a second guard.
+    INSERT INTO @S.versions SELECT * FROM unnest(v_rows);
+    PERFORM pg_notify(@N || '_versions', r.user_id || '/' || r.ns || '/' || r.version::text)
+      FROM unnest(v_rows) AS r;
+  END IF;
+  IF json_array_length(p_audit) > 0 THEN
+    -- One order of the audit log across every process: the head row's lock.
+    SELECT h.seq, h.hash INTO v_seq, v_hash FROM @S.audit_head AS h FOR UPDATE;
+    FOR v_audit IN
+      SELECT * FROM json_to_recordset(p_audit) AS a("time" bigint, request_id text, actor text, operation text,
+        user_id text, ns text, version text, outcome text, detail text)
+    LOOP
+      v_seq := v_seq + 1;
+      v_prev := v_hash;
+      v_hash := encode(sha256(convert_to('zsimem-audit-1' || E'\n' || @S.hash_field(v_audit."time"::text)
+        || @S.hash_field(v_audit.request_id) || @S.hash_field(v_audit.actor) || @S.hash_field(v_audit.operation)
+        || @S.hash_field(v_audit.user_id) || @S.hash_field(v_audit.ns) || @S.hash_field(v_audit.version)
+        || @S.hash_field(v_audit.outcome) || @S.hash_field(v_audit.detail) || @S.hash_field(v_prev), 'UTF8')), 'hex');
+      INSERT INTO @S.audit (seq, "time", request_id, actor, operation, user_id, ns, version, outcome, detail,
+                            prev_hash, hash)
+        VALUES (v_seq, v_audit."time", v_audit.request_id, v_audit.actor, v_audit.operation, v_audit.user_id,
+                v_audit.ns, v_audit.version, v_audit.outcome, v_audit.detail, v_prev, v_hash);
+    END LOOP;
+    UPDATE @S.audit_head SET seq = v_seq, hash = v_hash;
+  END IF;
+END
+$fn$;
+
+-- Replaces the records of versions version..pruned_through of a context by
+-- the gap record p_gap (a JSON array of one versions row); returns how many
+-- records it removed or replaced. Writes nothing to an erased context, nor
+-- when no record is left in the range; raises ZS002 when the range holds
+-- the context's head.
+CREATE FUNCTION @S.prune(p_gap json) RETURNS bigint
+LANGUAGE plpgsql AS $fn$
+DECLARE
+  v_gap @S.versions;
+  v_head bigint;
+  v_count bigint;
+BEGIN
+  SELECT * INTO STRICT v_gap FROM json_populate_recordset(NULL::@S.versions, p_gap);
+  -- Shared like an append's, so that an erasure of the user and this wait
+  -- for each other; then one pruning of a context at a time, so that two
+  -- overlapping ones leave one gap, not two.
+  PERFORM pg_advisory_xact_lock_shared(hashtext(@N), hashtext(v_gap.user_id));
+  PERFORM pg_advisory_xact_lock(hashtext(@N || '_prune'), hashtext(v_gap.user_id || '/' || v_gap.ns));
+  SELECT c.head INTO v_head FROM @S.contexts AS c WHERE c.user_id = v_gap.user_id AND c.ns = v_gap.ns;
+  IF NOT FOUND THEN
+    RETURN 0;
+  END IF;
+  IF v_head <= v_gap.pruned_through THEN
+    RAISE EXCEPTION 'cannot prune versions % to % of %/%: version % is its head', v_gap.version,
+      v_gap.pruned_through, v_gap.user_id, v_gap.ns, v_head USING ERRCODE = 'ZS002';
+  END IF;
+  -- Never narrow a gap that another prune widened: what it stands for
+  -- beyond this one's range is gone already.
+  IF EXISTS (SELECT 1 FROM @S.versions AS v WHERE v.user_id = v_gap.user_id AND v.ns = v_gap.ns
+             AND v.version = v_gap.version AND v.pruned_through > v_gap.pruned_through) THEN
+    RETURN 0;
+  END IF;
+  DELETE FROM @S.versions AS v WHERE v.user_id = v_gap.user_id AND v.ns = v_gap.ns
+    AND v.version BETWEEN v_gap.version AND v_gap.pruned_through;
+  GET DIAGNOSTICS v_count = ROW_COUNT;
+  -- Nothing left to stand for: an earlier, wider gap covers the range.
+  IF v_count > 0 THEN
+    INSERT INTO @S.versions SELECT (v_gap).*;
+  END IF;
+  RETURN v_count;
+END
+$fn$;
+)sql"},
 };
 
 constexpr int k_schema_version = k_migrations.back().to_version;
 
 #define ZSIMEM_VERSION_COLUMNS                                                                                         \
   "user_id, ns, version, updated_at, data, delta, actor, request_id, tags, derived_from, "                             \
-  "rollback_of, idempotency_key, prev_hash, hash, salt, key_id"
+  "rollback_of, idempotency_key, prev_hash, hash, salt, key_id, pruned_through"
 #define ZSIMEM_DATA_KEY_COLUMNS "user_id, generation, master_key_id, wrapped, created_at"
 #define ZSIMEM_AUDIT_COLUMNS                                                                                           \
   "seq, \"time\", request_id, actor, operation, user_id, ns, version, outcome, detail, prev_hash, hash"
@@ -257,6 +387,8 @@ enum class Sql : std::size_t {
   find_idempotency_key,
   append,
   erase,
+  prune,
+  prune_audit,
   data_keys_all,
   data_keys_of_user,
   insert_data_key,
@@ -282,6 +414,8 @@ constexpr std::array<const char*, static_cast<std::size_t>(Sql::count)> k_sql{
     " ORDER BY version ASC LIMIT 1",
     "SELECT @S.append($1::json, $2::json, $3::boolean)",
     "SELECT @S.erase($1::text, $2::text)",
+    "SELECT @S.prune($1::json)",
+    "DELETE FROM @S.audit WHERE seq <= $1::bigint",
     "SELECT " ZSIMEM_DATA_KEY_COLUMNS " FROM @S.data_keys ORDER BY user_id, generation",
     "SELECT " ZSIMEM_DATA_KEY_COLUMNS " FROM @S.data_keys WHERE user_id = $1 ORDER BY generation",
     "INSERT INTO @S.data_keys (" ZSIMEM_DATA_KEY_COLUMNS ") VALUES ($1, $2::bigint, $3, $4, $5::bigint)"
@@ -404,6 +538,8 @@ public:
   WriteStats write_stats() const override { return {m_transactions.load(), m_writes.load()}; }
 
   std::size_t erase(std::string_view user_id, std::optional<std::string_view> ns) override;
+  std::size_t prune(const VersionRecord& gap) override;
+  std::size_t prune_audit(std::uint64_t through_seq) override;
   std::vector<ContextKey> contexts(std::optional<std::string_view> user_id) override;
 
   std::vector<DataKeyRecord> data_keys(std::optional<std::string_view> user_id) override;
@@ -908,6 +1044,10 @@ VersionRecord PostgresStore::read_version(const PGresult* result, int row) const
   record.hash = text(13);
   record.salt = text(14);
   record.key_id = text(15);
+  if (PQgetisnull(result, row, 16) == 0) {
+    record.pruned_through =
+        static_cast<std::uint64_t>(integer(result, row, 16, [&] { return "pruned_through in " + name(); }));
+  }
   return record;
 }
 
@@ -1006,6 +1146,17 @@ std::optional<VersionRecord> PostgresStore::find_idempotency_key(const ContextKe
   return one_version(Sql::find_idempotency_key, {key.user_id, key.ns, std::string(idempotency_key)});
 }
 
+// Throws Error{invalid} for a gap record no store could keep: it stands
+// for versions version..pruned_through, version 1 or more.
+void check_gap(const VersionRecord& record) {
+  if (record.pruned_through && (record.version == 0 || *record.pruned_through < record.version)) {
+    throw Error(ErrorCode::invalid,
+                "gap record " + std::to_string(record.version) + ".." + std::to_string(*record.pruned_through) +
+                    " of " + record.user_id + "/" + record.ns + " is not a range of versions",
+                "pruned_through");
+  }
+}
+
 std::string encode_json(const Json& value, const char* field) {
   try {
     return value.dump();
@@ -1034,6 +1185,7 @@ std::string records_json(std::span<const VersionRecord> records) {
     row["hash"] = record.hash;
     row["salt"] = record.salt;
     row["key_id"] = record.key_id;
+    row["pruned_through"] = record.pruned_through ? Json(clamp_to_int64(*record.pruned_through)) : Json(nullptr);
     rows.push_back(std::move(row));
   }
   return encode_json(rows, "version");
@@ -1080,6 +1232,9 @@ bool PostgresStore::append(std::span<const VersionRecord> records, std::span<con
   if (records.empty() && audit.empty()) {
     return true;
   }
+  for (const auto& record : records) {
+    check_gap(record);
+  }
   return m_hints.track(records, [&] { return call_append(records_json(records), audit_records_json(audit), true); });
 }
 
@@ -1098,6 +1253,49 @@ std::size_t PostgresStore::erase(std::string_view user_id, std::optional<std::st
   return with_connection(false, true, [&](Connection& connection) {
     const Result result = exec(connection, Sql::erase, params);
     return static_cast<std::size_t>(integer(result.get(), 0, 0, [] { return std::string("erase count"); }));
+  });
+}
+
+std::size_t PostgresStore::prune(const VersionRecord& gap) {
+  if (!gap.is_gap()) {
+    throw Error(ErrorCode::invalid, "prune: version " + std::to_string(gap.version) + " of " + gap.user_id + "/" +
+                                        gap.ns + " is not a gap record");
+  }
+  check_gap(gap);
+  // The head stays, but a hint of this process may be older than the
+  // versions that go: forgotten, the next writer reads the head.
+  if (const auto hint = m_hints.find(gap.key()); hint && hint->version <= *gap.pruned_through) {
+    m_hints.forget(gap.user_id, gap.ns);
+  }
+  const std::vector<Param> params{records_json({&gap, 1})};
+  return with_connection(false, true, [&](Connection& connection) {
+    try {
+      const Result result = exec(connection, Sql::prune, params);
+      ++m_transactions;
+      ++m_writes;
+      return static_cast<std::size_t>(integer(result.get(), 0, 0, [] { return std::string("prune count"); }));
+    } catch (const PgFailure& failure) {
+      if (!failure.broken && failure.sqlstate == k_holds_head_state) {
+        throw Error(ErrorCode::invalid, failure.message);
+      }
+      throw;
+    }
+  });
+}
+
+std::size_t PostgresStore::prune_audit(std::uint64_t through_seq) {
+  if (through_seq == 0) {
+    return 0; // seq counts from 1
+  }
+  // audit_head keeps the newest record's seq and hash, so that the chain
+  // goes on from it even when every record goes.
+  const std::vector<Param> params{std::to_string(clamp_to_int64(through_seq))};
+  return with_connection(false, true, [&](Connection& connection) {
+    const Result result = exec(connection, Sql::prune_audit, params);
+    ++m_transactions;
+    ++m_writes;
+    const char* count = PQcmdTuples(result.get());
+    return static_cast<std::size_t>(std::strtoull(count, nullptr, 10));
   });
 }
 

@@ -1125,6 +1125,18 @@ std::size_t SqliteStore::prune(const VersionRecord& gap) {
   pending.tags = {encode_tags(gap.tags)};
   return with_writer([&](Connection& connection) {
     WriteTransaction transaction(connection);
+    {
+      // Never narrow a gap that another prune widened: what it stands for
+      // beyond this one's range is gone already.
+      StatementUse existing(connection.statement(Sql::version));
+      existing->bindNoCopy(1, gap.user_id);
+      existing->bindNoCopy(2, gap.ns);
+      existing->bind(3, clamp_to_int64(gap.version));
+      if (existing->executeStep() && !existing->isColumnNull(16) &&
+          existing->getColumn(16).getInt64() > clamp_to_int64(*gap.pruned_through)) {
+        return std::size_t{0};
+      }
+    }
     std::size_t removed = 0;
     {
       StatementUse remove(connection.statement(Sql::prune_range));
