@@ -32,7 +32,7 @@ struct ServerOptions {
   // and its unencrypted private key (PEM); both or neither. Empty: HTTP.
   std::string tls_cert_file;
   std::string tls_key_file;
-  // With one, every request but /healthz must carry a bearer token it
+  // With one, every request but /healthz and /ui must carry a bearer token it
   // accepts (401 otherwise); its subject is the caller the policy judges.
   std::shared_ptr<const Authenticator> authenticator;
 };

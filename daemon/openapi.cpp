@@ -1034,6 +1034,47 @@ Json openapi_document(const ServerOptions& options) {
                                                    {"headers", response_headers({"X-Request-ID"})},
                                                    {"content", {{"text/plain", {{"schema", {{"type", "string"}}}}}}}},
                                               {401}})}};
+  paths[options.api_prefix + "/users"] = Json{
+      {"description", k_other_methods},
+      {"get",
+       operation({"list_users",
+                  "memory",
+                  "List the users that have a context",
+                  "Sorted user ids; needs the admin permission. The web console's list of users.",
+                  Json::array({component_ref("parameters/XRequestId")}),
+                  ok_response("The user ids.", Json{{"type", "array"}, {"items", component_ref("schemas/UserId")}}),
+                  {401, 403, 503, 504}})}};
+  // The web console's files: open to anyone, like /healthz; the data they
+  // show comes from the API, with the API's token (docs/console.md).
+  const auto ui_file = [](std::string_view description, std::string_view media_type) {
+    return Json{{"description", description},
+                {"headers", response_headers({"X-Request-ID"})},
+                {"content", {{media_type, {{"schema", {{"type", "string"}}}}}}}};
+  };
+  paths["/ui"] = Json{{"description", k_other_methods},
+                      {"get", operation({"console",
+                                         "console",
+                                         "The web console",
+                                         "A page over this API: users, contexts, timelines, diffs, rollback, the "
+                                         "audit log and charts (docs/console.md).",
+                                         Json::array({component_ref("parameters/XRequestId")}),
+                                         ui_file("The console's page.", "text/html"),
+                                         {}})}};
+  paths["/ui"]["get"]["security"] = Json::array();
+  paths["/ui/{asset}"] = Json{{"description", k_other_methods},
+                              {"get", operation({"console_asset",
+                                                 "console",
+                                                 "One of the web console's files",
+                                                 "",
+                                                 Json::array({Json{{"name", "asset"},
+                                                                   {"in", "path"},
+                                                                   {"required", true},
+                                                                   {"schema", {{"type", "string"}}},
+                                                                   {"example", "app.js"}},
+                                                              component_ref("parameters/XRequestId")}),
+                                                 ui_file("The file (app.js, app.css, index.html).", "text/javascript"),
+                                                 {404}})}};
+  paths["/ui/{asset}"]["get"]["security"] = Json::array();
   paths[options.api_prefix + "/features"] = Json{
       {"description", k_other_methods},
       {"get", operation({"features",
@@ -1061,12 +1102,13 @@ Json openapi_document(const ServerOptions& options) {
         {"summary", "A versioned per-user JSON context store."},
         {"description", "The HTTP API of `zsimem serve` (docs/http-api.md): the same operations and semantics as the "
                         "CLI, on the same store. Errors have FastAPI's `{\"detail\": ...}` shapes. Every response "
-                        "carries X-Request-ID. With an access policy, every request but `GET /healthz` needs a bearer "
-                        "token (bearerAuth; docs/security.md)."}}},
+                        "carries X-Request-ID. With an access policy, every request needs a bearer token (bearerAuth; "
+                        "docs/security.md) but `GET /healthz` and the web console's files under `/ui`."}}},
       {"tags", Json::array({Json{{"name", "memory"}, {"description", "Contexts, their versions and their history."}},
                             Json{{"name", "insights"}, {"description", "Summaries and forecasts of a history."}},
                             Json{{"name", "audit"}, {"description", "The audit log."}},
-                            Json{{"name", "service"}, {"description", "The daemon itself."}}})},
+                            Json{{"name", "service"}, {"description", "The daemon itself."}},
+                            Json{{"name", "console"}, {"description", "The web console (docs/console.md)."}}})},
       {"paths", paths},
       {"components", components()},
       {"security", Json::array({Json{{"bearerAuth", Json::array()}}})}};

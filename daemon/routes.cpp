@@ -3,6 +3,7 @@
 #include "event_stream.hpp"
 #include "http_errors.hpp"
 #include "openapi.hpp"
+#include "ui_assets.hpp"
 
 #include <zsimem/codec.hpp>
 #include <zsimem/error.hpp>
@@ -443,6 +444,27 @@ void batch(MemoryService& service, const httplib::Request& req, httplib::Respons
   send_json(res, 200, Json{{"reads", read_results}, {"updates", update_results}});
 }
 
+// One file of the web console, or 404. The page learns the API prefix
+// from a meta tag; the policy forbids anything not from this daemon.
+void send_ui_asset(httplib::Response& res, const std::string& name, const std::string& api_prefix) {
+  for (const auto& asset : ui_assets()) {
+    if (asset.name != name) {
+      continue;
+    }
+    std::string body(asset.bytes);
+    if (name == "index.html") {
+      const std::string placeholder = "@API_PREFIX@";
+      body.replace(body.find(placeholder), placeholder.size(), api_prefix);
+    }
+    res.set_header("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'");
+    res.set_header("X-Content-Type-Options", "nosniff");
+    res.set_header("Cache-Control", "no-cache");
+    res.set_content(body, std::string(asset.content_type));
+    return;
+  }
+  send_json(res, 404, detail_body("Not Found"));
+}
+
 } // namespace
 
 bool refuse_encoded_slash(const httplib::Request& req, httplib::Response& res, const ServerOptions& options) {
@@ -493,6 +515,24 @@ void add_routes(httplib::Server& server, MemoryService& service, Metrics& metric
                  res.set_content(*openapi, "application/json");
                }),
                nullptr, nullptr});
+
+  // The web console (docs/console.md): static files, open to anyone like
+  // /healthz; the data it shows comes from the API, with the API's token.
+  add(server, {"/ui", "/ui",
+               [api_prefix = options.api_prefix](const httplib::Request&, httplib::Response& res) {
+                 send_ui_asset(res, "index.html", api_prefix);
+               },
+               nullptr, nullptr});
+  add(server, {"/ui/([^/]+)", "/ui/{asset}",
+               [api_prefix = options.api_prefix](const httplib::Request& req, httplib::Response& res) {
+                 send_ui_asset(res, req.matches[1].str(), api_prefix);
+               },
+               nullptr, nullptr});
+
+  add(server,
+      {options.api_prefix + "/users", options.api_prefix + "/users",
+       handle([&service](const auto&, auto& res, const Caller& caller) { send_json(res, 200, service.users(caller)); }),
+       nullptr, nullptr});
 
   add(server, {options.api_prefix + "/features", options.api_prefix + "/features",
                handle([&service](const auto&, auto& res, const Caller&) {

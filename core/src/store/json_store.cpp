@@ -27,16 +27,20 @@
 //
 //   DIR/FORMAT                                   "zsimem-json 1\n"
 //   DIR/contexts/<user_id>/<ns>/<version>.json   one version per file, the
-//                                                version zero-padded to 20 digits
+//                                                version zero-padded to 20 digits;
+//                                                a gap record by its first version
 //   DIR/keys/<user_id>/<generation>.json         one data key per file, the
 //                                                generation zero-padded to 20
 //                                                digits; temp files of its
 //                                                writes beside it
-//   DIR/audit.jsonl                              one audit record per line
+//   DIR/audit.jsonl                              one audit record per line; seq is
+//                                                its byte offset + 1, so audit
+//                                                retention zeroes (punches) the
+//                                                lines it removes
 //   DIR/tmp/                                     temp files of atomic writes
 //   DIR/lock                                     flock: shared by appends and
 //                                                new data keys, exclusive by
-//                                                erase and rewraps
+//                                                erase, rewraps and prunes
 //
 // A version file is linked into place only once it is complete and on disk,
 // and link() fails when the name exists, so the file name is the lock that
