@@ -1,6 +1,7 @@
-// docs/clients.md, run: every code block followed by a `text` block is a
-// client snippet (curl, Python, JavaScript) that must print exactly that
-// text against a fresh daemon.
+// docs/clients.md and docs/getting-started.md, run: every code block
+// followed by a `text` block is a snippet (the CLI, curl, Python,
+// JavaScript) that must print exactly that text, against a fresh daemon
+// and a fresh local store.
 
 #include "support/run_process.hpp"
 #include "support/serve_process.hpp"
@@ -8,9 +9,13 @@
 
 #include <catch2/catch.hpp>
 
+#include <cstdlib>
+#include <filesystem>
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 using namespace zsimem;
@@ -61,8 +66,12 @@ std::vector<Snippet> snippets(const std::string& markdown) {
 
 } // namespace
 
-TEST_CASE("docs/clients.md: each snippet prints what the docs say, against a live daemon", "[http][docs]") {
-  std::ifstream file(std::string(ZSIMEM_SOURCE_DIR) + "/docs/clients.md");
+TEST_CASE("docs: each snippet prints what the docs say, against a live daemon", "[http][docs]") {
+  const auto [doc, expected_languages] =
+      GENERATE(std::pair<std::string, std::vector<std::string>>{"clients.md", {"sh", "python", "javascript"}},
+               std::pair<std::string, std::vector<std::string>>{"getting-started.md", {"sh", "sh"}});
+  CAPTURE(doc);
+  std::ifstream file(std::string(ZSIMEM_SOURCE_DIR) + "/docs/" + doc);
   REQUIRE(file);
   const std::string markdown((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
   const auto found = snippets(markdown);
@@ -70,24 +79,27 @@ TEST_CASE("docs/clients.md: each snippet prints what the docs say, against a liv
   for (const auto& snippet : found) {
     languages.push_back(snippet.language);
   }
-  REQUIRE(languages == std::vector<std::string>{"sh", "python", "javascript"});
+  REQUIRE(languages == expected_languages);
 
   testing::TempDir dir;
   const testing::ServeProcess daemon({"sqlite", dir.path() / "data", dir.path() / "serve.log"});
-  const std::string url = "ZSIMEM_URL=http://127.0.0.1:" + std::to_string(daemon.port());
+  // The CLI from this build first on PATH, on a store of its own.
+  const std::string path = std::filesystem::path(ZSIMEM_BINARY).parent_path().string() + ":" + std::getenv("PATH");
+  const std::vector<std::string> env{"ZSIMEM_URL=http://127.0.0.1:" + std::to_string(daemon.port()), "PATH=" + path,
+                                     "ZSIMEM_DATA_DIR=" + (dir.path() / "cli-store").string(), "MEMORY_BACKEND"};
   for (const auto& snippet : found) {
-    CAPTURE(snippet.language);
-    const auto path = dir.path() / ("snippet" + std::string(snippet.language == "javascript" ? ".mjs" : ".txt"));
-    std::ofstream(path) << snippet.code;
+    CAPTURE(snippet.language, snippet.code);
+    const auto script = dir.path() / ("snippet" + std::string(snippet.language == "javascript" ? ".mjs" : ".txt"));
+    std::ofstream(script) << snippet.code;
     std::vector<std::string> argv;
     if (snippet.language == "sh") {
-      argv = {"bash", "-euo", "pipefail", path.string()};
+      argv = {"bash", "-euo", "pipefail", script.string()};
     } else if (snippet.language == "python") {
-      argv = {"python3", path.string()};
+      argv = {"python3", script.string()};
     } else {
-      argv = {"node", path.string()};
+      argv = {"node", script.string()};
     }
-    const auto result = testing::run_process(argv, {}, {url});
+    const auto result = testing::run_process(argv, {}, env);
     INFO(result.err);
     CHECK(result.exit_code == 0);
     CHECK(result.out == snippet.expected);

@@ -10,6 +10,8 @@
 #include <catch2/catch.hpp>
 #include <httplib.h>
 
+#include <algorithm>
+#include <cctype>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -318,4 +320,31 @@ TEST_CASE("openapi: the document is valid OpenAPI 3.1 (tests/daemon/openapi/vali
   const auto with_undeclared = validate(undeclared);
   INFO(with_undeclared.err);
   CHECK(with_undeclared.exit_code == 1);
+}
+
+TEST_CASE("openapi: docs/http-api.md lists every documented operation", "[http][openapi][docs]") {
+  const daemon::ServerOptions opts = options();
+  const Json document = daemon::openapi_document(opts);
+  const std::string reference = read_text(std::filesystem::path(ZSIMEM_SOURCE_DIR) / "docs" / "http-api.md");
+  // Every `METHOD PATH` in the reference, as a shape: {P} is the prefix, any
+  // {name} a parameter, the query left out.
+  std::set<std::string> listed;
+  const std::regex entry(R"re(`(GET|POST|DELETE|PUT|PATCH) ([^`?]+)[^`]*`)re");
+  for (auto it = std::sregex_iterator(reference.begin(), reference.end(), entry); it != std::sregex_iterator(); ++it) {
+    std::string path = (*it)[2];
+    if (path.starts_with("{P}")) {
+      path = opts.api_prefix + path.substr(3);
+    }
+    listed.insert((*it)[1].str() + " " + shape(path));
+  }
+  for (const auto& [path, item] : document["paths"].items()) {
+    for (const auto& method : k_methods) {
+      if (item.contains(method)) {
+        std::string upper = method;
+        std::transform(upper.begin(), upper.end(), upper.begin(), [](unsigned char c) { return std::toupper(c); });
+        INFO(upper << " " << path << " is in the OpenAPI document but not in docs/http-api.md");
+        CHECK(listed.contains(upper + " " + shape(path)));
+      }
+    }
+  }
 }

@@ -7,11 +7,15 @@
 #include "support/serve_process.hpp"
 #include "support/temp_dir.hpp"
 
+#include <zsimem/hash_chain.hpp>
+
 #include <catch2/catch.hpp>
 #include <httplib.h>
 
 #include <filesystem>
+#include <fstream>
 #include <string>
+#include <vector>
 
 using namespace zsimem;
 
@@ -64,17 +68,34 @@ TEST_CASE("http: the console in chromium: pick a user, diff, roll back, chart, a
     FAIL("Debian's chromium is not installed: run scripts/deps");
   }
   testing::TempDir dir;
-  const testing::ServeProcess daemon({"sqlite", dir.path() / "data", dir.path() / "serve.log"});
+  testing::ServeProcess::Options options("sqlite", dir.path() / "data", dir.path() / "serve.log");
+  // With an access policy, the page works only with the token entered once.
+  const bool with_policy = GENERATE(false, true);
+  CAPTURE(with_policy);
+  const std::string token = "zsimem-console-test-token-0123456789";
+  if (with_policy) {
+    const auto policy = dir.path() / "policy.json";
+    std::ofstream(policy) << R"({"version": 1, "roles": {"admin": [{"allow": "*"}]}, "tokens": [{"sha256": ")"
+                          << sha256_hex(token) << R"(", "sub": "console-admin", "roles": ["admin"]}]})";
+    options.args = {"--policy", policy.string()};
+  }
+  const testing::ServeProcess daemon(std::move(options));
   httplib::Client client("127.0.0.1", daemon.port());
+  if (with_policy) {
+    client.set_bearer_token_auth(token);
+  }
   post(client, "alice", R"({"diet": {"kcal": 1800}})", R"(["nutrition"])");
   post(client, "alice", R"({"diet": {"kcal": 1650}, "steps": 9000})", "[]");
   post(client, "alice", R"({"diet": {"kcal": 1700}, "mood": "ok"})", R"(["checkin"])");
   post(client, "bob", R"({"steps": 100})", "[]");
 
-  const auto artifacts = std::filesystem::absolute("test-artifacts");
-  const auto result = testing::run_process({"node", (k_ui_tests / "console.mjs").string(),
-                                            "http://127.0.0.1:" + std::to_string(daemon.port()), artifacts.string()},
-                                           {}, {}, std::chrono::seconds(120));
+  const auto artifacts = std::filesystem::absolute(with_policy ? "test-artifacts/with-policy" : "test-artifacts");
+  std::vector<std::string> argv{"node", (k_ui_tests / "console.mjs").string(),
+                                "http://127.0.0.1:" + std::to_string(daemon.port()), artifacts.string()};
+  if (with_policy) {
+    argv.push_back(token);
+  }
+  const auto result = testing::run_process(argv, {}, {}, std::chrono::seconds(120));
   INFO(result.out << result.err);
   CHECK(result.exit_code == 0);
   for (const char* name : {"console-diff.png", "console-chart.png", "console-audit.png", "console-phone.png"}) {
