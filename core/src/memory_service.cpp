@@ -462,12 +462,13 @@ void for_each_record(MemoryStore& store, const ContextKey& key, Visit&& visit, c
       // One unreadable version (say, one that fails authentication) fails
       // its whole page: read on one version at a time, so that every version
       // before it is visited and the error that ends the walk is its own.
-      for (auto next = query.after_version.value_or(0) + 1;; ++next) {
+      for (auto next = query.after_version.value_or(0) + 1;;) {
         const auto record = store.version(key, next);
         if (!record) {
           break;
         }
         visit_uncovered(*record);
+        next = record->last_version() + 1;
       }
       throw;
     }

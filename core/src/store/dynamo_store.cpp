@@ -320,14 +320,9 @@ public:
       }
       high = *query.before_version - 1;
     }
-    Json body = base_body();
-    body["KeyConditionExpression"] = "#u = :u AND #k BETWEEN :low AND :high";
-    body["ExpressionAttributeNames"] = {{"#u", k_pk}, {"#k", k_sk}};
-    body["ExpressionAttributeValues"] = {{":u", s_value(key.user_id)},
-                                         {":low", s_value(version_sort_key(key.ns, low))},
-                                         {":high", s_value(version_sort_key(key.ns, high))}};
+    Json body = range_query(key, low, high);
+    body.erase("ProjectionExpression"); // whole records
     body["ScanIndexForward"] = query.oldest_first;
-    body["ConsistentRead"] = true;
     // updated_at never decreases within a context, so a time range is a
     // contiguous run: skip up to its start, stop past its end.
     int page = static_cast<int>(std::min<std::size_t>(query.limit + 1, 1000));
