@@ -14,6 +14,7 @@
 #include <atomic>
 #include <cerrno>
 #include <charconv>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <cstdlib>
@@ -656,6 +657,12 @@ private:
   // whether the store is stopping.
   bool wait_for_input(int socket, int timeout_ms) const;
   std::array<int, 2> m_wake_pipe{-1, -1};
+  // Set once the listener's first LISTEN ran (or its first connection
+  // failed), so that listen_for_commits returns only when commits made
+  // after it are heard.
+  std::mutex m_listening_mutex;
+  std::condition_variable m_listening_changed;
+  bool m_listening = false;
   std::thread m_listener;
 };
 
@@ -690,6 +697,8 @@ bool PostgresStore::listen_for_commits(CommitListener listener) {
     throw Error(ErrorCode::unavailable, std::string("cannot create a pipe: ") + std::strerror(errno));
   }
   m_listener = std::thread([this, listener = std::move(listener)] { listen(listener); });
+  std::unique_lock lock(m_listening_mutex);
+  m_listening_changed.wait_for(lock, std::chrono::seconds(10), [this] { return m_listening; });
   return true;
 }
 
@@ -707,12 +716,21 @@ bool PostgresStore::wait_for_input(int socket, int timeout_ms) const {
 // followers find it when they next look at the store.
 void PostgresStore::listen(const CommitListener& listener) {
   const std::string listen_sql = "LISTEN \"" + m_schema + "_versions\"";
+  const auto started = [this] {
+    {
+      const std::lock_guard lock(m_listening_mutex);
+      m_listening = true;
+    }
+    m_listening_changed.notify_all();
+  };
   for (;;) {
     std::unique_ptr<Connection> connection;
     try {
       connection = connect();
       exec_text(*connection, listen_sql);
+      started();
     } catch (...) {
+      started(); // unreachable for now: listen_for_commits need not wait
       if (wait_for_input(-1, 1000)) {
         return;
       }
