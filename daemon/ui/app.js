@@ -155,7 +155,8 @@ async function selectUser(user) {
 async function refresh() {
   $("#context-title").textContent = state.user;
   say("");
-  await Promise.all([loadContext(), loadTimeline(true)]);
+  await loadContext(); // first: the timeline marks the head
+  await loadTimeline(true);
   const open = document.querySelector('.tabs [aria-selected="true"]').dataset.tab;
   if (open === "audit") await loadAudit();
 }
