@@ -11,6 +11,7 @@
 #include <cstring>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -55,6 +56,26 @@ HookAnswer parse_answer(const HookSpec& hook, std::string_view text) {
 std::string first_line(const std::string& text) {
   const auto end = text.find('\n');
   return text.substr(0, std::min<std::size_t>(end == std::string::npos ? text.size() : end, 200));
+}
+
+// write() to a pipe whose reader may have exited, without the SIGPIPE that
+// would kill this process: the signal is blocked in this thread for the
+// write, and one it raised is taken before unblocking.
+ssize_t write_without_sigpipe(int fd, const char* data, std::size_t size) {
+  sigset_t pipe_signal;
+  sigset_t previous;
+  sigemptyset(&pipe_signal);
+  sigaddset(&pipe_signal, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &pipe_signal, &previous);
+  const ssize_t written = ::write(fd, data, size);
+  const int error = errno;
+  if (written < 0 && error == EPIPE) {
+    const timespec no_wait{0, 0};
+    ::sigtimedwait(&pipe_signal, nullptr, &no_wait);
+  }
+  pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+  errno = error;
+  return written;
 }
 
 class Pipe {
@@ -148,7 +169,7 @@ HookAnswer run_program(const HookSpec& hook, std::string_view event) {
       }
     }
     if (input.write_end() >= 0 && (fds[2].revents & (POLLOUT | POLLERR | POLLHUP)) != 0) {
-      const ssize_t n = ::write(input.write_end(), event.data() + written, event.size() - written);
+      const ssize_t n = write_without_sigpipe(input.write_end(), event.data() + written, event.size() - written);
       if (n > 0) {
         written += static_cast<std::size_t>(n);
       }

@@ -175,6 +175,12 @@ TEST_CASE("hook delivery: a program reads the event on stdin and may answer a de
   CHECK(failing.code() == ErrorCode::unavailable);
   CHECK_THAT(failing.what(), Catch::Contains("exit status 3: no model"));
 
+  // A program that exits without reading a large event: no SIGPIPE kills the caller.
+  const std::string large(1 << 20, ' ');
+  CHECK(error_of([&] {
+          deliver_event(program({"sh", "-c", "exit 4"}), large + k_event, k_now);
+        }).code() == ErrorCode::unavailable);
+
   const Error bad = error_of([&] { deliver_event(program({"sh", "-c", "echo hello"}), k_event, k_now); });
   CHECK_THAT(bad.what(), Catch::Contains("not a JSON object"));
 
