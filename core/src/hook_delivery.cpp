@@ -1,3 +1,5 @@
+#include "file_io.hpp"
+
 #include <zsimem/error.hpp>
 #include <zsimem/hook_delivery.hpp>
 
@@ -78,43 +80,29 @@ ssize_t write_without_sigpipe(int fd, const char* data, std::size_t size) {
   return written;
 }
 
-class Pipe {
-public:
-  Pipe() {
-    if (::pipe2(m_fds.data(), O_CLOEXEC) != 0) {
-      throw Error(ErrorCode::unavailable, std::string("cannot create a pipe: ") + std::strerror(errno));
-    }
-  }
-  ~Pipe() {
-    close_read();
-    close_write();
-  }
-  Pipe(const Pipe&) = delete;
-  Pipe& operator=(const Pipe&) = delete;
-  int read_end() const { return m_fds[0]; }
-  int write_end() const { return m_fds[1]; }
-  void close_read() { close_fd(m_fds[0]); }
-  void close_write() { close_fd(m_fds[1]); }
-
-private:
-  static void close_fd(int& fd) {
-    if (fd >= 0) {
-      ::close(fd);
-      fd = -1;
-    }
-  }
-  std::array<int, 2> m_fds{-1, -1};
+// A pipe's two ends, each closed when reset or destroyed.
+struct Pipe {
+  file_io::UniqueFd read;
+  file_io::UniqueFd write;
 };
 
+Pipe make_pipe() {
+  std::array<int, 2> fds{-1, -1};
+  if (::pipe2(fds.data(), O_CLOEXEC) != 0) {
+    throw Error(ErrorCode::unavailable, std::string("cannot create a pipe: ") + std::strerror(errno));
+  }
+  return Pipe{file_io::UniqueFd(fds[0]), file_io::UniqueFd(fds[1])};
+}
+
 HookAnswer run_program(const HookSpec& hook, std::string_view event) {
-  Pipe input;
-  Pipe output;
-  Pipe errors;
+  Pipe input = make_pipe();
+  Pipe output = make_pipe();
+  Pipe errors = make_pipe();
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_adddup2(&actions, input.read_end(), STDIN_FILENO);
-  posix_spawn_file_actions_adddup2(&actions, output.write_end(), STDOUT_FILENO);
-  posix_spawn_file_actions_adddup2(&actions, errors.write_end(), STDERR_FILENO);
+  posix_spawn_file_actions_adddup2(&actions, input.read.get(), STDIN_FILENO);
+  posix_spawn_file_actions_adddup2(&actions, output.write.get(), STDOUT_FILENO);
+  posix_spawn_file_actions_adddup2(&actions, errors.write.get(), STDERR_FILENO);
   posix_spawnattr_t attributes;
   posix_spawnattr_init(&attributes);
   posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETPGROUP); // its own group: a timeout kills its children too
@@ -131,10 +119,10 @@ HookAnswer run_program(const HookSpec& hook, std::string_view event) {
   if (spawned != 0) {
     throw failed(hook, "cannot run " + hook.command.front() + ": " + std::strerror(spawned));
   }
-  input.close_read();
-  output.close_write();
-  errors.close_write();
-  ::fcntl(input.write_end(), F_SETFL, O_NONBLOCK);
+  input.read.reset();
+  output.write.reset();
+  errors.write.reset();
+  ::fcntl(input.write.get(), F_SETFL, O_NONBLOCK);
 
   const auto deadline = Clock::now() + hook.timeout;
   std::size_t written = 0;
@@ -143,7 +131,7 @@ HookAnswer run_program(const HookSpec& hook, std::string_view event) {
   bool out_open = true;
   bool err_open = true;
   if (event.empty()) {
-    input.close_write();
+    input.write.reset();
   }
   while (out_open || err_open) {
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
@@ -152,9 +140,9 @@ HookAnswer run_program(const HookSpec& hook, std::string_view event) {
       ::waitpid(pid, nullptr, 0);
       throw timed_out(hook);
     }
-    std::array<pollfd, 3> fds{pollfd{output.read_end(), POLLIN, 0}, pollfd{errors.read_end(), POLLIN, 0},
-                              pollfd{input.write_end(), POLLOUT, 0}};
-    if (::poll(fds.data(), input.write_end() >= 0 ? 3 : 2, static_cast<int>(left)) < 0 && errno != EINTR) {
+    std::array<pollfd, 3> fds{pollfd{output.read.get(), POLLIN, 0}, pollfd{errors.read.get(), POLLIN, 0},
+                              pollfd{input.write.get(), POLLOUT, 0}};
+    if (::poll(fds.data(), input.write.get() >= 0 ? 3 : 2, static_cast<int>(left)) < 0 && errno != EINTR) {
       break;
     }
     std::array<char, 4096> buffer{};
@@ -168,13 +156,13 @@ HookAnswer run_program(const HookSpec& hook, std::string_view event) {
         }
       }
     }
-    if (input.write_end() >= 0 && (fds[2].revents & (POLLOUT | POLLERR | POLLHUP)) != 0) {
-      const ssize_t n = write_without_sigpipe(input.write_end(), event.data() + written, event.size() - written);
+    if (input.write.get() >= 0 && (fds[2].revents & (POLLOUT | POLLERR | POLLHUP)) != 0) {
+      const ssize_t n = write_without_sigpipe(input.write.get(), event.data() + written, event.size() - written);
       if (n > 0) {
         written += static_cast<std::size_t>(n);
       }
       if (written == event.size() || (n < 0 && errno != EAGAIN && errno != EINTR)) {
-        input.close_write(); // all of it, or the program stopped reading
+        input.write.reset(); // all of it, or the program stopped reading
       }
     }
   }
