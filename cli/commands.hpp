@@ -19,6 +19,10 @@ void add_store_commands(CLI::App& app, Session& session);
 // `serve` (the HTTP daemon) and `watch` (follows a daemon's event stream).
 void add_daemon_commands(CLI::App& app, Session& session);
 
+// `hooks status|deliver|reset`: the hooks' lag and failures, and delivery
+// without a daemon.
+void add_hook_commands(CLI::App& app, Session& session);
+
 // `policy check`: explains the policy's decisions.
 void add_policy_commands(CLI::App& app, Session& session);
 

@@ -62,6 +62,12 @@ void add_serve_command(CLI::App& app, Session& session) {
       ->type_name("DURATION")
       ->envname("ZSIMEM_PRUNE_INTERVAL")
       ->capture_default_str();
+  command
+      ->add_option("--hooks", args->hooks,
+                   "Deliver every committed version to this hooks file's hooks, from a worker of its own "
+                   "(docs/hooks.md)")
+      ->type_name("FILE")
+      ->envname("ZSIMEM_HOOKS");
   command->footer("Stops cleanly on SIGTERM or SIGINT. See docs/http-api.md and docs/security.md.\nExample:\n"
                   "  MEMORY_BACKEND=sqlite zsimem serve --listen 127.0.0.1:8080");
   command->callback([&session, args] {

@@ -18,6 +18,7 @@ struct ServeArgs {
   std::string tls_key;
   std::string retention;             // a retention file: prune on a timer
   std::string prune_interval = "1h"; // how often
+  std::string hooks;                 // a hooks file: deliver versions to its hooks
 };
 
 struct WatchArgs {

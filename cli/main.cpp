@@ -52,6 +52,7 @@ void build_app(CLI::App& app, Session& session) {
   add_context_commands(app, session);
   add_store_commands(app, session);
   add_daemon_commands(app, session);
+  add_hook_commands(app, session);
   add_policy_commands(app, session);
   add_docs_command(app);
 }

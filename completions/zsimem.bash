@@ -46,10 +46,12 @@ _zsimem_options() {
     prune:-v) echo '--retention --backend --data-dir -o --output --request-id --policy --token-file --master-key-file --feature' ;;
     features) echo '-h --help --version --backend --data-dir -o --output --request-id --policy --token-file --master-key-file --feature' ;;
     features:-v) echo '--backend --data-dir -o --output --request-id --policy --token-file --master-key-file --feature' ;;
-    serve) echo '-h --help --listen --api-prefix --threads --max-connections --log-format --insecure --tls-cert --tls-key --retention --prune-interval --version --backend --data-dir -o --output --request-id --policy --token-file --master-key-file --feature' ;;
-    serve:-v) echo '--listen --api-prefix --threads --max-connections --log-format --tls-cert --tls-key --retention --prune-interval --backend --data-dir -o --output --request-id --policy --token-file --master-key-file --feature' ;;
+    serve) echo '-h --help --listen --api-prefix --threads --max-connections --log-format --insecure --tls-cert --tls-key --retention --prune-interval --hooks --version --backend --data-dir -o --output --request-id --policy --token-file --master-key-file --feature' ;;
+    serve:-v) echo '--listen --api-prefix --threads --max-connections --log-format --tls-cert --tls-key --retention --prune-interval --hooks --backend --data-dir -o --output --request-id --policy --token-file --master-key-file --feature' ;;
     watch) echo '-h --help -n --namespace --url --api-prefix --after --count --ca-file --version --backend --data-dir -o --output --request-id --policy --token-file --master-key-file --feature' ;;
     watch:-v) echo '-n --namespace --url --api-prefix --after --count --ca-file --backend --data-dir -o --output --request-id --policy --token-file --master-key-file --feature' ;;
+    hooks) echo '-h --help --hooks --version --backend --data-dir -o --output --request-id --policy --token-file --master-key-file --feature' ;;
+    hooks:-v) echo '--hooks --backend --data-dir -o --output --request-id --policy --token-file --master-key-file --feature' ;;
     policy) echo '-h --help --role --attribute --version --backend --data-dir -o --output --request-id --policy --token-file --master-key-file --feature' ;;
     policy:-v) echo '--role --attribute --backend --data-dir -o --output --request-id --policy --token-file --master-key-file --feature' ;;
     esac
@@ -143,6 +145,7 @@ _zsimem_complete_value() {
         --tls-key) : ;;
         --retention) : ;;
         --prune-interval) : ;;
+        --hooks) : ;;
         *) false ;;
         esac && return ;;
     watch)
@@ -153,6 +156,11 @@ _zsimem_complete_value() {
         --after) : ;;
         --count) : ;;
         --ca-file) : ;;
+        *) false ;;
+        esac && return ;;
+    hooks)
+        case $2 in
+        --hooks) : ;;
         *) false ;;
         esac && return ;;
     policy)
@@ -197,6 +205,8 @@ _zsimem_complete_positional() {
     apply:0) _zsimem_complete_files ;;
     prune:0) _zsimem_complete_users ;;
     watch:0) _zsimem_complete_users ;;
+    hooks:0) _zsimem_complete_words 'status deliver reset' ;;
+    hooks:1) : ;;
     policy:0) _zsimem_complete_words 'check' ;;
     policy:1) : ;;
     policy:2) : ;;
@@ -290,7 +300,7 @@ _zsimem() {
     elif [[ $cur == -?* ]]; then
         _zsimem_complete_words "$(_zsimem_options "$command")"
     elif [[ -z $command ]]; then
-        _zsimem_complete_words 'get merge history rollback diff blame summary delete namespaces init users log verify export import apply rekey prune features serve watch policy'
+        _zsimem_complete_words 'get merge history rollback diff blame summary delete namespaces init users log verify export import apply rekey prune features serve watch hooks policy'
     else
         _zsimem_complete_positional "$command" "$positional"
     fi

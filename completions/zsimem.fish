@@ -44,9 +44,11 @@ function __zsimem_takes_value
         case features
             contains -- $argv[2] --backend --data-dir -o --output --request-id --policy --token-file --master-key-file --feature
         case serve
-            contains -- $argv[2] --listen --api-prefix --threads --max-connections --log-format --tls-cert --tls-key --retention --prune-interval --backend --data-dir -o --output --request-id --policy --token-file --master-key-file --feature
+            contains -- $argv[2] --listen --api-prefix --threads --max-connections --log-format --tls-cert --tls-key --retention --prune-interval --hooks --backend --data-dir -o --output --request-id --policy --token-file --master-key-file --feature
         case watch
             contains -- $argv[2] -n --namespace --url --api-prefix --after --count --ca-file --backend --data-dir -o --output --request-id --policy --token-file --master-key-file --feature
+        case hooks
+            contains -- $argv[2] --hooks --backend --data-dir -o --output --request-id --policy --token-file --master-key-file --feature
         case policy
             contains -- $argv[2] --role --attribute --backend --data-dir -o --output --request-id --policy --token-file --master-key-file --feature
         case '*'
@@ -154,6 +156,7 @@ complete -c zsimem -n __zsimem_needs_command -a prune -d 'Apply the retention po
 complete -c zsimem -n __zsimem_needs_command -a features -d 'Show which features are on (ZSIMEM_FEATURES, --feature)'
 complete -c zsimem -n __zsimem_needs_command -a serve -d 'Serve the HTTP API on the configured store'
 complete -c zsimem -n __zsimem_needs_command -a watch -d 'Follow a context\'s new versions from a daemon\'s event stream'
+complete -c zsimem -n __zsimem_needs_command -a hooks -d 'Deliver versions to the hooks, or show their lag and failures: hooks status|deliver|reset [HOOK]'
 complete -c zsimem -n __zsimem_needs_command -a policy -d 'Explain the access policy\'s decisions: policy check SUBJECT OPERATION USER [NS]'
 
 # Global options, anywhere unless a command has its own of the same name.
@@ -291,6 +294,7 @@ complete -c zsimem -n '__zsimem_using_command serve' -l tls-cert -x -d 'Serve HT
 complete -c zsimem -n '__zsimem_using_command serve' -l tls-key -x -d 'Private key of --tls-cert (PEM, unencrypted; keep it readable by the daemon only)'
 complete -c zsimem -n '__zsimem_using_command serve' -l retention -x -d 'Apply this retention file\'s policies at start and every --prune-interval (docs/retention.md)'
 complete -c zsimem -n '__zsimem_using_command serve' -l prune-interval -x -d 'How often to apply --retention (30s, 15m, 1h, 1d)'
+complete -c zsimem -n '__zsimem_using_command serve' -l hooks -x -d 'Deliver every committed version to this hooks file\'s hooks, from a worker of its own (docs/hooks.md)'
 
 # watch
 complete -c zsimem -n '__zsimem_using_command watch' -s h -l help -d 'Print this help message and exit'
@@ -301,6 +305,11 @@ complete -c zsimem -n '__zsimem_using_command watch' -l after -x -d 'Start after
 complete -c zsimem -n '__zsimem_using_command watch' -l count -x -d 'Exit after this many versions (0: follow until interrupted)'
 complete -c zsimem -n '__zsimem_using_command watch' -l ca-file -x -d 'For an https URL: trust the CA certificates (PEM) in FILE instead of the system\'s'
 complete -c zsimem -n '__zsimem_positional watch 1' -f -a '(__zsimem_users)' -d 'User id'
+
+# hooks
+complete -c zsimem -n '__zsimem_using_command hooks' -s h -l help -d 'Print this help message and exit'
+complete -c zsimem -n '__zsimem_using_command hooks' -l hooks -x -d 'The hooks file (docs/hooks.md)'
+complete -c zsimem -n '__zsimem_positional hooks 1' -f -a 'status deliver reset' -d 'status: each hook\'s pending versions, failures and dead letters; deliver: hand over what is pending now, then exit; reset HOOK: forget HOOK\'s progress, so that it gets every version again'
 
 # policy
 complete -c zsimem -n '__zsimem_using_command policy' -s h -l help -d 'Print this help message and exit'

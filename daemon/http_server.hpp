@@ -1,5 +1,6 @@
 #pragma once
 
+#include <zsimem/hooks.hpp>
 #include <zsimem/identity.hpp>
 #include <zsimem/memory_service.hpp>
 #include <zsimem/metrics.hpp>
@@ -35,6 +36,9 @@ struct ServerOptions {
   // With one, every request but /healthz and /ui must carry a bearer token it
   // accepts (401 otherwise); its subject is the caller the policy judges.
   std::shared_ptr<const Authenticator> authenticator;
+  // The hooks file the daemon delivers to: GET {api_prefix}/hooks reports
+  // their lag and failures. None: it reports no hooks.
+  std::shared_ptr<const HooksConfig> hooks;
 };
 
 // One server: bind, then run until stop() (or SIGTERM/SIGINT with

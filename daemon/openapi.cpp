@@ -265,15 +265,70 @@ constexpr std::string_view k_components = R"json({
       "title": "Features",
       "description": "Each feature and whether it is on.",
       "type": "object",
-      "required": ["read_audit", "retention", "summaries", "versioning"],
+      "required": ["hooks", "read_audit", "retention", "summaries", "versioning"],
       "properties": {
+        "hooks": {"type": "boolean", "description": "Delivering versions to hooks: zsimem hooks and serve --hooks."},
         "read_audit": {"type": "boolean", "description": "Audit records of reads (writes and refusals are always audited)."},
         "retention": {"type": "boolean", "description": "Retention policies: zsimem prune and the daemon's --retention timer."},
         "summaries": {"type": "boolean", "description": "GET .../summary."},
         "versioning": {"type": "boolean", "description": "Off: each write prunes every version but the new head."}
       },
       "additionalProperties": {"type": "boolean"},
-      "examples": [{"read_audit": true, "retention": true, "summaries": true, "versioning": true}]
+      "examples": [{"hooks": true, "read_audit": true, "retention": true, "summaries": true, "versioning": true}]
+    },
+    "HooksStatus": {
+      "title": "HooksStatus",
+      "description": "Each configured hook's progress through the contexts it follows (docs/hooks.md).",
+      "type": "object",
+      "required": ["hooks"],
+      "properties": {
+        "hooks": {"type": "array", "items": {"$ref": "#/components/schemas/HookStatus"}}
+      }
+    },
+    "HookStatus": {
+      "title": "HookStatus",
+      "type": "object",
+      "required": ["name", "type", "contexts", "pending", "failing", "dead_letters", "lagging"],
+      "properties": {
+        "name": {"type": "string"},
+        "type": {"type": "string", "enum": ["program", "webhook", "trend", "goal"]},
+        "contexts": {"type": "integer", "minimum": 0, "description": "Contexts it follows."},
+        "pending": {"type": "integer", "minimum": 0, "description": "Versions not yet handed over, in all."},
+        "failing": {"type": "integer", "minimum": 0, "description": "Contexts waiting to retry a failed delivery."},
+        "dead_letters": {"type": "integer", "minimum": 0, "description": "Versions set aside after max_attempts failures."},
+        "lagging": {"type": "array", "items": {"$ref": "#/components/schemas/HookContextStatus"},
+                    "description": "The contexts with pending versions, failures or dead letters."}
+      }
+    },
+    "HookContextStatus": {
+      "title": "HookContextStatus",
+      "type": "object",
+      "required": ["user_id", "namespace", "head", "delivered", "pending", "attempts", "last_error", "retry_at",
+                   "pruned", "dead_letters", "recent_dead_letters"],
+      "properties": {
+        "user_id": {"type": "string"},
+        "namespace": {"type": "string"},
+        "head": {"$ref": "#/components/schemas/Version"},
+        "delivered": {"type": "string", "pattern": "^(0|[1-9][0-9]*)$", "description": "The last version handed over, set aside or pruned before delivery; \"0\" before the first."},
+        "pending": {"type": "integer", "minimum": 0},
+        "attempts": {"type": "integer", "minimum": 0, "description": "Failed attempts at the next version."},
+        "last_error": {"type": "string"},
+        "retry_at": {"anyOf": [{"type": "string", "format": "date-time"}, {"type": "null"}]},
+        "pruned": {"type": "integer", "minimum": 0, "description": "Versions retention removed before they were delivered."},
+        "dead_letters": {"type": "integer", "minimum": 0},
+        "recent_dead_letters": {
+          "type": "array",
+          "items": {
+            "type": "object",
+            "required": ["version", "error", "at"],
+            "properties": {
+              "version": {"$ref": "#/components/schemas/Version"},
+              "error": {"type": "string"},
+              "at": {"type": "string", "format": "date-time"}
+            }
+          }
+        }
+      }
     },
     "AuditRecord": {
       "title": "AuditRecord",
@@ -1085,6 +1140,17 @@ Json openapi_document(const ServerOptions& options) {
                          Json::array({component_ref("parameters/XRequestId")}),
                          ok_response("Feature names and whether each is on.", component_ref("schemas/Features")),
                          {401}})}};
+  paths[options.api_prefix + "/hooks"] = Json{
+      {"description", k_other_methods},
+      {"get", operation({"hooks_status",
+                         "insights",
+                         "The hooks' lag and failures",
+                         "For each hook of the hooks file the daemon delivers to (`serve --hooks`): the contexts it "
+                         "follows, the versions not yet handed over, the contexts waiting to retry, and the dead "
+                         "letters (docs/hooks.md). Needs the admin permission; 501 with the hooks feature off.",
+                         Json::array({component_ref("parameters/XRequestId")}),
+                         ok_response("Each hook's status.", component_ref("schemas/HooksStatus")),
+                         {401, 403, 501, 503, 504}})}};
   paths["/openapi.json"] =
       Json{{"description", k_other_methods},
            {"get", operation({"openapi",
@@ -1105,7 +1171,8 @@ Json openapi_document(const ServerOptions& options) {
                         "carries X-Request-ID. With an access policy, every request needs a bearer token (bearerAuth; "
                         "docs/security.md) but `GET /healthz` and the web console's files under `/ui`."}}},
       {"tags", Json::array({Json{{"name", "memory"}, {"description", "Contexts, their versions and their history."}},
-                            Json{{"name", "insights"}, {"description", "Summaries and forecasts of a history."}},
+                            Json{{"name", "insights"},
+                                 {"description", "Summaries and forecasts of a history, and the hooks' delivery."}},
                             Json{{"name", "audit"}, {"description", "The audit log."}},
                             Json{{"name", "service"}, {"description", "The daemon itself."}},
                             Json{{"name", "console"}, {"description", "The web console (docs/console.md)."}}})},

@@ -8,6 +8,7 @@
 #include <zsimem/codec.hpp>
 #include <zsimem/error.hpp>
 #include <zsimem/failpoint.hpp>
+#include <zsimem/hook_worker.hpp>
 #include <zsimem/identity.hpp>
 #include <zsimem/validate.hpp>
 
@@ -537,6 +538,12 @@ void add_routes(httplib::Server& server, MemoryService& service, Metrics& metric
   add(server, {options.api_prefix + "/features", options.api_prefix + "/features",
                handle([&service](const auto&, auto& res, const Caller&) {
                  send_json(res, 200, features_json(service.options().features));
+               }),
+               nullptr, nullptr});
+
+  add(server, {options.api_prefix + "/hooks", options.api_prefix + "/hooks",
+               handle([&service, hooks = options.hooks](const auto&, auto& res, const Caller& caller) {
+                 send_json(res, 200, hooks_status_json(hooks_status(service, caller, hooks ? *hooks : HooksConfig{})));
                }),
                nullptr, nullptr});
 

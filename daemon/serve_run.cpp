@@ -5,6 +5,7 @@
 
 #include <zsimem/config.hpp>
 #include <zsimem/error.hpp>
+#include <zsimem/hook_worker.hpp>
 #include <zsimem/identity.hpp>
 #include <zsimem/metrics.hpp>
 #include <zsimem/policy.hpp>
@@ -81,6 +82,9 @@ int run_serve(Session& session, const ServeArgs& args) {
     retention = RetentionConfig::load(args.retention);
     prune_interval = parse_duration(args.prune_interval, "--prune-interval");
   }
+  if (!args.hooks.empty()) {
+    options.hooks = std::make_shared<const HooksConfig>(HooksConfig::load(args.hooks));
+  }
   ServiceOptions service_options = session.service_options();
   if (service_options.policy) {
     options.authenticator = std::make_shared<const Authenticator>(service_options.policy->identity());
@@ -112,6 +116,16 @@ int run_serve(Session& session, const ServeArgs& args) {
     spdlog::warn("retention: --retention is ignored: the retention feature is switched off");
   } else if (retention) {
     pruning.emplace(service, std::move(*retention), prune_interval);
+  }
+  std::optional<HookWorker> hooks;
+  if (options.hooks && !service.options().features.hooks) {
+    spdlog::warn("hooks: --hooks is ignored: the hooks feature is switched off; versions wait in the history");
+  } else if (options.hooks) {
+    HookWorkerOptions worker_options;
+    worker_options.on_problem = [](const std::string& message) { spdlog::warn("{}", message); };
+    hooks.emplace(service, *options.hooks, std::move(worker_options));
+    hooks->start();
+    spdlog::info("hooks: delivering to {} hooks", options.hooks->hooks.size());
   }
   return daemon::serve_until_signalled(service, metrics, options);
 }

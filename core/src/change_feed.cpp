@@ -53,6 +53,21 @@ void ChangeFeed::publish(std::string_view user_id, std::optional<std::string_vie
   if (anyone) {
     m_changed.notify_all();
   }
+  std::lock_guard lock(m_observers_mutex);
+  for (const auto& [id, observer] : m_observers) {
+    observer(user_id, ns);
+  }
+}
+
+std::uint64_t ChangeFeed::observe(Observer observer) {
+  std::lock_guard lock(m_observers_mutex);
+  m_observers.emplace(++m_last_observer, std::move(observer));
+  return m_last_observer;
+}
+
+void ChangeFeed::unobserve(std::uint64_t id) {
+  std::lock_guard lock(m_observers_mutex);
+  m_observers.erase(id);
 }
 
 } // namespace zsimem

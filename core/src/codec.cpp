@@ -327,6 +327,46 @@ Json features_json(const Features& features) {
   return out;
 }
 
+Json hooks_status_json(std::span<const HookStatus> hooks) {
+  Json out = Json::array();
+  for (const auto& hook : hooks) {
+    Json lagging = Json::array();
+    for (const auto& context : hook.lagging) {
+      Json dead = Json::array();
+      for (const auto& letter : context.recent_dead_letters) {
+        dead.push_back(Json{
+            {"version", version_string(letter.version)}, {"error", letter.error}, {"at", format_rfc3339(letter.at)}});
+      }
+      lagging.push_back(Json{{"user_id", context.context.user_id},
+                             {"namespace", context.context.ns},
+                             {"head", version_string(context.head)},
+                             {"delivered", version_string(context.delivered)},
+                             {"pending", context.pending},
+                             {"attempts", context.attempts},
+                             {"last_error", context.last_error},
+                             {"retry_at", context.retry_at ? Json(format_rfc3339(*context.retry_at)) : Json(nullptr)},
+                             {"pruned", context.pruned},
+                             {"dead_letters", context.dead_letters},
+                             {"recent_dead_letters", dead}});
+    }
+    out.push_back(Json{{"name", hook.name},
+                       {"type", to_string(hook.kind)},
+                       {"contexts", hook.contexts},
+                       {"pending", hook.pending},
+                       {"failing", hook.failing},
+                       {"dead_letters", hook.dead_letters},
+                       {"lagging", lagging}});
+  }
+  return Json{{"hooks", out}};
+}
+
+Json drain_report_json(const DrainReport& report) {
+  return Json{{"delivered", report.delivered},
+              {"failed", report.failed},
+              {"dead_letters", report.dead_letters},
+              {"written_back", report.written_back}};
+}
+
 Json prune_report_json(const PruneReport& report) {
   Json contexts = Json::array();
   for (const auto& context : report.contexts) {

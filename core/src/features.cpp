@@ -8,10 +8,8 @@ namespace {
 
 // The one table of features: name and member.
 constexpr std::pair<std::string_view, bool Features::*> k_features[] = {
-    {"read_audit", &Features::read_audit},
-    {"retention", &Features::retention},
-    {"summaries", &Features::summaries},
-    {"versioning", &Features::versioning},
+    {"hooks", &Features::hooks},         {"read_audit", &Features::read_audit}, {"retention", &Features::retention},
+    {"summaries", &Features::summaries}, {"versioning", &Features::versioning},
 };
 
 std::string known_names() {

@@ -14,6 +14,7 @@
 #include <map>
 #include <numeric>
 #include <set>
+#include <stdexcept>
 
 namespace zsimem {
 namespace {
@@ -59,7 +60,6 @@ HookSpec hook_of(std::string_view source, const std::string& where, const Json& 
     }
     return *value;
   };
-  spec.name = member("name") != nullptr ? string_member(source, where + ".name", *member("name")) : where;
   const std::string kind = member("type") != nullptr ? string_member(source, where + ".type", *member("type")) : "";
   constexpr HookKind k_kinds[] = {HookKind::program, HookKind::webhook, HookKind::trend, HookKind::goal};
   const auto* known = std::find_if(std::begin(k_kinds), std::end(k_kinds),
@@ -153,7 +153,12 @@ HookSpec hook_of(std::string_view source, const std::string& where, const Json& 
   case HookKind::trend:
   case HookKind::goal: {
     spec.field = string_member(source, where + ".field", required("field"));
-    if (!spec.field.starts_with('/')) {
+    try {
+      if (!spec.field.starts_with('/')) {
+        throw std::invalid_argument("no leading slash");
+      }
+      Json::json_pointer{spec.field};
+    } catch (const std::exception&) {
       bad(source, where + ".field", "must be a JSON pointer such as /weight");
     }
     if (spec.write_back.empty()) {
@@ -181,6 +186,18 @@ HookSpec hook_of(std::string_view source, const std::string& where, const Json& 
     }
     break;
   }
+  }
+  // Required, and checked last, so that a hook's own settings are judged
+  // first: its cursors are kept under its name, which must not move when
+  // hooks are reordered (docs/hooks.md).
+  const Json* name = member("name");
+  if (name == nullptr) {
+    bad(source, where + ".name", "is required: the hook's progress is kept under its name");
+  }
+  spec.name = string_member(source, where + ".name", *name);
+  if (!is_valid_name(spec.name)) {
+    bad(source, where + ".name",
+        "must be a name like a namespace's: letters, digits and . _ - @ + = : ~, from a letter or digit");
   }
   return spec;
 }

@@ -209,7 +209,7 @@ TEST_CASE("apply reads MemoryUpdates as JSON Lines", "[cli][apply]") {
 TEST_CASE("features: ZSIMEM_FEATURES and --feature switch features, zsimem features shows them", "[cli][features]") {
   Cli cli("sqlite");
   CHECK(cli.json({"features"}) ==
-        Json{{"read_audit", true}, {"retention", true}, {"summaries", true}, {"versioning", true}});
+        Json{{"hooks", true}, {"read_audit", true}, {"retention", true}, {"summaries", true}, {"versioning", true}});
   const auto text = cli.run({"-o", "text", "features"}, {}, {"ZSIMEM_FEATURES=summaries=off"});
   CHECK(text.exit_code == 0);
   CHECK_THAT(text.out, Catch::Contains("summaries   off"));

@@ -18,6 +18,7 @@
 #include <set>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 namespace zsimem {
@@ -1244,6 +1245,118 @@ TEST_CASE("audit retention removes the oldest records and keeps the others' seq"
   store.reset();
   store = open(backend, dir);
   CHECK(request_ids_of(store->audit_log({})) == request_ids_of(log));
+}
+
+HookCursor make_cursor(const std::string& hook, const std::string& user, const std::string& ns,
+                       std::uint64_t revision) {
+  return HookCursor{hook, ContextKey{user, ns}, revision,
+                    R"({"delivered":")" + std::to_string(revision) + R"(","note":"Zoë \"quoted\"\n"})"};
+}
+
+std::vector<std::string> cursor_names_of(const std::vector<HookCursor>& cursors) {
+  std::vector<std::string> names;
+  for (const auto& cursor : cursors) {
+    names.push_back(cursor.hook + ":" + cursor.context.user_id + "/" + cursor.context.ns + "@" +
+                    std::to_string(cursor.revision));
+  }
+  return names;
+}
+
+TEST_CASE("a store replaces a hook cursor only from the revision its writer read", "[store][conformance][hooks]") {
+  const std::string backend{GENERATE(from_range(store_variants()))};
+  CAPTURE(backend);
+  TempDir dir;
+  auto store = open(backend, dir);
+  const ContextKey key{"alice", "health"};
+  CHECK_FALSE(store->hook_cursor("nudges", key).has_value());
+  CHECK_FALSE(store->put_hook_cursor(make_cursor("nudges", "alice", "health", 2)));
+  REQUIRE(store->put_hook_cursor(make_cursor("nudges", "alice", "health", 1)));
+  CHECK_FALSE(store->put_hook_cursor(make_cursor("nudges", "alice", "health", 1)));
+  CHECK_FALSE(store->put_hook_cursor(make_cursor("nudges", "alice", "health", 3)));
+  REQUIRE(store->put_hook_cursor(make_cursor("nudges", "alice", "health", 2)));
+  CHECK(store->hook_cursor("nudges", key) == make_cursor("nudges", "alice", "health", 2));
+  // Another hook, and another context, have cursors of their own.
+  CHECK_FALSE(store->hook_cursor("trend", key).has_value());
+  CHECK_FALSE(store->hook_cursor("nudges", {"alice", "work"}).has_value());
+  REQUIRE(store->put_hook_cursor(make_cursor("trend", "alice", "health", 1)));
+  REQUIRE(store->put_hook_cursor(make_cursor("nudges", "alice2", "health", 1)));
+  REQUIRE(store->put_hook_cursor(make_cursor("nudges", "alice", "work", 1)));
+  REQUIRE(store->put_hook_cursor(make_cursor("nudges", "alice", "default", 1)));
+
+  const std::vector<std::string> all{"nudges:alice/default@1", "nudges:alice/health@2", "nudges:alice/work@1",
+                                     "nudges:alice2/health@1", "trend:alice/health@1"};
+  CHECK(cursor_names_of(store->hook_cursors(std::nullopt)) == all);
+  CHECK(cursor_names_of(store->hook_cursors("trend")) == std::vector<std::string>{"trend:alice/health@1"});
+  CHECK(store->hook_cursors("nobody").empty());
+  CHECK(store->hook_cursors(std::nullopt)[1] == make_cursor("nudges", "alice", "health", 2));
+
+  store.reset();
+  store = open(backend, dir);
+  CHECK(cursor_names_of(store->hook_cursors(std::nullopt)) == all);
+  CHECK(store->hook_cursor("nudges", key) == make_cursor("nudges", "alice", "health", 2));
+
+  CHECK(store->remove_hook_cursors("nudges") == 4);
+  CHECK(store->remove_hook_cursors("nudges") == 0);
+  CHECK(cursor_names_of(store->hook_cursors(std::nullopt)) == std::vector<std::string>{"trend:alice/health@1"});
+  // A removed cursor starts again at revision 1.
+  CHECK_FALSE(store->put_hook_cursor(make_cursor("nudges", "alice", "health", 3)));
+  REQUIRE(store->put_hook_cursor(make_cursor("nudges", "alice", "health", 1)));
+}
+
+TEST_CASE("erase removes the hook cursors of what it erases", "[store][conformance][hooks]") {
+  const std::string backend{GENERATE(from_range(store_variants()))};
+  CAPTURE(backend);
+  TempDir dir;
+  auto store = open(backend, dir);
+  append_versions(*store, "alice", "work", 2);
+  append_versions(*store, "bob", "work", 1);
+  for (const auto& [user, ns] : std::vector<std::pair<std::string, std::string>>{
+           {"alice", "work"}, {"alice", "default"}, {"alice2", "work"}, {"bob", "work"}}) {
+    // Cursors of contexts with no versions (erased, or never written) go too.
+    REQUIRE(store->put_hook_cursor(make_cursor("nudges", user, ns, 1)));
+    REQUIRE(store->put_hook_cursor(make_cursor("trend", user, ns, 1)));
+  }
+  CHECK(store->erase("alice", "work") == 2);
+  CHECK(cursor_names_of(store->hook_cursors("nudges")) ==
+        std::vector<std::string>{"nudges:alice/default@1", "nudges:alice2/work@1", "nudges:bob/work@1"});
+  CHECK(store->erase("alice", std::nullopt) == 0);
+  CHECK(
+      cursor_names_of(store->hook_cursors(std::nullopt)) ==
+      std::vector<std::string>{"nudges:alice2/work@1", "nudges:bob/work@1", "trend:alice2/work@1", "trend:bob/work@1"});
+  // The erased context's cursor starts again at revision 1.
+  REQUIRE(store->put_hook_cursor(make_cursor("nudges", "alice", "work", 1)));
+}
+
+TEST_CASE("racing writers of one hook cursor: each revision is won once", "[store][conformance][hooks]") {
+  const std::string backend{GENERATE(from_range(store_variants()))};
+  CAPTURE(backend);
+  TempDir dir;
+  constexpr std::size_t k_writers = 4;
+  constexpr int k_increments = 8;
+  open(backend, dir).reset(); // create the store before the race
+  const ContextKey key{"alice", "health"};
+  std::vector<std::exception_ptr> failures(k_writers);
+  std::vector<std::thread> writers;
+  for (std::size_t w = 0; w < k_writers; ++w) {
+    writers.emplace_back([&, w] {
+      try {
+        auto store = open(backend, dir);
+        for (int done = 0; done < k_increments;) {
+          const auto seen = store->hook_cursor("counter", key);
+          const std::uint64_t count = seen ? std::stoull(seen->state) : 0;
+          HookCursor next{"counter", key, seen ? seen->revision + 1 : 1, std::to_string(count + 1)};
+          done += store->put_hook_cursor(next) ? 1 : 0;
+        }
+      } catch (...) {
+        failures[w] = std::current_exception();
+      }
+    });
+  }
+  join_all(writers, failures);
+  const auto final_cursor = open(backend, dir)->hook_cursor("counter", key);
+  REQUIRE(final_cursor.has_value());
+  CHECK(final_cursor->revision == k_writers * k_increments);
+  CHECK(final_cursor->state == std::to_string(k_writers * k_increments));
 }
 
 } // namespace zsimem

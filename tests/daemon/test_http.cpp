@@ -484,7 +484,7 @@ TEST_CASE("http: GET {P}/features reports what is on, and a switched-off summary
   Daemon d("sqlite", Daemon::default_options(), off);
   auto client = d.client();
   CHECK(body_of(client.Get("/api/v1/features")) ==
-        Json{{"read_audit", true}, {"retention", true}, {"summaries", false}, {"versioning", true}});
+        Json{{"hooks", true}, {"read_audit", true}, {"retention", true}, {"summaries", false}, {"versioning", true}});
   post_json(client, k_memory + "/alice", Json{{"user_id", "alice"}, {"delta", {{"weight", 80}}}});
   const auto refused = client.Get((k_memory + "/alice/summary?field=/weight").c_str());
   REQUIRE(refused);
@@ -494,5 +494,5 @@ TEST_CASE("http: GET {P}/features reports what is on, and a switched-off summary
   Daemon on("sqlite");
   auto on_client = on.client();
   CHECK(body_of(on_client.Get("/api/v1/features")) ==
-        Json{{"read_audit", true}, {"retention", true}, {"summaries", true}, {"versioning", true}});
+        Json{{"hooks", true}, {"read_audit", true}, {"retention", true}, {"summaries", true}, {"versioning", true}});
 }

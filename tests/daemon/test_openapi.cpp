@@ -272,7 +272,8 @@ TEST_CASE("openapi: the paths follow the API prefix", "[http][openapi]") {
   for (const auto& [path, item] : paths.items()) {
     INFO(path);
     CHECK((path.starts_with("/zsimem/v2/memory/") || path == "/zsimem/v2/features" || path == "/zsimem/v2/users" ||
-           path == "/healthz" || path == "/metrics" || path == "/openapi.json" || path.starts_with("/ui")));
+           path == "/zsimem/v2/hooks" || path == "/healthz" || path == "/metrics" || path == "/openapi.json" ||
+           path.starts_with("/ui")));
   }
   CHECK(document["openapi"] == "3.1.0");
   CHECK(document["info"]["version"].is_string());

@@ -19,7 +19,7 @@ TEST_CASE("features: settings switch features on and off, and bad ones change no
   Features features;
   CHECK(feature_states(features) ==
         std::vector<std::pair<std::string_view, bool>>{
-            {"read_audit", true}, {"retention", true}, {"summaries", true}, {"versioning", true}});
+            {"hooks", true}, {"read_audit", true}, {"retention", true}, {"summaries", true}, {"versioning", true}});
   apply_feature_settings(features, "summaries=off,read_audit=false", "ZSIMEM_FEATURES");
   CHECK_FALSE(features.summaries);
   CHECK_FALSE(features.read_audit);
@@ -37,7 +37,7 @@ TEST_CASE("features: settings switch features on and off, and bad ones change no
     CHECK(features.summaries); // unchanged, even by the good item before a bad one
   }
   CHECK_THAT(error_of([&] { apply_feature_settings(features, "forecasts=on", "--feature"); }).what(),
-             Catch::Contains("read_audit, retention, summaries, versioning"));
+             Catch::Contains("hooks, read_audit, retention, summaries, versioning"));
 }
 
 TEST_CASE("features: summaries off is a clear error; read audit off logs writes and refusals only",

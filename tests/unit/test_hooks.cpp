@@ -87,6 +87,8 @@ TEST_CASE("hooks: the hooks file, its defaults and its errors", "[hooks]") {
            {R"({"hooks": [{"name": "a", "type": "program", "command": ["x"]},
                           {"name": "a", "type": "program", "command": ["y"]}]})",
             "hooks[1].name"},
+           {R"({"hooks": [{"type": "program", "command": ["x"]}]})", "hooks[0].name"},
+           {R"({"hooks": [{"name": "../a", "type": "program", "command": ["x"]}]})", "hooks[0].name"},
            {R"({"max_attempts": 0})", "max_attempts"}}) {
     CAPTURE(text);
     const Error error = error_of([&] { HooksConfig::parse(text, "hooks.json"); });

@@ -295,7 +295,7 @@ TEST_CASE("sqlite: the database is in WAL mode with the current schema", "[store
   TempDir dir;
   open_sqlite(dir).reset();
   CHECK(raw_query(db_path(dir), "PRAGMA journal_mode") == "wal");
-  CHECK(raw_query(db_path(dir), "PRAGMA user_version") == "5");
+  CHECK(raw_query(db_path(dir), "PRAGMA user_version") == "6");
   CHECK(raw_query(db_path(dir), "SELECT count(*) FROM sqlite_schema WHERE type = 'table'") != "0");
 }
 
@@ -332,7 +332,7 @@ PRAGMA user_version = 1;
 )sql");
 
   auto store = open_sqlite(dir);
-  CHECK(raw_query(db_path(dir), "PRAGMA user_version") == "5");
+  CHECK(raw_query(db_path(dir), "PRAGMA user_version") == "6");
   CHECK(raw_query(db_path(dir), "SELECT count(*) FROM sqlite_schema WHERE name = 'versions_by_time'") == "0");
   const ContextKey alice{"alice", "default"};
   const auto head = store->head(alice);
@@ -387,7 +387,7 @@ PRAGMA user_version = 3;
 )sql");
 
   auto store = open_sqlite(dir);
-  CHECK(raw_query(db_path(dir), "PRAGMA user_version") == "5");
+  CHECK(raw_query(db_path(dir), "PRAGMA user_version") == "6");
   const ContextKey alice{"alice", "default"};
   const auto head = store->head(alice);
   REQUIRE(head);

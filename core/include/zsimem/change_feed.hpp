@@ -5,6 +5,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -50,6 +51,13 @@ public:
   // context of the user was erased).
   void publish(std::string_view user_id, std::optional<std::string_view> ns);
 
+  // Calls `observer` on every publish, from the publishing thread (so it
+  // must be quick, and must not publish), until unobserve() with the id it
+  // returns: the hook worker learns of every commit this way.
+  using Observer = std::function<void(std::string_view user_id, std::optional<std::string_view> ns)>;
+  std::uint64_t observe(Observer observer);
+  void unobserve(std::uint64_t id);
+
 private:
   struct Entry {
     std::uint64_t changes = 0;
@@ -61,6 +69,10 @@ private:
   std::mutex m_mutex;
   std::condition_variable m_changed;
   std::map<std::string, Entry, std::less<>> m_entries;
+
+  std::mutex m_observers_mutex;
+  std::uint64_t m_last_observer = 0;
+  std::map<std::uint64_t, Observer> m_observers;
 };
 
 } // namespace zsimem

@@ -4,11 +4,13 @@
 // store writes and export/import carry. This header brings in nlohmann/json:
 // include it only from .cpp files that work with JSON.
 
+#include <zsimem/hook_worker.hpp>
 #include <zsimem/memory_service.hpp>
 #include <zsimem/model.hpp>
 
 #include <nlohmann/json.hpp>
 
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -53,6 +55,11 @@ Json blame_json(const std::vector<BlameEntry>& entries);
 Json features_json(const Features& features);
 // What zsimem prune did or would do (docs/retention.md).
 Json prune_report_json(const PruneReport& report);
+// Every hook's lag and failures: what zsimem hooks status prints and
+// GET /hooks answers (docs/hooks.md).
+Json hooks_status_json(std::span<const HookStatus> hooks);
+// What zsimem hooks deliver did.
+Json drain_report_json(const DrainReport& report);
 Json summary_json(const ContextKey& key, const SummaryRange& range, SummaryBucket bucket, const Summary& summary);
 // `ns` is empty when every namespace of the user was erased.
 Json erase_json(std::string_view user_id, std::optional<std::string_view> ns, std::size_t removed_versions);

@@ -14,6 +14,7 @@ struct Features {
   bool read_audit = true; // audit records of reads; writes and refusals are always audited
   bool versioning = true; // off: each write prunes every version but the new head
   bool retention = true;  // retention policies (zsimem prune, the daemon's timer)
+  bool hooks = true;      // delivering versions to hooks (zsimem hooks, serve --hooks)
 };
 
 // Each feature's name and whether it is on, in a fixed order.

@@ -267,10 +267,11 @@ public:
   // once. Returns false when the backend cannot; followers then poll.
   bool relay_other_writers();
 
-private:
-  // Throws Error(denied) with the policy's reason unless it allows the operation.
+  // Throws Error(denied) with the policy's reason unless it allows the
+  // operation; for what builds on the service (hooks).
   void authorize(const Caller& caller, Operation operation, const Resource& resource) const;
 
+private:
   std::unique_ptr<MemoryStore> m_store;
   ServiceOptions m_options;
   ChangeFeed m_changes;

@@ -48,6 +48,19 @@ struct DataKeyRecord {
   friend bool operator==(const DataKeyRecord&, const DataKeyRecord&) = default;
 };
 
+// Where one hook's delivery of one context stands (docs/hooks.md). The
+// store keeps `state` as opaque text and replaces a cursor only from the
+// revision its writer read (compare and set): that is how several daemons
+// sharing a store agree on who hands which event to a hook, in order.
+struct HookCursor {
+  std::string hook;
+  ContextKey context;
+  std::uint64_t revision = 1; // 1 when first stored, then +1 at each replacement
+  std::string state;          // JSON text, the hook worker's
+
+  friend bool operator==(const HookCursor&, const HookCursor&) = default;
+};
+
 // How a backend's writes went: with group commit, several writes (appends
 // and audit records) share one transaction.
 struct WriteStats {
@@ -115,7 +128,9 @@ public:
   // Removes every version of one namespace, or of every namespace of the
   // user when `ns` is empty, and then also the user's data keys, in a way
   // that leaves no readable copy of them in the store's files (secure
-  // deletion). Returns how many versions were removed.
+  // deletion). Returns how many versions were removed. The hook cursors of
+  // the erased contexts go too, so that a context started again is
+  // delivered from its new version 1.
   virtual std::size_t erase(std::string_view user_id, std::optional<std::string_view> ns) = 0;
 
   // Retention: replaces the records of versions gap.version ..
@@ -144,6 +159,18 @@ public:
   // wrapped as `expected_wrapped`; false otherwise (erased, or rewrapped by
   // someone else meanwhile). Durable on return.
   virtual bool rewrap_data_key(const DataKeyRecord& key, std::string_view expected_wrapped) = 0;
+
+  // Hook cursors: the one of `hook` and `context`, if stored.
+  virtual std::optional<HookCursor> hook_cursor(std::string_view hook, const ContextKey& context) = 0;
+  // Stores `cursor` if the stored one has revision cursor.revision - 1, or,
+  // for revision 1, if none is stored; false, storing nothing, otherwise
+  // (another writer replaced it first). Durable on return.
+  virtual bool put_hook_cursor(const HookCursor& cursor) = 0;
+  // Every stored cursor, of one hook when given, sorted by hook and context.
+  virtual std::vector<HookCursor> hook_cursors(std::optional<std::string_view> hook) = 0;
+  // Removes every cursor of a hook (its deliveries start again from each
+  // context's first version). Returns how many it removed.
+  virtual std::size_t remove_hook_cursors(std::string_view hook) = 0;
 
   // Every context, sorted; only those of one user when given.
   virtual std::vector<ContextKey> contexts(std::optional<std::string_view> user_id = std::nullopt) = 0;

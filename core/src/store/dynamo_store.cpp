@@ -25,6 +25,7 @@
 #include <set>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -35,6 +36,12 @@
 //   <user_id>                   $key#<generation, 20 digits>   one data key
 //   $audit                      <seq, 20 digits>               one audit record
 //   $audit                      <0, 20 digits>                 the audit floor
+//   $hooks#<user_id>            <ns>#<hook>                    one hook cursor
+//
+// A user's cursors have a partition of their own, so that an erase finds
+// them (of a namespace: by the sort key's prefix) with one Query, and
+// listing the user's contexts never meets them; listing a hook's cursors,
+// across users, is a Scan (hook names the `hook` attribute).
 //
 // A gap record (retention) is a version item with a pruned_through
 // attribute, keyed by the first version it stands for, so that the key
@@ -42,12 +49,12 @@
 // record once audit retention has removed it, so that the chain goes on
 // from it; seq 0 sorts before every record's.
 //
-// User ids and namespaces are letters, digits and `_ - . @ + = : ~`, so `#`
-// ends a namespace, `$` starts none of them, and the zero-padded numbers sort
-// as numbers. DynamoDB Local's stand-ins lack TransactWriteItems, so every
-// write is a single-item conditional put: a version's own key is the lock,
-// and the checks around it (predecessor, data key) are reads before and
-// after the put.
+// User ids, namespaces and hook names are letters, digits and
+// `_ - . @ + = : ~`, so `#` ends a namespace, `$` starts none of them, and
+// the zero-padded numbers sort as numbers. DynamoDB Local's stand-ins lack
+// TransactWriteItems, so every write is a single-item conditional put: a
+// version's own key is the lock, and the checks around it (predecessor,
+// data key) are reads before and after the put.
 namespace zsimem::store {
 namespace {
 
@@ -57,6 +64,7 @@ constexpr std::string_view k_pk = "user_id";
 constexpr std::string_view k_sk = "version";
 constexpr std::string_view k_audit_partition = "$audit";
 constexpr std::string_view k_key_prefix = "$key#";
+constexpr std::string_view k_cursor_partition_prefix = "$hooks#";
 constexpr std::string_view k_write_id = "write_id";
 // DynamoDB's limit on an item: names and values of all its attributes.
 constexpr std::size_t k_max_item_bytes = 400 * 1024;
@@ -78,7 +86,31 @@ std::string version_sort_key(std::string_view ns, std::uint64_t version) {
 
 std::string key_sort_key(std::uint64_t generation) { return std::string(k_key_prefix) + padded(generation); }
 
+std::string cursor_partition(std::string_view user_id) {
+  return std::string(k_cursor_partition_prefix) + std::string(user_id);
+}
+
+std::string cursor_sort_key(std::string_view ns, std::string_view hook) {
+  return std::string(ns) + "#" + std::string(hook);
+}
+
 std::string describe(const ContextKey& key) { return "user '" + key.user_id + "' namespace '" + key.ns + "'"; }
+
+// Throws Error{invalid} for a cursor that cannot be stored: names of the
+// naming scheme (a hook's holds no '#' that would blur its key), a
+// revision from 1 up to what every backend keeps.
+void check_hook_cursor(const HookCursor& cursor) {
+  if (!is_valid_name(cursor.hook) || !is_valid_key(cursor.context)) {
+    throw Error(ErrorCode::invalid,
+                "cannot store the cursor of hook '" + cursor.hook + "' for " + describe(cursor.context) +
+                    ": unsafe name",
+                "hook");
+  }
+  if (cursor.revision == 0 || cursor.revision > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
+    throw Error(ErrorCode::invalid, "hook cursor revision " + std::to_string(cursor.revision) + " out of range",
+                "revision");
+  }
+}
 
 // Throws Error{invalid} for a gap record no store could keep: it stands
 // for versions version..pruned_through, version 1 or more.
@@ -224,6 +256,15 @@ Json data_key_item(const DataKeyRecord& key, const std::string& write_id) {
   put_s(item, "master_key_id", key.master_key_id);
   put_s(item, "wrapped", key.wrapped);
   item["created_at"] = n_value(to_micros(key.created_at));
+  item[std::string(k_write_id)] = s_value(write_id);
+  return item;
+}
+
+Json hook_cursor_item(const HookCursor& cursor, const std::string& write_id) {
+  Json item = item_key(cursor_partition(cursor.context.user_id), cursor_sort_key(cursor.context.ns, cursor.hook));
+  item["hook"] = s_value(cursor.hook);
+  item["revision"] = n_value(cursor.revision);
+  put_s(item, "state", cursor.state);
   item[std::string(k_write_id)] = s_value(write_id);
   return item;
 }
@@ -391,6 +432,9 @@ public:
       return 0;
     }
     m_hints.forget(user_id, ns);
+    // The cursors first: an erase interrupted after them redelivers what
+    // is left, never skips a new version 1.
+    erase_hook_cursors(user_id, ns);
     std::size_t removed = 0;
     // Until a consistent query finds nothing left: versions written by
     // appends that raced with this erase go too (their writers re-check the
@@ -599,6 +643,81 @@ public:
       const auto item = get_item(item_key(key.user_id, key_sort_key(key.generation)));
       return item && s_or_empty(*item, k_write_id) == write_id;
     }
+  }
+
+  std::optional<HookCursor> hook_cursor(std::string_view hook, const ContextKey& context) override {
+    if (!is_valid_name(hook) || !is_valid_key(context)) {
+      return std::nullopt;
+    }
+    const auto item = get_item(item_key(cursor_partition(context.user_id), cursor_sort_key(context.ns, hook)));
+    if (!item) {
+      return std::nullopt;
+    }
+    return decode_hook_cursor(*item);
+  }
+
+  // One conditional put: of a new item for revision 1, else over the item
+  // as it was at the revision before, so that one writer wins each revision.
+  bool put_hook_cursor(const HookCursor& cursor) override {
+    check_hook_cursor(cursor);
+    const std::string write_id = new_write_id();
+    const Json item = hook_cursor_item(cursor, write_id);
+    if (const std::size_t size = item_size(item); size > k_max_item_bytes) {
+      throw Error(ErrorCode::too_large,
+                  "the cursor of hook '" + cursor.hook + "' for " + describe(cursor.context) + " is " +
+                      std::to_string(size) + " bytes as a DynamoDB item, over DynamoDB's limit of 400 KB (" +
+                      std::to_string(k_max_item_bytes) + " bytes)",
+                  "state");
+    }
+    if (cursor.revision == 1) {
+      return put_new(item, write_id);
+    }
+    Json body = base_body();
+    body["Item"] = item;
+    body["ConditionExpression"] = "#r = :previous";
+    body["ExpressionAttributeNames"] = {{"#r", "revision"}};
+    body["ExpressionAttributeValues"] = {{":previous", n_value(cursor.revision - 1)}};
+    count_write(1);
+    try {
+      call("PutItem", body);
+      return true;
+    } catch (const aws::ConditionalCheckFailed&) {
+      // Our own earlier attempt, retried after its answer was lost?
+      const auto stored = get_item(item_key(s_or_empty(item, k_pk), s_or_empty(item, k_sk)));
+      return stored && s_or_empty(*stored, k_write_id) == write_id;
+    }
+  }
+
+  std::vector<HookCursor> hook_cursors(std::optional<std::string_view> hook) override {
+    std::vector<HookCursor> out;
+    if (hook && !is_valid_name(*hook)) {
+      return out;
+    }
+    for_each_page("Scan", cursor_scan(hook, false), [&](const Json& items) {
+      for (const auto& item : items) {
+        out.push_back(decode_hook_cursor(item));
+      }
+      return true;
+    });
+    std::sort(out.begin(), out.end(), [](const HookCursor& a, const HookCursor& b) {
+      return std::tie(a.hook, a.context) < std::tie(b.hook, b.context);
+    });
+    return out;
+  }
+
+  std::size_t remove_hook_cursors(std::string_view hook) override {
+    if (!is_valid_name(hook)) {
+      return 0;
+    }
+    std::vector<Json> keys;
+    for_each_page("Scan", cursor_scan(hook, true), [&](const Json& items) {
+      for (const auto& item : items) {
+        keys.push_back(item_key(s_or_empty(item, k_pk), s_or_empty(item, k_sk)));
+      }
+      return true;
+    });
+    batch_delete(keys);
+    return keys.size();
   }
 
   std::vector<ContextKey> contexts(std::optional<std::string_view> user_id) override {
@@ -1162,6 +1281,51 @@ private:
            record.key_id == hint->key_id;
   }
 
+  // A Scan of the whole table for the hook cursors, of one hook when
+  // given (no index leads from a hook to its cursors' users); only their
+  // keys when `keys_only`.
+  Json cursor_scan(std::optional<std::string_view> hook, bool keys_only) const {
+    Json body = base_body();
+    body["ConsistentRead"] = true;
+    body["FilterExpression"] = "begins_with(#u, :p)";
+    body["ExpressionAttributeNames"] = {{"#u", k_pk}};
+    body["ExpressionAttributeValues"] = {{":p", s_value(k_cursor_partition_prefix)}};
+    if (hook) {
+      body["FilterExpression"] = "begins_with(#u, :p) AND #h = :h";
+      body["ExpressionAttributeNames"]["#h"] = "hook";
+      body["ExpressionAttributeValues"][":h"] = s_value(*hook);
+    }
+    if (keys_only) {
+      body["ProjectionExpression"] = "#u, #k";
+      body["ExpressionAttributeNames"]["#k"] = k_sk;
+    }
+    return body;
+  }
+
+  // Deletes a user's hook cursors, of every hook: of one namespace, or of
+  // all of them.
+  void erase_hook_cursors(std::string_view user_id, std::optional<std::string_view> ns) {
+    Json body = base_body();
+    body["ConsistentRead"] = true;
+    body["ProjectionExpression"] = "#u, #k";
+    body["ExpressionAttributeNames"] = {{"#u", k_pk}, {"#k", k_sk}};
+    body["ExpressionAttributeValues"] = {{":u", s_value(cursor_partition(user_id))}};
+    body["KeyConditionExpression"] = "#u = :u";
+    if (ns) {
+      // '#' ends the namespace: "work#" is no prefix of "work2#…".
+      body["KeyConditionExpression"] = "#u = :u AND begins_with(#k, :p)";
+      body["ExpressionAttributeValues"][":p"] = s_value(std::string(*ns) + "#");
+    }
+    std::vector<Json> keys;
+    for_each_page("Query", body, [&](const Json& items) {
+      for (const auto& item : items) {
+        keys.push_back(item_key(s_or_empty(item, k_pk), s_or_empty(item, k_sk)));
+      }
+      return true;
+    });
+    batch_delete(keys);
+  }
+
   bool context_is_empty(const ContextKey& key) {
     Json body = context_query(key, false);
     body["Limit"] = 1;
@@ -1315,6 +1479,25 @@ private:
     key.wrapped = s_or_empty(item, "wrapped");
     key.created_at = from_micros(*created_at);
     return key;
+  }
+
+  HookCursor decode_hook_cursor(const Json& item) const {
+    HookCursor cursor;
+    const std::string partition = s_or_empty(item, k_pk);
+    const std::string sort = s_or_empty(item, k_sk);
+    const auto hash = sort.find('#');
+    const auto revision = n_attr<std::uint64_t>(item, "revision");
+    if (!partition.starts_with(k_cursor_partition_prefix) || hash == std::string::npos || !revision || *revision == 0) {
+      throw damaged(item, "not a hook cursor");
+    }
+    cursor.hook = sort.substr(hash + 1);
+    cursor.context = ContextKey{partition.substr(k_cursor_partition_prefix.size()), sort.substr(0, hash)};
+    if (s_or_empty(item, "hook") != cursor.hook) {
+      throw damaged(item, "its hook attribute does not match its key");
+    }
+    cursor.revision = *revision;
+    cursor.state = s_or_empty(item, "state");
+    return cursor;
   }
 
   // The table's description; nullopt when it does not exist.

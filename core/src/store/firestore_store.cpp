@@ -30,6 +30,7 @@
 //   users/{user}/namespaces/{ns}                       a context's head: version, hash
 //   users/{user}/namespaces/{ns}/versions/{version}    one version (20 digits)
 //   users/{user}/data_keys/{generation}                one data key (20 digits)
+//   users/{user}/hook_cursors/{ns}#{hook}              one hook cursor
 //   audit/{seq}                                        one audit record (20 digits)
 //   audit/{0, 20 digits}                               the audit floor
 //
@@ -48,9 +49,15 @@
 // names (it exists) and the audit records (the next sequence numbers, which
 // must not exist). Either all of it is written or nothing.
 //
-// User ids and namespaces follow validate.hpp's naming scheme, so they are
-// never "." or ".." or "__x__", which Firestore refuses as document ids, and
-// hold no '/'.
+// A cursor is replaced only from the updateTime of the revision before,
+// as read: one writer wins each revision. Its document sits with the
+// user's others, so that an erase finds it with a query under the user
+// (and a `ns` filter); a hook's cursors, across users, are a collection
+// group query on `hook`.
+//
+// User ids, namespaces and hook names follow validate.hpp's naming scheme,
+// so they are never "." or ".." or "__x__", which Firestore refuses as
+// document ids, and hold no '/' or '#'.
 namespace zsimem::store {
 namespace {
 
@@ -241,6 +248,36 @@ Json audit_fields(const AuditRecord& record, const std::string& write_id) {
               {"write_id", string_value(write_id)}};
 }
 
+// Throws Error{invalid} for a cursor that cannot be stored: names of the
+// naming scheme, a revision from 1 up to Firestore's largest integer,
+// state that is UTF-8 (Firestore strings are).
+void check_hook_cursor(const HookCursor& cursor) {
+  if (!is_valid_name(cursor.hook) || !is_valid_key(cursor.context)) {
+    throw Error(ErrorCode::invalid,
+                "cannot store the cursor of hook '" + cursor.hook + "' for " + describe(cursor.context) +
+                    ": unsafe name",
+                "hook");
+  }
+  if (cursor.revision == 0 || cursor.revision > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
+    throw Error(ErrorCode::invalid, "hook cursor revision " + std::to_string(cursor.revision) + " out of range",
+                "revision");
+  }
+  if (!is_valid_utf8(cursor.state)) {
+    throw Error(ErrorCode::invalid,
+                "the cursor of hook '" + cursor.hook + "' for " + describe(cursor.context) +
+                    " holds text that is not UTF-8, which Firestore cannot store",
+                "state");
+  }
+}
+
+Json hook_cursor_fields(const HookCursor& cursor, const std::string& write_id) {
+  return Json{{"hook", string_value(cursor.hook)},
+              {"ns", string_value(cursor.context.ns)},
+              {"revision", integer_value(cursor.revision)},
+              {"state", string_value(cursor.state)},
+              {"write_id", string_value(write_id)}};
+}
+
 Json field_filter(std::string_view path, std::string_view op, Json value) {
   return Json{
       {"fieldFilter", {{"field", {{"fieldPath", std::string(path)}}}, {"op", std::string(op)}, {"value", value}}}};
@@ -397,6 +434,17 @@ public:
     }
     m_hints.forget(user_id, ns);
     const std::string user(user_id);
+    // The cursors first: an erase interrupted after them redelivers what
+    // is left, never skips a new version 1.
+    Json cursors = names_only("hook_cursors");
+    if (ns) {
+      cursors["where"] = field_filter("ns", "EQUAL", string_value(*ns));
+    }
+    std::vector<std::string> cursor_names;
+    for (const auto& document : run_query("/users/" + url_segment(user), cursors)) {
+      cursor_names.push_back(document.value("name", ""));
+    }
+    delete_documents(cursor_names);
     std::size_t removed = 0;
     for (int round = 0; round < k_max_erase_rounds; ++round) {
       std::vector<ContextKey> keys;
@@ -643,6 +691,79 @@ public:
     }
   }
 
+  std::optional<HookCursor> hook_cursor(std::string_view hook, const ContextKey& context) override {
+    if (!is_valid_name(hook) || !is_valid_key(context)) {
+      return std::nullopt;
+    }
+    const std::string name = hook_cursor_name(hook, context);
+    const auto found = batch_get({name});
+    const auto it = found.find(name);
+    if (it == found.end()) {
+      return std::nullopt;
+    }
+    return decode_hook_cursor(it->second);
+  }
+
+  // One commit with a precondition: that the document does not exist, for
+  // revision 1, else its updateTime as read at the revision before.
+  bool put_hook_cursor(const HookCursor& cursor) override {
+    check_hook_cursor(cursor);
+    const std::string name = hook_cursor_name(cursor.hook, cursor.context);
+    const std::string write_id = new_write_id();
+    const Json fields = hook_cursor_fields(cursor, write_id);
+    if (const std::size_t size = document_size(relative(name), fields); size > k_max_document_bytes) {
+      throw Error(ErrorCode::too_large,
+                  "the cursor of hook '" + cursor.hook + "' for " + describe(cursor.context) + " is " +
+                      std::to_string(size) + " bytes as a Firestore document, over Firestore's limit of 1 MiB (" +
+                      std::to_string(k_max_document_bytes) + " bytes)",
+                  "state");
+    }
+    Json precondition{{"exists", false}};
+    if (cursor.revision > 1) {
+      const auto found = batch_get({name});
+      const auto it = found.find(name);
+      if (it == found.end() || decode_hook_cursor(it->second).revision != cursor.revision - 1) {
+        return false;
+      }
+      precondition = Json{{"updateTime", it->second.value("updateTime", "")}};
+    }
+    Json write{{"update", {{"name", name}, {"fields", fields}}}, {"currentDocument", std::move(precondition)}};
+    try {
+      commit(Json::array({std::move(write)}), 1);
+      return true;
+    } catch (const gcp::PreconditionFailed&) {
+      return written_by(name, write_id);
+    }
+  }
+
+  std::vector<HookCursor> hook_cursors(std::optional<std::string_view> hook) override {
+    std::vector<HookCursor> out;
+    if (hook && !is_valid_name(*hook)) {
+      return out;
+    }
+    const auto documents =
+        hook ? list_all("hook_cursors", field_filter("hook", "EQUAL", string_value(*hook))) : list_all("hook_cursors");
+    for (const auto& document : documents) {
+      out.push_back(decode_hook_cursor(document));
+    }
+    std::sort(out.begin(), out.end(), [](const HookCursor& a, const HookCursor& b) {
+      return std::tie(a.hook, a.context) < std::tie(b.hook, b.context);
+    });
+    return out;
+  }
+
+  std::size_t remove_hook_cursors(std::string_view hook) override {
+    if (!is_valid_name(hook)) {
+      return 0;
+    }
+    std::vector<std::string> names;
+    for (const auto& document : list_all("hook_cursors", field_filter("hook", "EQUAL", string_value(hook)))) {
+      names.push_back(document.value("name", ""));
+    }
+    delete_documents(names);
+    return names.size();
+  }
+
   std::vector<ContextKey> contexts(std::optional<std::string_view> user_id) override {
     std::set<ContextKey> found;
     if (user_id && !is_valid_name(*user_id)) {
@@ -841,6 +962,9 @@ private:
   std::string data_key_name(const std::string& user, std::uint64_t generation) const {
     return m_root + "/users/" + doc_id(user) + "/data_keys/" + padded(generation);
   }
+  std::string hook_cursor_name(std::string_view hook, const ContextKey& context) const {
+    return m_root + "/users/" + doc_id(context.user_id) + "/hook_cursors/" + doc_id(context.ns) + "#" + doc_id(hook);
+  }
   std::string audit_name(std::uint64_t seq) const { return m_root + "/audit/" + padded(seq); }
   static std::string versions_parent(const ContextKey& key) {
     return "/users/" + url_segment(key.user_id) + "/namespaces/" + url_segment(key.ns);
@@ -904,12 +1028,16 @@ private:
   }
 
   // Every document of every collection named `collection`, page after page
-  // by name (a collection group query: exports and listings).
-  std::vector<Json> list_all(std::string_view collection) {
+  // by name (a collection group query: exports and listings); only those
+  // `where` selects, when given.
+  std::vector<Json> list_all(std::string_view collection, const std::optional<Json>& where = std::nullopt) {
     std::vector<Json> out;
     std::string after;
     for (;;) {
       Json body = all_of(collection, true);
+      if (where) {
+        body["where"] = *where;
+      }
       body["orderBy"] = Json::array({order("__name__", false)});
       body["limit"] = k_page;
       if (!after.empty()) {
@@ -1380,6 +1508,24 @@ private:
     key.wrapped = string_field(document, "wrapped");
     key.created_at = from_micros(*created_at);
     return key;
+  }
+
+  HookCursor decode_hook_cursor(const Json& document) const {
+    const auto parts = path_of(document.value("name", ""));
+    const auto hash = parts.size() == 4 ? parts[3].find('#') : std::string::npos;
+    const auto revision = integer_field<std::uint64_t>(document, "revision");
+    if (hash == std::string::npos || parts[0] != "users" || parts[2] != "hook_cursors" || !revision || *revision == 0) {
+      throw damaged(document, "not a hook cursor");
+    }
+    HookCursor cursor;
+    cursor.hook = from_doc_id(parts[3].substr(hash + 1));
+    cursor.context = ContextKey{from_doc_id(parts[1]), from_doc_id(parts[3].substr(0, hash))};
+    if (string_field(document, "hook") != cursor.hook || string_field(document, "ns") != cursor.context.ns) {
+      throw damaged(document, "its hook or ns field does not match its name");
+    }
+    cursor.revision = *revision;
+    cursor.state = string_field(document, "state");
+    return cursor;
   }
 
   gcp::FirestoreClient m_client;

@@ -90,6 +90,22 @@ public:
     const OperationTimer timer(m_metrics, "rewrap_data_key");
     return m_inner->rewrap_data_key(key, expected_wrapped);
   }
+  std::optional<HookCursor> hook_cursor(std::string_view hook, const ContextKey& context) override {
+    const OperationTimer timer(m_metrics, "hook_cursor");
+    return m_inner->hook_cursor(hook, context);
+  }
+  bool put_hook_cursor(const HookCursor& cursor) override {
+    const OperationTimer timer(m_metrics, "put_hook_cursor");
+    return m_inner->put_hook_cursor(cursor);
+  }
+  std::vector<HookCursor> hook_cursors(std::optional<std::string_view> hook) override {
+    const OperationTimer timer(m_metrics, "hook_cursors");
+    return m_inner->hook_cursors(hook);
+  }
+  std::size_t remove_hook_cursors(std::string_view hook) override {
+    const OperationTimer timer(m_metrics, "remove_hook_cursors");
+    return m_inner->remove_hook_cursors(hook);
+  }
   std::vector<ContextKey> contexts(std::optional<std::string_view> user_id) override {
     const OperationTimer timer(m_metrics, "contexts");
     return m_inner->contexts(user_id);

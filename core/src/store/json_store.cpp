@@ -33,6 +33,9 @@
 //                                                generation zero-padded to 20
 //                                                digits; temp files of its
 //                                                writes beside it
+//   DIR/hooks/<hook>/<user_id>/<ns>.json         one hook cursor per file
+//   DIR/hooks.lock                               flock: exclusive by the hook
+//                                                cursors' compare and set
 //   DIR/audit.jsonl                              one audit record per line; seq is
 //                                                its byte offset + 1, so audit
 //                                                retention zeroes (punches) the
@@ -282,7 +285,8 @@ class JsonStore final : public MemoryStore {
 public:
   JsonStore(fs::path dir, bool long_lived)
       : m_long_lived(long_lived), m_dir(std::move(dir)), m_contexts(m_dir / "contexts"), m_keys(m_dir / "keys"),
-        m_tmp(m_dir / "tmp"), m_lock(m_dir / "lock"), m_audit(m_dir / "audit.jsonl"), m_format(m_dir / "FORMAT") {
+        m_hooks(m_dir / "hooks"), m_tmp(m_dir / "tmp"), m_lock(m_dir / "lock"), m_hooks_lock(m_dir / "hooks.lock"),
+        m_audit(m_dir / "audit.jsonl"), m_format(m_dir / "FORMAT") {
     file_io::create_directories(m_dir);
     check_format();
     file_io::create_directories(m_tmp);
@@ -516,6 +520,14 @@ public:
       return 0;
     }
     file_io::FileLock lock(m_lock, LockMode::exclusive);
+    // The cursors first: a crash in between redelivers, never skips.
+    for (const auto& hook : hook_names()) {
+      if (ns) {
+        file_io::remove_file(cursor_path(hook, ContextKey{std::string(user_id), std::string(*ns)}));
+      } else {
+        file_io::remove_tree(m_hooks / hook / user_id);
+      }
+    }
     fs::path user_dir = m_contexts / user_id;
     fs::path target = ns ? user_dir / *ns : user_dir;
     std::size_t removed = 0;
@@ -612,6 +624,70 @@ public:
     stored.wrapped = key.wrapped;
     file_io::write_file_atomic(path, encode_data_key(stored), path.parent_path(), file_io::WriteMode::replace);
     return true;
+  }
+
+  std::optional<HookCursor> hook_cursor(std::string_view hook, const ContextKey& context) override {
+    if (!is_valid_name(hook) || !is_valid_name(context.user_id) || !is_valid_name(context.ns)) {
+      return std::nullopt;
+    }
+    const fs::path path = cursor_path(hook, context);
+    const auto text = file_io::read_file_if_exists(path);
+    if (!text) {
+      return std::nullopt;
+    }
+    return decode_cursor(*text, path, hook, context);
+  }
+
+  bool put_hook_cursor(const HookCursor& cursor) override {
+    if (!is_valid_name(cursor.hook) || !is_valid_name(cursor.context.user_id) || !is_valid_name(cursor.context.ns) ||
+        cursor.revision == 0) {
+      throw Error(ErrorCode::invalid, "hook cursor " + cursor.hook + " of " + cursor.context.user_id + "/" +
+                                          cursor.context.ns + ": not a storable name or revision");
+    }
+    // Shared: never while an erase removes cursors; exclusive on the
+    // cursors: a compare and set no other may interleave.
+    file_io::FileLock store_lock(m_lock, LockMode::shared);
+    file_io::FileLock cursors_lock(m_hooks_lock, LockMode::exclusive);
+    const fs::path path = cursor_path(cursor.hook, cursor.context);
+    const auto stored = file_io::read_file_if_exists(path);
+    const std::uint64_t stored_revision =
+        stored ? decode_cursor(*stored, path, cursor.hook, cursor.context).revision : 0;
+    if (stored_revision + 1 != cursor.revision) {
+      return false;
+    }
+    file_io::create_directories(path.parent_path());
+    file_io::write_file_atomic(path, encode_cursor(cursor), m_tmp, file_io::WriteMode::replace);
+    return true;
+  }
+
+  std::vector<HookCursor> hook_cursors(std::optional<std::string_view> hook) override {
+    std::vector<std::string> hooks;
+    if (hook) {
+      hooks.emplace_back(*hook);
+    } else {
+      hooks = hook_names();
+    }
+    std::vector<HookCursor> out;
+    for (const auto& name : hooks) {
+      for (const auto& context : cursor_contexts(name)) {
+        // Gone meanwhile: removed, or its context erased.
+        if (auto cursor = hook_cursor(name, context)) {
+          out.push_back(std::move(*cursor));
+        }
+      }
+    }
+    return out;
+  }
+
+  std::size_t remove_hook_cursors(std::string_view hook) override {
+    if (!is_valid_name(hook)) {
+      return 0;
+    }
+    file_io::FileLock store_lock(m_lock, LockMode::shared);
+    file_io::FileLock cursors_lock(m_hooks_lock, LockMode::exclusive);
+    const std::size_t removed = cursor_contexts(hook).size();
+    file_io::remove_tree(m_hooks / hook);
+    return removed;
   }
 
   std::vector<ContextKey> contexts(std::optional<std::string_view> user_id) override {
@@ -715,6 +791,56 @@ private:
   }
 
   fs::path context_dir(const ContextKey& key) const { return m_contexts / key.user_id / key.ns; }
+
+  fs::path cursor_path(std::string_view hook, const ContextKey& context) const {
+    return m_hooks / hook / context.user_id / (context.ns + std::string(k_version_suffix));
+  }
+
+  // The hooks with cursors, sorted.
+  std::vector<std::string> hook_names() const {
+    auto names = file_io::list_dir(m_hooks).value_or(std::vector<std::string>{});
+    std::erase_if(names, [](const std::string& name) { return !is_valid_name(name); });
+    std::sort(names.begin(), names.end());
+    return names;
+  }
+
+  // The contexts a hook has cursors of, sorted.
+  std::vector<ContextKey> cursor_contexts(std::string_view hook) const {
+    std::vector<ContextKey> out;
+    for (const auto& user : file_io::list_dir(m_hooks / hook).value_or(std::vector<std::string>{})) {
+      if (!is_valid_name(user)) {
+        continue;
+      }
+      for (const auto& file : file_io::list_dir(m_hooks / hook / user).value_or(std::vector<std::string>{})) {
+        const std::string ns = file.substr(0, file.size() - std::min(file.size(), k_version_suffix.size()));
+        if (file.ends_with(k_version_suffix) && is_valid_name(ns)) {
+          out.push_back(ContextKey{user, ns});
+        }
+      }
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+  }
+
+  static std::string encode_cursor(const HookCursor& cursor) {
+    const Json json{{"hook", cursor.hook},
+                    {"user_id", cursor.context.user_id},
+                    {"ns", cursor.context.ns},
+                    {"revision", cursor.revision},
+                    {"state", cursor.state}};
+    return json.dump(2) + "\n";
+  }
+
+  static HookCursor decode_cursor(const std::string& text, const fs::path& path, std::string_view hook,
+                                  const ContextKey& context) {
+    const Json json = Json::parse(text, nullptr, false);
+    const auto revision = json.is_object() ? json.find("revision") : json.end();
+    const auto state = json.is_object() ? json.find("state") : json.end();
+    if (revision == json.end() || !revision->is_number_unsigned() || state == json.end() || !state->is_string()) {
+      throw Error(ErrorCode::unavailable, "hook cursor file " + path.string() + " is damaged");
+    }
+    return HookCursor{std::string(hook), context, revision->get<std::uint64_t>(), state->get<std::string>()};
+  }
 
   // Named like version files: the generation zero-padded to 20 digits.
   fs::path key_path(std::string_view user_id, std::uint64_t generation) const {
@@ -929,8 +1055,10 @@ private:
   fs::path m_dir;
   fs::path m_contexts;
   fs::path m_keys;
+  fs::path m_hooks;
   fs::path m_tmp;
   fs::path m_lock;
+  fs::path m_hooks_lock;
   fs::path m_audit;
   fs::path m_format;
   // Where this process's last audit append ended, and the hash it ended with.

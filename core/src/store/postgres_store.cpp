@@ -367,6 +367,55 @@ BEGIN
 END
 $fn$;
 )sql"},
+    // Hooks: where each hook's delivery of each context stands.
+    Migration{3, R"sql(
+CREATE TABLE @S.hook_cursors (
+  hook text COLLATE "C" NOT NULL,
+  user_id text COLLATE "C" NOT NULL,
+  ns text COLLATE "C" NOT NULL,
+  revision bigint NOT NULL,
+  state text NOT NULL,
+  PRIMARY KEY (hook, user_id, ns)
+);
+CREATE INDEX hook_cursors_by_context ON @S.hook_cursors (user_id, ns);
+
+-- As in version 1, and the erased contexts' hook cursors go too (of
+-- contexts without versions as well), so that a context started again is
+-- delivered from its new version 1.
+CREATE OR REPLACE FUNCTION @S.erase(p_user text, p_ns text) RETURNS bigint
+LANGUAGE plpgsql AS $fn$
+DECLARE
+  v_count bigint;
+  v_keys bigint := 0;
+BEGIN
+  PERFORM pg_advisory_xact_lock(hashtext(@N), hashtext(p_user));
+  -- The contexts rows first: under READ COMMITTED an append that updated
+  -- one has committed before this DELETE goes on (and its versions, seen by
+  -- the next statement's fresh snapshot, are removed below), or it waits for
+  -- this transaction and then finds no row to update and fails.
+  IF p_ns IS NULL THEN
+    DELETE FROM @S.contexts AS c WHERE c.user_id = p_user;
+    DELETE FROM @S.versions AS v WHERE v.user_id = p_user;
+    GET DIAGNOSTICS v_count = ROW_COUNT;
+    DELETE FROM @S.data_keys AS k WHERE k.user_id = p_user;
+    GET DIAGNOSTICS v_keys = ROW_COUNT;
+    DELETE FROM @S.hook_cursors AS h WHERE h.user_id = p_user;
+    IF v_count > 0 OR v_keys > 0 THEN
+      PERFORM pg_notify(@N || '_versions', p_user || '/');
+    END IF;
+  ELSE
+    DELETE FROM @S.contexts AS c WHERE c.user_id = p_user AND c.ns = p_ns;
+    DELETE FROM @S.versions AS v WHERE v.user_id = p_user AND v.ns = p_ns;
+    GET DIAGNOSTICS v_count = ROW_COUNT;
+    DELETE FROM @S.hook_cursors AS h WHERE h.user_id = p_user AND h.ns = p_ns;
+    IF v_count > 0 THEN
+      PERFORM pg_notify(@N || '_versions', p_user || '/' || p_ns);
+    END IF;
+  END IF;
+  RETURN v_count;
+END
+$fn$;
+)sql"},
 };
 
 constexpr int k_schema_version = k_migrations.back().to_version;
@@ -375,6 +424,7 @@ constexpr int k_schema_version = k_migrations.back().to_version;
   "user_id, ns, version, updated_at, data, delta, actor, request_id, tags, derived_from, "                             \
   "rollback_of, idempotency_key, prev_hash, hash, salt, key_id, pruned_through"
 #define ZSIMEM_DATA_KEY_COLUMNS "user_id, generation, master_key_id, wrapped, created_at"
+#define ZSIMEM_HOOK_CURSOR_COLUMNS "hook, user_id, ns, revision, state"
 #define ZSIMEM_AUDIT_COLUMNS                                                                                           \
   "seq, \"time\", request_id, actor, operation, user_id, ns, version, outcome, detail, prev_hash, hash"
 
@@ -394,6 +444,12 @@ enum class Sql : std::size_t {
   data_keys_of_user,
   insert_data_key,
   rewrap_data_key,
+  hook_cursor,
+  insert_hook_cursor,
+  update_hook_cursor,
+  hook_cursors_all,
+  hook_cursors_of_hook,
+  remove_hook_cursors,
   contexts_all,
   contexts_of_user,
   audit_all,
@@ -423,6 +479,16 @@ constexpr std::array<const char*, static_cast<std::size_t>(Sql::count)> k_sql{
     " ON CONFLICT DO NOTHING",
     "UPDATE @S.data_keys SET master_key_id = $3, wrapped = $4 WHERE user_id = $1 AND generation = $2::bigint"
     " AND wrapped = $5",
+    "SELECT " ZSIMEM_HOOK_CURSOR_COLUMNS " FROM @S.hook_cursors WHERE hook = $1 AND user_id = $2 AND ns = $3",
+    // A compare and set each: the primary key admits one first revision, and
+    // a concurrent UPDATE re-checks the revision once the winner committed.
+    "INSERT INTO @S.hook_cursors (" ZSIMEM_HOOK_CURSOR_COLUMNS ") VALUES ($1, $2, $3, $4::bigint, $5)"
+    " ON CONFLICT DO NOTHING",
+    "UPDATE @S.hook_cursors SET revision = $4::bigint, state = $5 WHERE hook = $1 AND user_id = $2 AND ns = $3"
+    " AND revision = $4::bigint - 1",
+    "SELECT " ZSIMEM_HOOK_CURSOR_COLUMNS " FROM @S.hook_cursors ORDER BY hook, user_id, ns",
+    "SELECT " ZSIMEM_HOOK_CURSOR_COLUMNS " FROM @S.hook_cursors WHERE hook = $1 ORDER BY user_id, ns",
+    "DELETE FROM @S.hook_cursors WHERE hook = $1",
     "SELECT user_id, ns FROM @S.contexts ORDER BY user_id, ns",
     "SELECT user_id, ns FROM @S.contexts WHERE user_id = $1 ORDER BY ns",
     "SELECT " ZSIMEM_AUDIT_COLUMNS " FROM @S.audit WHERE seq < $1::bigint AND \"time\" >= $2::bigint"
@@ -434,6 +500,7 @@ constexpr std::array<const char*, static_cast<std::size_t>(Sql::count)> k_sql{
 #undef ZSIMEM_VERSION_COLUMNS
 #undef ZSIMEM_AUDIT_COLUMNS
 #undef ZSIMEM_DATA_KEY_COLUMNS
+#undef ZSIMEM_HOOK_CURSOR_COLUMNS
 
 // Versions and limits beyond bigint's range mean "no bound".
 std::int64_t clamp_to_int64(std::uint64_t value) {
@@ -547,6 +614,11 @@ public:
   bool add_data_key(const DataKeyRecord& key) override;
   bool rewrap_data_key(const DataKeyRecord& key, std::string_view expected_wrapped) override;
 
+  std::optional<HookCursor> hook_cursor(std::string_view hook, const ContextKey& context) override;
+  bool put_hook_cursor(const HookCursor& cursor) override;
+  std::vector<HookCursor> hook_cursors(std::optional<std::string_view> hook) override;
+  std::size_t remove_hook_cursors(std::string_view hook) override;
+
   void append_audit(std::span<const AuditRecord> records, bool durable) override;
   std::vector<AuditRecord> audit_log(const AuditQuery& query) override;
 
@@ -615,6 +687,7 @@ private:
   VersionRecord read_version(const PGresult* result, int row) const;
   AuditRecord read_audit(const PGresult* result, int row) const;
   DataKeyRecord read_data_key(const PGresult* result, int row) const;
+  HookCursor read_hook_cursor(const PGresult* result, int row) const;
   // An integer column; a damaged one is an Error naming `what()`.
   template <typename What> std::int64_t integer(const PGresult* result, int row, int column, What&& what) const {
     const char* text = PQgetvalue(result, row, column);
@@ -1118,6 +1191,25 @@ DataKeyRecord PostgresStore::read_data_key(const PGresult* result, int row) cons
   return key;
 }
 
+HookCursor PostgresStore::read_hook_cursor(const PGresult* result, int row) const {
+  const auto text = [&](int column) {
+    return std::string(PQgetvalue(result, row, column), static_cast<std::size_t>(PQgetlength(result, row, column)));
+  };
+  HookCursor cursor;
+  cursor.hook = text(0);
+  cursor.context = ContextKey{text(1), text(2)};
+  const auto what = [&] {
+    return "revision of the cursor of hook " + cursor.hook + " for " + cursor.context.user_id + "/" + cursor.context.ns;
+  };
+  const std::int64_t revision = integer(result, row, 3, what);
+  if (revision < 1) {
+    throw damaged(what());
+  }
+  cursor.revision = static_cast<std::uint64_t>(revision);
+  cursor.state = text(4);
+  return cursor;
+}
+
 std::optional<VersionRecord> PostgresStore::one_version(Sql id, std::vector<Param> params) {
   return with_connection(true, false, [&](Connection& connection) -> std::optional<VersionRecord> {
     const Result result = exec(connection, id, params);
@@ -1162,6 +1254,22 @@ std::optional<VersionRecord> PostgresStore::find_idempotency_key(const ContextKe
     return std::nullopt;
   }
   return one_version(Sql::find_idempotency_key, {key.user_id, key.ns, std::string(idempotency_key)});
+}
+
+// Throws Error{invalid} for a cursor that not every backend could keep:
+// names of the naming scheme (the json backend's cursors are files named
+// by them), a revision from 1 up to bigint's largest.
+void check_hook_cursor(const HookCursor& cursor) {
+  if (!is_valid_name(cursor.hook) || !is_valid_key(cursor.context)) {
+    throw Error(ErrorCode::invalid,
+                "cannot store the cursor of hook '" + cursor.hook + "' for user '" + cursor.context.user_id +
+                    "' namespace '" + cursor.context.ns + "': unsafe name",
+                "hook");
+  }
+  if (cursor.revision == 0 || cursor.revision > static_cast<std::uint64_t>(k_int_max)) {
+    throw Error(ErrorCode::invalid, "hook cursor revision " + std::to_string(cursor.revision) + " out of range",
+                "revision");
+  }
 }
 
 // Throws Error{invalid} for a gap record no store could keep: it stands
@@ -1367,6 +1475,53 @@ bool PostgresStore::rewrap_data_key(const DataKeyRecord& key, std::string_view e
   return with_connection(false, true, [&](Connection& connection) {
     const Result result = exec(connection, Sql::rewrap_data_key, params);
     return std::string_view(PQcmdTuples(result.get())) == "1";
+  });
+}
+
+std::optional<HookCursor> PostgresStore::hook_cursor(std::string_view hook, const ContextKey& context) {
+  const std::vector<Param> params{std::string(hook), context.user_id, context.ns};
+  return with_connection(true, false, [&](Connection& connection) -> std::optional<HookCursor> {
+    const Result result = exec(connection, Sql::hook_cursor, params);
+    if (PQntuples(result.get()) == 0) {
+      return std::nullopt;
+    }
+    return read_hook_cursor(result.get(), 0);
+  });
+}
+
+bool PostgresStore::put_hook_cursor(const HookCursor& cursor) {
+  check_hook_cursor(cursor);
+  const std::vector<Param> params{cursor.hook, cursor.context.user_id, cursor.context.ns,
+                                  std::to_string(cursor.revision), cursor.state};
+  return with_connection(false, true, [&](Connection& connection) {
+    const Result result =
+        exec(connection, cursor.revision == 1 ? Sql::insert_hook_cursor : Sql::update_hook_cursor, params);
+    // No row: another writer stored that revision first, or none is stored
+    // to replace.
+    return std::string_view(PQcmdTuples(result.get())) == "1";
+  });
+}
+
+std::vector<HookCursor> PostgresStore::hook_cursors(std::optional<std::string_view> hook) {
+  std::vector<Param> params;
+  if (hook) {
+    params.emplace_back(std::string(*hook));
+  }
+  return with_connection(true, false, [&](Connection& connection) {
+    const Result result = exec(connection, hook ? Sql::hook_cursors_of_hook : Sql::hook_cursors_all, params);
+    std::vector<HookCursor> cursors;
+    for (int row = 0; row < PQntuples(result.get()); ++row) {
+      cursors.push_back(read_hook_cursor(result.get(), row));
+    }
+    return cursors;
+  });
+}
+
+std::size_t PostgresStore::remove_hook_cursors(std::string_view hook) {
+  const std::vector<Param> params{std::string(hook)};
+  return with_connection(false, true, [&](Connection& connection) {
+    const Result result = exec(connection, Sql::remove_hook_cursors, params);
+    return static_cast<std::size_t>(std::strtoull(PQcmdTuples(result.get()), nullptr, 10));
   });
 }
 

@@ -202,6 +202,16 @@ public:
     return m_inner->rewrap_data_key(key, expected_wrapped);
   }
 
+  // Cursors hold no data (docs/hooks.md): they are stored as they are.
+  std::optional<HookCursor> hook_cursor(std::string_view hook, const ContextKey& context) override {
+    return m_inner->hook_cursor(hook, context);
+  }
+  bool put_hook_cursor(const HookCursor& cursor) override { return m_inner->put_hook_cursor(cursor); }
+  std::vector<HookCursor> hook_cursors(std::optional<std::string_view> hook) override {
+    return m_inner->hook_cursors(hook);
+  }
+  std::size_t remove_hook_cursors(std::string_view hook) override { return m_inner->remove_hook_cursors(hook); }
+
   std::vector<ContextKey> contexts(std::optional<std::string_view> user_id) override {
     return m_inner->contexts(user_id);
   }

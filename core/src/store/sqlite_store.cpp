@@ -142,6 +142,18 @@ CREATE TABLE data_keys (
     Migration{5, R"sql(
 ALTER TABLE versions ADD COLUMN pruned_through INTEGER;
 )sql"},
+    // Hooks: where each hook's delivery of each context stands.
+    Migration{6, R"sql(
+CREATE TABLE hook_cursors (
+  hook TEXT NOT NULL,
+  user_id TEXT NOT NULL,
+  ns TEXT NOT NULL,
+  revision INTEGER NOT NULL,
+  state TEXT NOT NULL,
+  PRIMARY KEY (hook, user_id, ns)
+) WITHOUT ROWID;
+CREATE INDEX hook_cursors_by_context ON hook_cursors (user_id, ns);
+)sql"},
 };
 
 constexpr int k_schema_version = k_migrations.back().to_version;
@@ -150,6 +162,7 @@ constexpr int k_schema_version = k_migrations.back().to_version;
   "user_id, ns, version, updated_at, data, delta, actor, request_id, tags, derived_from, "                             \
   "rollback_of, idempotency_key, prev_hash, hash, salt, key_id, pruned_through"
 #define ZSIMEM_DATA_KEY_COLUMNS "user_id, generation, master_key_id, wrapped, created_at"
+#define ZSIMEM_HOOK_CURSOR_COLUMNS "hook, user_id, ns, revision, state"
 #define ZSIMEM_AUDIT_COLUMNS                                                                                           \
   "seq, time, request_id, actor, operation, user_id, ns, version, outcome, detail, prev_hash, hash"
 
@@ -179,6 +192,14 @@ enum class Sql : std::size_t {
   insert_data_key,
   rewrap_data_key,
   erase_data_keys,
+  hook_cursor,
+  insert_hook_cursor,
+  update_hook_cursor,
+  hook_cursors_all,
+  hook_cursors_of_hook,
+  remove_hook_cursors,
+  erase_hook_cursors_of_namespace,
+  erase_hook_cursors_of_user,
   prune_audit,
   next_context,
   next_context_of_user,
@@ -221,6 +242,15 @@ constexpr std::array<const char*, static_cast<std::size_t>(Sql::count)> k_sql{
     "INSERT INTO data_keys (" ZSIMEM_DATA_KEY_COLUMNS ") VALUES (?1, ?2, ?3, ?4, ?5)",
     "UPDATE data_keys SET master_key_id = ?3, wrapped = ?4 WHERE user_id = ?1 AND generation = ?2 AND wrapped = ?5",
     "DELETE FROM data_keys WHERE user_id = ?1",
+    "SELECT " ZSIMEM_HOOK_CURSOR_COLUMNS " FROM hook_cursors WHERE hook = ?1 AND user_id = ?2 AND ns = ?3",
+    "INSERT INTO hook_cursors (" ZSIMEM_HOOK_CURSOR_COLUMNS ") VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
+    "UPDATE hook_cursors SET revision = ?4, state = ?5 WHERE hook = ?1 AND user_id = ?2 AND ns = ?3"
+    " AND revision = ?4 - 1",
+    "SELECT " ZSIMEM_HOOK_CURSOR_COLUMNS " FROM hook_cursors ORDER BY hook, user_id, ns",
+    "SELECT " ZSIMEM_HOOK_CURSOR_COLUMNS " FROM hook_cursors WHERE hook = ?1 ORDER BY user_id, ns",
+    "DELETE FROM hook_cursors WHERE hook = ?1",
+    "DELETE FROM hook_cursors WHERE user_id = ?1 AND ns = ?2",
+    "DELETE FROM hook_cursors WHERE user_id = ?1",
     "DELETE FROM audit WHERE seq <= ?1",
     // Skips from one context to the next through the primary key instead of
     // scanning every version.
@@ -237,6 +267,7 @@ constexpr std::array<const char*, static_cast<std::size_t>(Sql::count)> k_sql{
 #undef ZSIMEM_VERSION_COLUMNS
 #undef ZSIMEM_AUDIT_COLUMNS
 #undef ZSIMEM_DATA_KEY_COLUMNS
+#undef ZSIMEM_HOOK_CURSOR_COLUMNS
 
 // SQLite integers are signed; versions and limits beyond that range mean "no bound".
 std::int64_t clamp_to_int64(std::uint64_t value) {
@@ -371,6 +402,11 @@ public:
   bool add_data_key(const DataKeyRecord& key) override;
   bool rewrap_data_key(const DataKeyRecord& key, std::string_view expected_wrapped) override;
 
+  std::optional<HookCursor> hook_cursor(std::string_view hook, const ContextKey& context) override;
+  bool put_hook_cursor(const HookCursor& cursor) override;
+  std::vector<HookCursor> hook_cursors(std::optional<std::string_view> hook) override;
+  std::size_t remove_hook_cursors(std::string_view hook) override;
+
   void append_audit(std::span<const AuditRecord> records, bool durable) override;
   std::vector<AuditRecord> audit_log(const AuditQuery& query) override;
 
@@ -459,6 +495,7 @@ private:
   VersionRecord read_version(const SQLite::Statement& row) const;
   AuditRecord read_audit(const SQLite::Statement& row) const;
   DataKeyRecord read_data_key(const SQLite::Statement& row) const;
+  static HookCursor read_hook_cursor(const SQLite::Statement& row);
   Error damaged_time(const std::string& where) const;
   // Appends `record` to the audit log's hash chain after the record whose
   // hash is `last_hash`, and moves `last_hash` on to it.
@@ -764,6 +801,12 @@ AuditRecord SqliteStore::read_audit(const SQLite::Statement& row) const {
   record.prev_hash = row.getColumn(10).getString();
   record.hash = row.getColumn(11).getString();
   return record;
+}
+
+HookCursor SqliteStore::read_hook_cursor(const SQLite::Statement& row) {
+  return HookCursor{row.getColumn(0).getString(),
+                    ContextKey{row.getColumn(1).getString(), row.getColumn(2).getString()},
+                    static_cast<std::uint64_t>(row.getColumn(3).getInt64()), row.getColumn(4).getString()};
 }
 
 DataKeyRecord SqliteStore::read_data_key(const SQLite::Statement& row) const {
@@ -1080,16 +1123,33 @@ std::size_t SqliteStore::erase(std::string_view user_id, std::optional<std::stri
   const std::string name(ns.value_or(""));
   const auto removed = with_writer([&](Connection& connection) {
     if (ns) {
-      StatementUse remove(connection.statement(Sql::erase_namespace));
-      remove->bindNoCopy(1, user);
-      remove->bindNoCopy(2, name);
-      return static_cast<std::size_t>(remove->exec());
+      WriteTransaction transaction(connection);
+      {
+        StatementUse remove(connection.statement(Sql::erase_hook_cursors_of_namespace));
+        remove->bindNoCopy(1, user);
+        remove->bindNoCopy(2, name);
+        remove->exec();
+      }
+      std::size_t versions = 0;
+      {
+        StatementUse remove(connection.statement(Sql::erase_namespace));
+        remove->bindNoCopy(1, user);
+        remove->bindNoCopy(2, name);
+        versions = static_cast<std::size_t>(remove->exec());
+      }
+      transaction.commit();
+      return versions;
     }
     std::size_t versions = 0;
     int keys = 0;
     {
       // One transaction: no reader sees versions whose keys are gone.
       WriteTransaction transaction(connection);
+      {
+        StatementUse remove(connection.statement(Sql::erase_hook_cursors_of_user));
+        remove->bindNoCopy(1, user);
+        remove->exec();
+      }
       {
         StatementUse remove(connection.statement(Sql::erase_user));
         remove->bindNoCopy(1, user);
@@ -1231,6 +1291,60 @@ bool SqliteStore::rewrap_data_key(const DataKeyRecord& key, std::string_view exp
     update->bindNoCopy(4, key.wrapped);
     update->bindNoCopy(5, expected);
     return update->exec() == 1;
+  });
+}
+
+std::optional<HookCursor> SqliteStore::hook_cursor(std::string_view hook, const ContextKey& context) {
+  const std::string name(hook);
+  return with_reader([&](Connection& connection) -> std::optional<HookCursor> {
+    StatementUse select(connection.statement(Sql::hook_cursor));
+    select->bindNoCopy(1, name);
+    select->bindNoCopy(2, context.user_id);
+    select->bindNoCopy(3, context.ns);
+    if (!select->executeStep()) {
+      return std::nullopt;
+    }
+    return read_hook_cursor(*select);
+  });
+}
+
+bool SqliteStore::put_hook_cursor(const HookCursor& cursor) {
+  if (cursor.revision == 0 || cursor.revision > static_cast<std::uint64_t>(k_int_max)) {
+    throw Error(ErrorCode::invalid, "hook cursor revision " + std::to_string(cursor.revision) + " cannot be stored");
+  }
+  // One statement each way, a compare and set in itself.
+  return with_writer([&](Connection& connection) {
+    StatementUse write(connection.statement(cursor.revision == 1 ? Sql::insert_hook_cursor : Sql::update_hook_cursor));
+    write->bindNoCopy(1, cursor.hook);
+    write->bindNoCopy(2, cursor.context.user_id);
+    write->bindNoCopy(3, cursor.context.ns);
+    write->bind(4, static_cast<std::int64_t>(cursor.revision));
+    write->bindNoCopy(5, cursor.state);
+    return write->exec() == 1;
+  });
+}
+
+std::vector<HookCursor> SqliteStore::hook_cursors(std::optional<std::string_view> hook) {
+  const std::string name(hook.value_or(""));
+  return with_reader([&](Connection& connection) {
+    StatementUse select(connection.statement(hook ? Sql::hook_cursors_of_hook : Sql::hook_cursors_all));
+    if (hook) {
+      select->bindNoCopy(1, name);
+    }
+    std::vector<HookCursor> cursors;
+    while (select->executeStep()) {
+      cursors.push_back(read_hook_cursor(*select));
+    }
+    return cursors;
+  });
+}
+
+std::size_t SqliteStore::remove_hook_cursors(std::string_view hook) {
+  const std::string name(hook);
+  return with_writer([&](Connection& connection) {
+    StatementUse remove(connection.statement(Sql::remove_hook_cursors));
+    remove->bindNoCopy(1, name);
+    return static_cast<std::size_t>(remove->exec());
   });
 }
 
