@@ -123,6 +123,7 @@ int run_serve(Session& session, const ServeArgs& args) {
   } else if (options.hooks) {
     HookWorkerOptions worker_options;
     worker_options.on_problem = [](const std::string& message) { spdlog::warn("{}", message); };
+    worker_options.metrics = &metrics;
     hooks.emplace(service, *options.hooks, std::move(worker_options));
     hooks->start();
     spdlog::info("hooks: delivering to {} hooks", options.hooks->hooks.size());

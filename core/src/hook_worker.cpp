@@ -4,6 +4,7 @@
 #include <zsimem/hook_delivery.hpp>
 #include <zsimem/hook_worker.hpp>
 #include <zsimem/memory_service.hpp>
+#include <zsimem/metrics.hpp>
 #include <zsimem/policy.hpp>
 #include <zsimem/store.hpp>
 
@@ -164,6 +165,7 @@ public:
     }
     m_service.changes().unobserve(m_observer);
     m_wake.notify_all();
+    m_wake_rescan.notify_all();
     for (auto& thread : threads) {
       thread.join();
     }
@@ -302,6 +304,12 @@ private:
     return m_stopping;
   }
 
+  void count_attempt(const HookSpec& hook, bool delivered, double seconds) const {
+    if (m_options.metrics != nullptr) {
+      m_options.metrics->record_hook_delivery(hook.name, delivered, seconds);
+    }
+  }
+
   void problem(const std::string& message) const {
     if (m_options.on_problem) {
       m_options.on_problem(message);
@@ -421,18 +429,25 @@ private:
           advance(state, record);
           continue;
         }
+        const auto attempt = SteadyClock::now();
+        const auto took = [&] { return std::chrono::duration<double>(SteadyClock::now() - attempt).count(); };
         try {
           hand_over(hook, record, report);
+          count_attempt(hook, true, took());
           ++report.delivered;
           state.attempts = 0;
           state.last_error.clear();
           advance(state, record);
         } catch (const std::exception& error) {
           ++report.failed;
+          count_attempt(hook, false, took());
           ++state.attempts;
           state.last_error = error.what();
           if (state.attempts >= m_config.max_attempts) {
             ++report.dead_letters;
+            if (m_options.metrics != nullptr) {
+              m_options.metrics->record_hook_dead_letter(hook.name);
+            }
             ++state.dead_letters;
             state.recent_dead_letters.push_back({record.version, state.last_error, now()});
             if (state.recent_dead_letters.size() > k_recent_dead_letters) {

@@ -75,6 +75,17 @@ void Metrics::record_store_operation(std::string_view operation, double seconds)
   histogram(m_store_latency, operation).observe(seconds);
 }
 
+void Metrics::record_hook_delivery(std::string_view hook, bool delivered, double seconds) {
+  std::lock_guard lock(m_mutex);
+  ++m_hook_deliveries[{std::string(hook), delivered ? "delivered" : "failed"}];
+  histogram(m_hook_latency, hook).observe(seconds);
+}
+
+void Metrics::record_hook_dead_letter(std::string_view hook) {
+  std::lock_guard lock(m_mutex);
+  ++m_hook_deliveries[{std::string(hook), "dead_letter"}];
+}
+
 std::string Metrics::prometheus_text(const WriteStats& store_writes) const {
   std::lock_guard lock(m_mutex);
   std::string out;
@@ -101,6 +112,18 @@ std::string Metrics::prometheus_text(const WriteStats& store_writes) const {
   out += "# HELP zsimem_conflicts_total Writes refused by optimistic locking (409 and 412).\n";
   out += "# TYPE zsimem_conflicts_total counter\n";
   out += "zsimem_conflicts_total " + std::to_string(m_conflicts.load()) + "\n";
+  out += "# HELP zsimem_hook_deliveries_total Attempts to hand events to hooks, by hook and outcome "
+         "(delivered, failed), and events set aside (dead_letter).\n";
+  out += "# TYPE zsimem_hook_deliveries_total counter\n";
+  for (const auto& [key, count] : m_hook_deliveries) {
+    out += "zsimem_hook_deliveries_total{hook=\"" + escape_label(key.first) + "\",outcome=\"" +
+           escape_label(key.second) + "\"} " + std::to_string(count) + "\n";
+  }
+  out += "# HELP zsimem_hook_delivery_duration_seconds Time of one attempt to hand an event to a hook, by hook.\n";
+  out += "# TYPE zsimem_hook_delivery_duration_seconds histogram\n";
+  for (const auto& [hook, histogram] : m_hook_latency) {
+    histogram->render(out, "zsimem_hook_delivery_duration_seconds", "hook=\"" + escape_label(hook) + "\"");
+  }
   out += "# HELP zsimem_store_transactions_total Store transactions committed (0: not counted by this backend).\n";
   out += "# TYPE zsimem_store_transactions_total counter\n";
   out += "zsimem_store_transactions_total " + std::to_string(store_writes.transactions) + "\n";

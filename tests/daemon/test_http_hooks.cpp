@@ -115,6 +115,9 @@ TEST_CASE("http: the daemon delivers to its hooks, reports them, and catches up 
     CHECK(status["hooks"][0]["type"] == "webhook");
     CHECK(status["hooks"][0]["contexts"] == 1);
     CHECK(status["hooks"][0]["pending"] == 0);
+    const auto metrics = client.Get("/metrics");
+    REQUIRE(metrics);
+    CHECK_THAT(metrics->body, Catch::Contains(R"(zsimem_hook_deliveries_total{hook="nudges",outcome="delivered"} 5)"));
   }
   daemon->kill_now();
 

@@ -1,6 +1,7 @@
 #include "aws/dynamo_client.hpp"
 #include "support/dynalite.hpp"
 #include "support/error_of.hpp"
+#include "support/loopback_server.hpp"
 #include "support/temp_dir.hpp"
 
 #include <zsimem/error.hpp>
@@ -88,34 +89,12 @@ class FakeDynamo {
 public:
   using Answer = std::function<std::pair<int, std::string>(int n)>;
 
-  explicit FakeDynamo(Answer answer) : m_answer(std::move(answer)) {
-    m_server.Post("/", [this](const httplib::Request& request, httplib::Response& response) {
-      const int n = ++m_requests;
-      {
-        std::lock_guard lock(m_mutex);
-        m_last_headers = request.headers;
-        m_remote_ports.insert(request.remote_port);
-      }
-      const auto [status, body] = m_answer(n);
-      response.status = status;
-      response.set_content(body, "application/x-amz-json-1.0");
-    });
-    m_port = m_server.bind_to_any_port("127.0.0.1");
-    REQUIRE(m_port > 0);
-    m_thread = std::thread([this] { m_server.listen_after_bind(); });
-    // Until then stop() would not find it running, and the join would hang.
-    while (!m_server.is_running()) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    }
-  }
-  ~FakeDynamo() {
-    m_server.stop();
-    m_thread.join();
-  }
+  explicit FakeDynamo(Answer answer)
+      : m_answer(std::move(answer)), m_server([this](httplib::Server& server) { routes(server); }) {}
   FakeDynamo(const FakeDynamo&) = delete;
   FakeDynamo& operator=(const FakeDynamo&) = delete;
 
-  std::string url() const { return "http://127.0.0.1:" + std::to_string(m_port); }
+  std::string url() const { return m_server.url(); }
   int requests() const { return m_requests.load(); }
   std::string header(const std::string& name) const {
     std::lock_guard lock(m_mutex);
@@ -128,14 +107,27 @@ public:
   }
 
 private:
+  void routes(httplib::Server& server) {
+    server.Post("/", [this](const httplib::Request& request, httplib::Response& response) {
+      const int n = ++m_requests;
+      {
+        std::lock_guard lock(m_mutex);
+        m_last_headers = request.headers;
+        m_remote_ports.insert(request.remote_port);
+      }
+      const auto [status, body] = m_answer(n);
+      response.status = status;
+      response.set_content(body, "application/x-amz-json-1.0");
+    });
+  }
+
   Answer m_answer;
-  httplib::Server m_server;
-  int m_port = 0;
-  std::thread m_thread;
   std::atomic<int> m_requests{0};
   mutable std::mutex m_mutex;
   httplib::Headers m_last_headers;
   std::set<int> m_remote_ports;
+  // Last: it stops serving before the members its handler uses go.
+  zsimem::testing::LoopbackServer m_server;
 };
 
 std::string error_body(const std::string& type, const std::string& message) {

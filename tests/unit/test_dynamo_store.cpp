@@ -2,6 +2,7 @@
 #include "store/backends.hpp"
 #include "support/dynalite.hpp"
 #include "support/error_of.hpp"
+#include "support/loopback_server.hpp"
 #include "support/scoped_env.hpp"
 
 #include <zsimem/error.hpp>
@@ -135,8 +136,30 @@ class LossyProxy {
   }
 
 public:
-  LossyProxy(int dynalite_port, int lost) : m_lost(lost), m_upstream("127.0.0.1", dynalite_port) {
-    m_server.Post("/", [this](const httplib::Request& request, httplib::Response& response) {
+  LossyProxy(int dynalite_port, int lost)
+      : m_lost(lost), m_upstream("127.0.0.1", dynalite_port),
+        m_server([this](httplib::Server& server) { routes(server); }) {}
+  LossyProxy(const LossyProxy&) = delete;
+  LossyProxy& operator=(const LossyProxy&) = delete;
+
+  std::string url() const { return m_server.url(); }
+  void lose(int count) {
+    std::lock_guard lock(m_mutex);
+    m_lost = count;
+  }
+  // Runs `action` once, before the next PutItem reaches dynalite.
+  void before_next_put(std::function<void()> action) {
+    std::lock_guard lock(m_mutex);
+    m_before_put = std::move(action);
+  }
+  int dropped() {
+    std::lock_guard lock(m_mutex);
+    return m_dropped;
+  }
+
+private:
+  void routes(httplib::Server& server) {
+    server.Post("/", [this](const httplib::Request& request, httplib::Response& response) {
       httplib::Headers headers;
       for (const auto& [name, value] : request.headers) {
         if (!is_hop_header(name)) {
@@ -164,44 +187,15 @@ public:
       response.status = answer->status;
       response.set_content(answer->body, "application/x-amz-json-1.0");
     });
-    m_port = m_server.bind_to_any_port("127.0.0.1");
-    REQUIRE(m_port > 0);
-    m_thread = std::thread([this] { m_server.listen_after_bind(); });
-    while (!m_server.is_running()) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    }
-  }
-  ~LossyProxy() {
-    m_server.stop();
-    m_thread.join();
-  }
-  LossyProxy(const LossyProxy&) = delete;
-  LossyProxy& operator=(const LossyProxy&) = delete;
-
-  std::string url() const { return "http://127.0.0.1:" + std::to_string(m_port); }
-  void lose(int count) {
-    std::lock_guard lock(m_mutex);
-    m_lost = count;
-  }
-  // Runs `action` once, before the next PutItem reaches dynalite.
-  void before_next_put(std::function<void()> action) {
-    std::lock_guard lock(m_mutex);
-    m_before_put = std::move(action);
-  }
-  int dropped() {
-    std::lock_guard lock(m_mutex);
-    return m_dropped;
   }
 
-private:
   std::mutex m_mutex;
   int m_lost;
   int m_dropped = 0;
   std::function<void()> m_before_put;
   httplib::Client m_upstream;
-  httplib::Server m_server;
-  int m_port = 0;
-  std::thread m_thread;
+  // Last: it stops serving before the members its handler uses go.
+  zsimem::testing::LoopbackServer m_server;
 };
 
 } // namespace

@@ -2,6 +2,7 @@
 // slow, down) and programs (answering, failing, hanging).
 
 #include "support/error_of.hpp"
+#include "support/loopback_server.hpp"
 #include "support/run_process.hpp"
 #include "support/temp_dir.hpp"
 
@@ -31,8 +32,29 @@ const std::string k_event = R"({"user_id":"alice","namespace":"default","version
 // A receiver whose behaviour a test sets: it checks each request's signature.
 class Receiver {
 public:
-  Receiver() {
-    m_server.Post("/events", [this](const httplib::Request& req, httplib::Response& res) {
+  Receiver() : m_server([this](httplib::Server& server) { routes(server); }) {}
+
+  std::string url() const { return m_server.url("/events"); }
+  void set(std::string mode) {
+    const std::lock_guard lock(m_mutex);
+    m_mode = std::move(mode);
+  }
+  std::vector<std::string> bodies() const {
+    const std::lock_guard lock(m_mutex);
+    return m_bodies;
+  }
+  std::vector<bool> verified() const {
+    const std::lock_guard lock(m_mutex);
+    return m_verified;
+  }
+  std::vector<std::string> hook_names() const {
+    const std::lock_guard lock(m_mutex);
+    return m_hook_names;
+  }
+
+private:
+  void routes(httplib::Server& server) {
+    server.Post("/events", [this](const httplib::Request& req, httplib::Response& res) {
       std::string mode;
       {
         const std::lock_guard lock(m_mutex);
@@ -52,46 +74,15 @@ public:
       }
       res.set_content(mode == "garbage" ? "<html>" : R"({"delta": {"seen": 2}})", "application/json");
     });
-    m_port = m_server.bind_to_any_port("127.0.0.1");
-    m_thread = std::thread([this] { m_server.listen_after_bind(); });
-    while (!m_server.is_running()) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    }
-  }
-  ~Receiver() {
-    m_server.stop();
-    m_thread.join();
-  }
-  Receiver(const Receiver&) = delete;
-  Receiver& operator=(const Receiver&) = delete;
-
-  std::string url() const { return "http://127.0.0.1:" + std::to_string(m_port) + "/events"; }
-  void set(std::string mode) {
-    const std::lock_guard lock(m_mutex);
-    m_mode = std::move(mode);
-  }
-  std::vector<std::string> bodies() const {
-    const std::lock_guard lock(m_mutex);
-    return m_bodies;
-  }
-  std::vector<bool> verified() const {
-    const std::lock_guard lock(m_mutex);
-    return m_verified;
-  }
-  std::vector<std::string> hook_names() const {
-    const std::lock_guard lock(m_mutex);
-    return m_hook_names;
   }
 
-private:
-  httplib::Server m_server;
-  int m_port = 0;
-  std::thread m_thread;
   mutable std::mutex m_mutex;
   std::string m_mode = "healthy";
   std::vector<std::string> m_bodies;
   std::vector<bool> m_verified;
   std::vector<std::string> m_hook_names;
+  // Last: it stops serving before the members its handler uses go.
+  testing::LoopbackServer m_server;
 };
 
 HookSpec webhook(const std::string& url) {

@@ -255,12 +255,18 @@ TEST_CASE("hook worker: a new worker catches up where a stopped one left off", "
   HooksConfig config;
   config.hooks.push_back(webhook(server.url("/events")));
   {
-    HookWorker worker(*service, config, fast_retries());
+    // The default rescan interval (30 s): stopping does not wait for it.
+    HookWorkerOptions options = fast_retries();
+    options.rescan_interval = HookWorkerOptions{}.rescan_interval;
+    HookWorker worker(*service, config, options);
     worker.start();
     for (int i = 0; i < 5; ++i) {
       write_next(*service, "alice");
     }
     REQUIRE(caught_up(*service, config));
+    const auto stopping = Clock::now();
+    worker.stop();
+    CHECK(Clock::now() - stopping < std::chrono::seconds(5));
   }
   for (int i = 0; i < 5; ++i) {
     write_next(*service, "alice");

@@ -26,6 +26,7 @@
 namespace zsimem {
 
 class MemoryService;
+class Metrics;
 struct Caller;
 
 struct HookWorkerOptions {
@@ -45,6 +46,8 @@ struct HookWorkerOptions {
   // Told of each failed delivery, dead letter and store error (the daemon
   // logs them), from the worker's threads; may be empty.
   std::function<void(const std::string& message)> on_problem;
+  // Counts every attempt (the daemon's /metrics); may be null.
+  Metrics* metrics = nullptr;
 };
 
 // One dead letter: a version handed over max_attempts times in vain.

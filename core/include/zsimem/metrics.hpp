@@ -31,13 +31,18 @@ private:
 };
 
 // What the daemon exposes at /metrics: requests by route, method and status,
-// their latency, store operation latency, versions written and conflicts.
+// their latency, store operation latency, versions written, conflicts, and
+// deliveries to hooks.
 class Metrics {
 public:
   void record_request(std::string_view route, std::string_view method, int status, double seconds);
   void record_store_operation(std::string_view operation, double seconds);
   void record_versions_written(std::size_t count) { m_versions_written += count; }
   void record_conflict() { ++m_conflicts; }
+  // One attempt to hand an event to a hook (docs/hooks.md): delivered or
+  // failed; and an event set aside after its last failure.
+  void record_hook_delivery(std::string_view hook, bool delivered, double seconds);
+  void record_hook_dead_letter(std::string_view hook);
 
   // The Prometheus text exposition format, version 0.0.4, with the store's
   // own counts of its transactions.
@@ -51,6 +56,8 @@ private:
   std::map<std::tuple<std::string, std::string, int>, std::uint64_t> m_requests;
   std::map<std::string, std::unique_ptr<LatencyHistogram>, std::less<>> m_request_latency;
   std::map<std::string, std::unique_ptr<LatencyHistogram>, std::less<>> m_store_latency;
+  std::map<std::pair<std::string, std::string>, std::uint64_t> m_hook_deliveries;
+  std::map<std::string, std::unique_ptr<LatencyHistogram>, std::less<>> m_hook_latency;
   std::atomic<std::uint64_t> m_versions_written{0};
   std::atomic<std::uint64_t> m_conflicts{0};
 };
