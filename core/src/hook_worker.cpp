@@ -244,7 +244,10 @@ private:
         continue;
       }
       if (next->first > SteadyClock::now()) {
-        m_wake.wait_until(lock, next->first);
+        // A copy: the wait lets go of the lock, and another thread may
+        // erase the entry meanwhile.
+        const SteadyClock::time_point due = next->first;
+        m_wake.wait_until(lock, due);
         continue;
       }
       const Task task = next->second;
