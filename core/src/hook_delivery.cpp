@@ -11,6 +11,9 @@
 #include <chrono>
 #include <csignal>
 #include <cstring>
+#include <map>
+#include <memory>
+#include <string>
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
@@ -177,25 +180,53 @@ HookAnswer run_program(const HookSpec& hook, std::string_view event) {
   return parse_answer(hook, out);
 }
 
+// The thread's keep-alive connection to a webhook's origin: a worker
+// thread hands event after event to the same receiver, and a connection
+// per event would cost both sides a handshake and a socket each time.
+class WebhookConnections {
+public:
+  httplib::Client& get(const HookSpec& hook, const std::string& origin) {
+    auto& client = m_clients[key(hook, origin)];
+    if (!client) {
+      client = std::make_unique<httplib::Client>(origin);
+      const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(hook.timeout);
+      const auto micros = std::chrono::duration_cast<std::chrono::microseconds>(hook.timeout - seconds);
+      client->set_connection_timeout(seconds.count(), micros.count());
+      client->set_read_timeout(seconds.count(), micros.count());
+      client->set_write_timeout(seconds.count(), micros.count());
+      client->set_tcp_nodelay(true);
+      client->set_keep_alive(true);
+    }
+    return *client;
+  }
+  // After a failure: the next request starts on a fresh connection.
+  void drop(const HookSpec& hook, const std::string& origin) { m_clients.erase(key(hook, origin)); }
+
+private:
+  static std::string key(const HookSpec& hook, const std::string& origin) {
+    return origin + " " + std::to_string(hook.timeout.count());
+  }
+  std::map<std::string, std::unique_ptr<httplib::Client>> m_clients;
+};
+
 HookAnswer post_webhook(const HookSpec& hook, std::string_view event, std::int64_t unix_seconds) {
+  thread_local WebhookConnections connections;
   const auto scheme_end = hook.url.find("://");
   const auto path_start = scheme_end == std::string::npos ? std::string::npos : hook.url.find('/', scheme_end + 3);
   const std::string origin = hook.url.substr(0, path_start);
   const std::string path = path_start == std::string::npos ? "/" : hook.url.substr(path_start);
-  httplib::Client client(origin);
+  httplib::Client& client = connections.get(hook, origin);
   if (!client.is_valid()) {
+    connections.drop(hook, origin);
     throw failed(hook, "cannot use the url " + hook.url);
   }
-  const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(hook.timeout);
-  const auto micros = std::chrono::duration_cast<std::chrono::microseconds>(hook.timeout - seconds);
-  client.set_connection_timeout(seconds.count(), micros.count());
-  client.set_read_timeout(seconds.count(), micros.count());
-  client.set_write_timeout(seconds.count(), micros.count());
-  client.set_tcp_nodelay(true);
   const httplib::Headers headers{{"X-Zsimem-Signature", webhook_signature(hook.secret, unix_seconds, event)},
                                  {"X-Zsimem-Hook", hook.name}};
   const auto started = Clock::now();
   const auto result = client.Post(path, headers, std::string(event), "application/json");
+  if (!result || result->status < 200 || result->status > 299) {
+    connections.drop(hook, origin);
+  }
   if (!result) {
     if (result.error() == httplib::Error::Read || result.error() == httplib::Error::Write ||
         result.error() == httplib::Error::ConnectionTimeout) {

@@ -169,6 +169,7 @@ public:
     for (auto& thread : threads) {
       thread.join();
     }
+    release_held();
     std::lock_guard lock(m_mutex);
     m_due.clear();
     m_queue.clear();
@@ -191,6 +192,7 @@ public:
         break;
       }
     }
+    release_held();
     return report;
   }
 
@@ -333,6 +335,41 @@ private:
     return std::min(wait, std::chrono::duration_cast<std::chrono::microseconds>(m_options.backoff_cap));
   }
 
+  // Remembers a lease this worker took, for release_held().
+  void hold(const HookSpec& hook, const ContextKey& key) {
+    std::lock_guard lock(m_held_mutex);
+    m_held.emplace(hook.name, key);
+  }
+
+  // Gives back every lease this worker may still hold, so that another
+  // worker (a restarted daemon) need not wait for them to run out.
+  void release_held() {
+    std::set<std::pair<std::string, ContextKey>> held;
+    {
+      std::lock_guard lock(m_held_mutex);
+      held.swap(m_held);
+    }
+    MemoryStore& store = m_service.store();
+    for (const auto& [hook, key] : held) {
+      try {
+        const auto cursor = store.hook_cursor(hook, key);
+        if (!cursor) {
+          continue;
+        }
+        DeliveryState state = decode_state(*cursor);
+        if (state.lease_owner != m_owner) {
+          continue;
+        }
+        state.lease_owner.clear();
+        state.lease_until.reset();
+        // Lost to another worker meanwhile: it is theirs, nothing to give back.
+        store.put_hook_cursor(HookCursor{hook, key, cursor->revision + 1, encode_state(state)});
+      } catch (const std::exception& error) {
+        problem("hook " + hook + ": " + key.user_id + "/" + key.ns + ": cannot give its lease back: " + error.what());
+      }
+    }
+  }
+
   // Stores `state` over revision `revision`; false when another worker (or
   // an erasure) replaced or removed the cursor meanwhile.
   bool put(const HookSpec& hook, const ContextKey& key, std::uint64_t& revision, const DeliveryState& state) {
@@ -390,18 +427,21 @@ private:
         state.dead_letters = dead_letters;
       }
       if (head->last_version() <= state.delivered) {
-        if (state.lease_owner == m_owner) {
-          state.lease_owner.clear();
-          state.lease_until.reset();
-          put(hook, key, revision, state);
-        }
-        return std::nullopt;
+        return std::nullopt; // caught up; a lease this worker holds runs out, or stop() gives it back
       }
-      state.lease_owner = m_owner;
-      state.lease_until = started + lease_span(hook);
       state.retry_at.reset();
-      if (!put(hook, key, revision, state)) {
-        continue; // another worker got there first: look again
+      // A worker keeps its lease after a batch, so that the next one costs
+      // one write of the cursor (progress and lease together), not two;
+      // it claims it again when half of it has run out.
+      const bool holding = state.lease_owner == m_owner && state.lease_until &&
+                           *state.lease_until > started + lease_span(hook) / 2;
+      if (!holding) {
+        state.lease_owner = m_owner;
+        state.lease_until = started + lease_span(hook);
+        if (!put(hook, key, revision, state)) {
+          continue; // another worker got there first: look again
+        }
+        hold(hook, key);
       }
       return deliver_pending(hook, key, state, revision, report);
     }
@@ -479,8 +519,7 @@ private:
         }
       }
     }
-    state.lease_owner.clear();
-    state.lease_until.reset();
+    state.lease_until = now() + lease_span(hook);
     if (!put(hook, key, revision, state)) {
       return std::nullopt;
     }
@@ -590,6 +629,8 @@ private:
   std::map<Task, SteadyClock::time_point> m_due;
   std::set<std::pair<SteadyClock::time_point, Task>> m_queue;
   std::set<Task> m_running;
+  std::mutex m_held_mutex;
+  std::set<std::pair<std::string, ContextKey>> m_held; // leases taken: (hook, context)
 };
 
 HookWorker::HookWorker(MemoryService& service, HooksConfig config, HookWorkerOptions options)

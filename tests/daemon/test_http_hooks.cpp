@@ -53,9 +53,10 @@ void receive(httplib::Server& server, Received& received) {
   });
 }
 
-// Waits (at most 20 s) until versions 1..n have arrived.
+// Waits (at most 40 s: a killed daemon's leases last 11 s) until versions
+// 1..n have arrived.
 bool arrived(Received& received, std::uint64_t n) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(40);
   while (std::chrono::steady_clock::now() < deadline) {
     auto versions = received.snapshot();
     std::sort(versions.begin(), versions.end());
@@ -83,7 +84,7 @@ TEST_CASE("http: the daemon delivers to its hooks, reports them, and catches up 
   const testing::LoopbackServer receiver([&](httplib::Server& server) { receive(server, received); });
   const auto hooks = dir.path() / "hooks.json";
   std::ofstream(hooks) << R"({"hooks": [{"name": "nudges", "type": "webhook", "url": ")" << receiver.url("/events")
-                       << R"(", "secret_env": "ZSIMEM_TEST_WEBHOOK_SECRET", "timeout_ms": 2000}]})";
+                       << R"(", "secret_env": "ZSIMEM_TEST_WEBHOOK_SECRET", "timeout_ms": 1000}]})";
   const std::string secret_env = "ZSIMEM_TEST_WEBHOOK_SECRET=" + std::string(k_secret);
   const auto start = [&] {
     testing::ServeProcess::Options options("sqlite", dir.path() / "data", dir.path() / "serve.log");

@@ -416,8 +416,11 @@ private:
     std::span<const VersionRecord> records;
     std::vector<std::string> tags; // of each record, encoded before: a bad tag must fail its own write only
     std::span<const AuditRecord> audit;
+    // Or, instead of records and audit, a hook cursor to store: hooks'
+    // progress shares the transactions (and fsyncs) of the writes it follows.
+    const HookCursor* cursor = nullptr;
     bool durable = true;
-    bool appended = false; // false: one of `records` existed already
+    bool appended = false; // false: one of `records` existed already, or the cursor had moved on
     std::exception_ptr error;
     // Each waiter sleeps on a condition of its own, so that a commit wakes
     // exactly its group's writers and the next leader, not every writer queued.
@@ -433,6 +436,11 @@ private:
   // it wakes its group's writers, and hands the lead to the first of the
   // queue. Returns whether the write's versions were appended.
   bool write(std::span<const VersionRecord> records, std::span<const AuditRecord> audit, bool durable);
+  // Queues one write for the next group (or leads it); whether it was
+  // written (PendingWrite::appended).
+  bool commit_in_group(PendingWrite& pending);
+  // The compare and set of put_hook_cursor, in the group's transaction.
+  static bool store_hook_cursor(Connection& connection, const HookCursor& cursor);
   // Commits a group in one transaction, each write in a savepoint of its own,
   // so that one write's existing version fails only that write. Reports to
   // each write through its PendingWrite (but for `done`); never throws.
@@ -941,6 +949,10 @@ bool SqliteStore::write(std::span<const VersionRecord> records, std::span<const 
   for (const auto& record : records) {
     pending.tags.push_back(encode_tags(record.tags));
   }
+  return commit_in_group(pending);
+}
+
+bool SqliteStore::commit_in_group(PendingWrite& pending) {
   bool leads;
   {
     const std::lock_guard lock(m_queue_mutex);
@@ -1005,6 +1017,10 @@ void SqliteStore::commit_group(const std::vector<PendingWrite*>& group) {
         for (PendingWrite* pending : group) {
           if (pending != group.front()) {
             failpoint::hit("sqlite.between_writes");
+          }
+          if (pending->cursor != nullptr) {
+            pending->appended = store_hook_cursor(connection, *pending->cursor);
+            continue;
           }
           if (!pending->records.empty()) {
             StatementUse(connection.statement(Sql::savepoint))->exec();
@@ -1312,16 +1328,20 @@ bool SqliteStore::put_hook_cursor(const HookCursor& cursor) {
   if (cursor.revision == 0 || cursor.revision > static_cast<std::uint64_t>(k_int_max)) {
     throw Error(ErrorCode::invalid, "hook cursor revision " + std::to_string(cursor.revision) + " cannot be stored");
   }
+  PendingWrite pending;
+  pending.cursor = &cursor;
+  return commit_in_group(pending);
+}
+
+bool SqliteStore::store_hook_cursor(Connection& connection, const HookCursor& cursor) {
   // One statement each way, a compare and set in itself.
-  return with_writer([&](Connection& connection) {
-    StatementUse write(connection.statement(cursor.revision == 1 ? Sql::insert_hook_cursor : Sql::update_hook_cursor));
-    write->bindNoCopy(1, cursor.hook);
-    write->bindNoCopy(2, cursor.context.user_id);
-    write->bindNoCopy(3, cursor.context.ns);
-    write->bind(4, static_cast<std::int64_t>(cursor.revision));
-    write->bindNoCopy(5, cursor.state);
-    return write->exec() == 1;
-  });
+  StatementUse write(connection.statement(cursor.revision == 1 ? Sql::insert_hook_cursor : Sql::update_hook_cursor));
+  write->bindNoCopy(1, cursor.hook);
+  write->bindNoCopy(2, cursor.context.user_id);
+  write->bindNoCopy(3, cursor.context.ns);
+  write->bind(4, static_cast<std::int64_t>(cursor.revision));
+  write->bindNoCopy(5, cursor.state);
+  return write->exec() == 1;
 }
 
 std::vector<HookCursor> SqliteStore::hook_cursors(std::optional<std::string_view> hook) {
