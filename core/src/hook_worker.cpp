@@ -433,8 +433,8 @@ private:
       // A worker keeps its lease after a batch, so that the next one costs
       // one write of the cursor (progress and lease together), not two;
       // it claims it again when half of it has run out.
-      const bool holding = state.lease_owner == m_owner && state.lease_until &&
-                           *state.lease_until > started + lease_span(hook) / 2;
+      const bool holding =
+          state.lease_owner == m_owner && state.lease_until && *state.lease_until > started + lease_span(hook) / 2;
       if (!holding) {
         state.lease_owner = m_owner;
         state.lease_until = started + lease_span(hook);
