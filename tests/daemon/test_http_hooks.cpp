@@ -15,6 +15,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <mutex>
 #include <string>
@@ -69,6 +70,17 @@ bool arrived(Received& received, std::uint64_t n) {
   return false;
 }
 
+// A hooks file with one webhook, "nudges", to `receiver`, signing with the
+// secret of secret_env().
+std::filesystem::path write_hooks_file(const testing::TempDir& dir, const testing::LoopbackServer& receiver) {
+  const auto path = dir.path() / "hooks.json";
+  std::ofstream(path) << R"({"hooks": [{"name": "nudges", "type": "webhook", "url": ")" << receiver.url("/events")
+                      << R"(", "secret_env": "ZSIMEM_TEST_WEBHOOK_SECRET", "timeout_ms": 1000}]})";
+  return path;
+}
+
+std::string secret_env() { return "ZSIMEM_TEST_WEBHOOK_SECRET=" + std::string(k_secret); }
+
 void post(httplib::Client& client, int n) {
   const auto posted = client.Post(
       "/api/v1/memory/alice", R"({"user_id": "alice", "delta": {"n": )" + std::to_string(n) + "}}", "application/json");
@@ -82,14 +94,11 @@ TEST_CASE("http: the daemon delivers to its hooks, reports them, and catches up 
   testing::TempDir dir;
   Received received;
   const testing::LoopbackServer receiver([&](httplib::Server& server) { receive(server, received); });
-  const auto hooks = dir.path() / "hooks.json";
-  std::ofstream(hooks) << R"({"hooks": [{"name": "nudges", "type": "webhook", "url": ")" << receiver.url("/events")
-                       << R"(", "secret_env": "ZSIMEM_TEST_WEBHOOK_SECRET", "timeout_ms": 1000}]})";
-  const std::string secret_env = "ZSIMEM_TEST_WEBHOOK_SECRET=" + std::string(k_secret);
+  const auto hooks = write_hooks_file(dir, receiver);
   const auto start = [&] {
     testing::ServeProcess::Options options("sqlite", dir.path() / "data", dir.path() / "serve.log");
     options.args = {"--hooks", hooks.string()};
-    options.env = {secret_env};
+    options.env = {secret_env()};
     return std::make_unique<testing::ServeProcess>(std::move(options));
   };
 
@@ -142,12 +151,10 @@ TEST_CASE("http: with the hooks feature off the daemon delivers nothing and GET 
   testing::TempDir dir;
   Received received;
   const testing::LoopbackServer receiver([&](httplib::Server& server) { receive(server, received); });
-  const auto hooks = dir.path() / "hooks.json";
-  std::ofstream(hooks) << R"({"hooks": [{"name": "nudges", "type": "webhook", "url": ")" << receiver.url("/events")
-                       << R"(", "secret_env": "ZSIMEM_TEST_WEBHOOK_SECRET"}]})";
+  const auto hooks = write_hooks_file(dir, receiver);
   testing::ServeProcess::Options options("json", dir.path() / "data", dir.path() / "serve.log");
   options.args = {"--hooks", hooks.string()};
-  options.env = {"ZSIMEM_TEST_WEBHOOK_SECRET=" + std::string(k_secret), "ZSIMEM_FEATURES=hooks=off"};
+  options.env = {secret_env(), "ZSIMEM_FEATURES=hooks=off"};
   const testing::ServeProcess daemon(std::move(options));
   httplib::Client client("127.0.0.1", daemon.port());
   post(client, 1);

@@ -45,6 +45,22 @@ inline void check_data_key(const DataKeyRecord& key) {
   }
 }
 
+// Throws Error{invalid} unless `cursor` can be stored: a hook name and a
+// context of the naming scheme (keys and file names are made of them, and
+// hold no '/' or '#'), a revision from 1 up to SQLite's largest integer.
+inline void check_hook_cursor(const HookCursor& cursor) {
+  if (!is_valid_name(cursor.hook) || !is_valid_key(cursor.context)) {
+    throw Error(ErrorCode::invalid,
+                "cannot store the cursor of hook '" + cursor.hook + "' for user '" + cursor.context.user_id +
+                    "' namespace '" + cursor.context.ns + "': unsafe name",
+                "hook");
+  }
+  if (cursor.revision == 0 || cursor.revision > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
+    throw Error(ErrorCode::invalid, "hook cursor revision " + std::to_string(cursor.revision) + " out of range",
+                "revision");
+  }
+}
+
 // The data key generation a sealed version's key_id names, in canonical
 // decimal (no sign, no leading zeros). Anything else names no key, so an
 // append of it fails like one naming an erased key.

@@ -96,22 +96,6 @@ std::string cursor_sort_key(std::string_view ns, std::string_view hook) {
 
 std::string describe(const ContextKey& key) { return "user '" + key.user_id + "' namespace '" + key.ns + "'"; }
 
-// Throws Error{invalid} for a cursor that cannot be stored: names of the
-// naming scheme (a hook's holds no '#' that would blur its key), a
-// revision from 1 up to what every backend keeps.
-void check_hook_cursor(const HookCursor& cursor) {
-  if (!is_valid_name(cursor.hook) || !is_valid_key(cursor.context)) {
-    throw Error(ErrorCode::invalid,
-                "cannot store the cursor of hook '" + cursor.hook + "' for " + describe(cursor.context) +
-                    ": unsafe name",
-                "hook");
-  }
-  if (cursor.revision == 0 || cursor.revision > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
-    throw Error(ErrorCode::invalid, "hook cursor revision " + std::to_string(cursor.revision) + " out of range",
-                "revision");
-  }
-}
-
 // Throws Error{invalid} for a gap record no store could keep: it stands
 // for versions version..pruned_through, version 1 or more.
 void check_gap(const VersionRecord& record) {

@@ -248,20 +248,11 @@ Json audit_fields(const AuditRecord& record, const std::string& write_id) {
               {"write_id", string_value(write_id)}};
 }
 
-// Throws Error{invalid} for a cursor that cannot be stored: names of the
-// naming scheme, a revision from 1 up to Firestore's largest integer,
-// state that is UTF-8 (Firestore strings are).
-void check_hook_cursor(const HookCursor& cursor) {
-  if (!is_valid_name(cursor.hook) || !is_valid_key(cursor.context)) {
-    throw Error(ErrorCode::invalid,
-                "cannot store the cursor of hook '" + cursor.hook + "' for " + describe(cursor.context) +
-                    ": unsafe name",
-                "hook");
-  }
-  if (cursor.revision == 0 || cursor.revision > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
-    throw Error(ErrorCode::invalid, "hook cursor revision " + std::to_string(cursor.revision) + " out of range",
-                "revision");
-  }
+// Throws Error{invalid} for a cursor that cannot be stored: what no
+// backend keeps (check_hook_cursor), or state that is not UTF-8, which
+// Firestore strings must be.
+void check_firestore_hook_cursor(const HookCursor& cursor) {
+  check_hook_cursor(cursor);
   if (!is_valid_utf8(cursor.state)) {
     throw Error(ErrorCode::invalid,
                 "the cursor of hook '" + cursor.hook + "' for " + describe(cursor.context) +
@@ -707,7 +698,7 @@ public:
   // One commit with a precondition: that the document does not exist, for
   // revision 1, else its updateTime as read at the revision before.
   bool put_hook_cursor(const HookCursor& cursor) override {
-    check_hook_cursor(cursor);
+    check_firestore_hook_cursor(cursor);
     const std::string name = hook_cursor_name(cursor.hook, cursor.context);
     const std::string write_id = new_write_id();
     const Json fields = hook_cursor_fields(cursor, write_id);

@@ -627,7 +627,7 @@ public:
   }
 
   std::optional<HookCursor> hook_cursor(std::string_view hook, const ContextKey& context) override {
-    if (!is_valid_name(hook) || !is_valid_name(context.user_id) || !is_valid_name(context.ns)) {
+    if (!is_valid_name(hook) || !is_valid_key(context)) {
       return std::nullopt;
     }
     const fs::path path = cursor_path(hook, context);
@@ -639,11 +639,7 @@ public:
   }
 
   bool put_hook_cursor(const HookCursor& cursor) override {
-    if (!is_valid_name(cursor.hook) || !is_valid_name(cursor.context.user_id) || !is_valid_name(cursor.context.ns) ||
-        cursor.revision == 0) {
-      throw Error(ErrorCode::invalid, "hook cursor " + cursor.hook + " of " + cursor.context.user_id + "/" +
-                                          cursor.context.ns + ": not a storable name or revision");
-    }
+    check_hook_cursor(cursor);
     // Shared: never while an erase removes cursors; exclusive on the
     // cursors: a compare and set no other may interleave.
     file_io::FileLock store_lock(m_lock, LockMode::shared);

@@ -1256,22 +1256,6 @@ std::optional<VersionRecord> PostgresStore::find_idempotency_key(const ContextKe
   return one_version(Sql::find_idempotency_key, {key.user_id, key.ns, std::string(idempotency_key)});
 }
 
-// Throws Error{invalid} for a cursor that not every backend could keep:
-// names of the naming scheme (the json backend's cursors are files named
-// by them), a revision from 1 up to bigint's largest.
-void check_hook_cursor(const HookCursor& cursor) {
-  if (!is_valid_name(cursor.hook) || !is_valid_key(cursor.context)) {
-    throw Error(ErrorCode::invalid,
-                "cannot store the cursor of hook '" + cursor.hook + "' for user '" + cursor.context.user_id +
-                    "' namespace '" + cursor.context.ns + "': unsafe name",
-                "hook");
-  }
-  if (cursor.revision == 0 || cursor.revision > static_cast<std::uint64_t>(k_int_max)) {
-    throw Error(ErrorCode::invalid, "hook cursor revision " + std::to_string(cursor.revision) + " out of range",
-                "revision");
-  }
-}
-
 // Throws Error{invalid} for a gap record no store could keep: it stands
 // for versions version..pruned_through, version 1 or more.
 void check_gap(const VersionRecord& record) {

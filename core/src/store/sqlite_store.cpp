@@ -1325,9 +1325,7 @@ std::optional<HookCursor> SqliteStore::hook_cursor(std::string_view hook, const 
 }
 
 bool SqliteStore::put_hook_cursor(const HookCursor& cursor) {
-  if (cursor.revision == 0 || cursor.revision > static_cast<std::uint64_t>(k_int_max)) {
-    throw Error(ErrorCode::invalid, "hook cursor revision " + std::to_string(cursor.revision) + " cannot be stored");
-  }
+  check_hook_cursor(cursor);
   PendingWrite pending;
   pending.cursor = &cursor;
   return commit_in_group(pending);
