@@ -238,12 +238,14 @@ TEST_CASE("audit chain: a schema-2 database's records stay, unchained, before th
     MemoryService service(open_store({"sqlite", dir.path()}), ServiceOptions{});
     service.merge(caller(), update("alice", R"({"a": 1})"));
   }
-  // Back to schema 2: the columns and tables of schemas 3 to 6 gone, as a
-  // database of that schema has them.
+  // Back to schema 2: the columns and tables of schemas 3 to 7 gone, and
+  // the index by user back, as a database of that schema has them.
   sql(dir.path() / "zsimem.sqlite3", "ALTER TABLE audit DROP COLUMN prev_hash; ALTER TABLE audit DROP COLUMN hash; "
                                      "ALTER TABLE versions DROP COLUMN salt; ALTER TABLE versions DROP COLUMN key_id; "
                                      "ALTER TABLE versions DROP COLUMN pruned_through; "
-                                     "DROP TABLE data_keys; DROP TABLE hook_cursors; PRAGMA user_version = 2");
+                                     "DROP TABLE data_keys; DROP TABLE hook_cursors; DROP TABLE audit_user_index; "
+                                     "DROP TABLE audit_user_index_through; "
+                                     "CREATE INDEX audit_by_user ON audit (user_id, seq); PRAGMA user_version = 2");
   MemoryService service(open_store({"sqlite", dir.path()}), ServiceOptions{});
   service.merge(caller(), update("alice", R"({"b": 2})"));
   const auto records = whole_log(service.store());

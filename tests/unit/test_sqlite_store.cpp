@@ -13,6 +13,7 @@
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <filesystem>
@@ -295,7 +296,7 @@ TEST_CASE("sqlite: the database is in WAL mode with the current schema", "[store
   TempDir dir;
   open_sqlite(dir).reset();
   CHECK(raw_query(db_path(dir), "PRAGMA journal_mode") == "wal");
-  CHECK(raw_query(db_path(dir), "PRAGMA user_version") == "6");
+  CHECK(raw_query(db_path(dir), "PRAGMA user_version") == "7");
   CHECK(raw_query(db_path(dir), "SELECT count(*) FROM sqlite_schema WHERE type = 'table'") != "0");
 }
 
@@ -332,7 +333,7 @@ PRAGMA user_version = 1;
 )sql");
 
   auto store = open_sqlite(dir);
-  CHECK(raw_query(db_path(dir), "PRAGMA user_version") == "6");
+  CHECK(raw_query(db_path(dir), "PRAGMA user_version") == "7");
   CHECK(raw_query(db_path(dir), "SELECT count(*) FROM sqlite_schema WHERE name = 'versions_by_time'") == "0");
   const ContextKey alice{"alice", "default"};
   const auto head = store->head(alice);
@@ -346,6 +347,13 @@ PRAGMA user_version = 1;
   CHECK(store->history(alice, {}).size() == 2);
   CHECK(store->head({"bob", "default"})->version == 1);
   CHECK(store->audit_log({}).size() == 1);
+  // The audit record moved into the index by user (schema 7).
+  CHECK(raw_query(db_path(dir), "SELECT indexed_user_id FROM audit_user_index") == "alice");
+  CHECK(raw_query(db_path(dir), "SELECT seq FROM audit_user_index_through") == "1");
+  CHECK(raw_query(db_path(dir), "SELECT count(*) FROM sqlite_schema WHERE name = 'audit_by_user'") == "0");
+  AuditQuery of_alice;
+  of_alice.user_id = "alice";
+  CHECK(store->audit_log(of_alice).size() == 1);
   // The migrated table takes new versions, and still refuses a repeated one.
   auto third = make_record("alice", "default", 3);
   third.prev_hash = "h2";
@@ -387,7 +395,7 @@ PRAGMA user_version = 3;
 )sql");
 
   auto store = open_sqlite(dir);
-  CHECK(raw_query(db_path(dir), "PRAGMA user_version") == "6");
+  CHECK(raw_query(db_path(dir), "PRAGMA user_version") == "7");
   const ContextKey alice{"alice", "default"};
   const auto head = store->head(alice);
   REQUIRE(head);
@@ -631,6 +639,113 @@ TEST_CASE("sqlite: concurrent writes share transactions, each succeeding or fail
   INFO(stats.writes << " writes in " << stats.transactions << " transactions; " << refused.load() << " refused");
   CHECK(stats.transactions < stats.writes); // some writes shared a commit
   CHECK(refused.load() > 0);                // the race happened: some appends lost it
+}
+
+TEST_CASE("sqlite: queries by user find audit records before, in and after the batches of the index by user",
+          "[store][sqlite][audit]") {
+  const TempDir dir;
+  auto store = open_sqlite(dir, GENERATE(false, true));
+  // Far more records than one batch of the index (2048), in appends of
+  // various sizes, for three users and the admin (no user).
+  const std::array<std::string, 4> users{"alice", "bob", "carol", ""};
+  std::vector<AuditRecord> written;
+  std::uint64_t next = 0;
+  for (const std::size_t size : std::initializer_list<std::size_t>{1, 700, 1, 1500, 3, 2100, 1, 900, 2}) {
+    std::vector<AuditRecord> chunk;
+    for (std::size_t i = 0; i < size; ++i, ++next) {
+      AuditRecord record;
+      record.time = Timestamp{std::chrono::microseconds{k_t0 + static_cast<std::int64_t>(next)}};
+      record.request_id = "req-" + std::to_string(next);
+      record.operation = "merge";
+      record.user_id = users.at((next * 7 + next / 5) % users.size());
+      record.ns = next % 3 == 0 ? "work" : "default";
+      chunk.push_back(record);
+    }
+    store->append_audit(chunk, next % 2 == 0);
+    written.insert(written.end(), chunk.begin(), chunk.end());
+  }
+  const auto through = std::stoll(raw_query(db_path(dir), "SELECT seq FROM audit_user_index_through"));
+  const auto indexed = std::stoll(raw_query(db_path(dir), "SELECT count(*) FROM audit_user_index"));
+  INFO("indexed through " << through << " of " << written.size());
+  // Both parts exist: records in the index and a tail after it.
+  CHECK(through >= 2048);
+  CHECK(through < static_cast<std::int64_t>(written.size()));
+  CHECK(indexed == through);
+
+  // The request ids of `user`'s records, newest first, as `keep` selects them.
+  auto expected = [&](const std::string& user, auto keep) {
+    std::vector<std::string> ids;
+    for (auto it = written.rbegin(); it != written.rend(); ++it) {
+      if (it->user_id == user && keep(*it)) {
+        ids.push_back(it->request_id);
+      }
+    }
+    return ids;
+  };
+  auto paged = [&](AuditQuery query) {
+    std::vector<std::string> ids;
+    for (;;) {
+      const auto page = store->audit_log(query);
+      for (const auto& record : page) {
+        ids.push_back(record.request_id);
+      }
+      if (page.size() < query.limit) {
+        return ids;
+      }
+      query.before_seq = page.back().seq;
+    }
+  };
+  const auto any = [](const AuditRecord&) { return true; };
+  for (const std::string user : {"alice", "bob", "carol"}) {
+    CAPTURE(user);
+    AuditQuery query;
+    query.user_id = user;
+    query.limit = 97; // pages that straddle the end of the index
+    CHECK(paged(query) == expected(user, any));
+    query.ns = "work";
+    CHECK(paged(query) == expected(user, [](const AuditRecord& r) { return r.ns == "work"; }));
+    query.ns.reset();
+    query.since = Timestamp{std::chrono::microseconds{k_t0 + 2000}};
+    query.until = Timestamp{std::chrono::microseconds{k_t0 + 5000}};
+    CHECK(paged(query) == expected(user, [](const AuditRecord& r) {
+            const auto t = r.time.time_since_epoch().count();
+            return t >= k_t0 + 2000 && t <= k_t0 + 5000;
+          }));
+  }
+
+  // Retention takes the oldest records out of the index too.
+  AuditQuery everything;
+  everything.limit = 100'000;
+  const auto log = store->audit_log(everything);
+  REQUIRE(log.size() == written.size());
+  const std::uint64_t cut = log[log.size() - 3000].seq;
+  CHECK(store->prune_audit(cut) == 3000);
+  CHECK(raw_query(db_path(dir), "SELECT count(*) FROM audit_user_index WHERE indexed_seq <= " + std::to_string(cut)) ==
+        "0");
+  written.erase(written.begin(), written.begin() + 3000);
+  for (const std::string user : {"alice", "bob", "carol"}) {
+    AuditQuery query;
+    query.user_id = user;
+    query.limit = 1000;
+    CHECK(paged(query) == expected(user, any));
+  }
+  // A store opened later goes on from where the index ends.
+  store.reset();
+  store = open_sqlite(dir);
+  for (int chunk = 0; chunk < 10; ++chunk) {
+    std::vector<AuditRecord> more(250);
+    for (std::size_t i = 0; i < more.size(); ++i) {
+      more[i].request_id = "more-" + std::to_string(chunk) + "-" + std::to_string(i);
+      more[i].user_id = "alice";
+    }
+    store->append_audit(more, true);
+    written.insert(written.end(), more.begin(), more.end());
+  }
+  CHECK(std::stoll(raw_query(db_path(dir), "SELECT seq FROM audit_user_index_through")) > through);
+  AuditQuery alice;
+  alice.user_id = "alice";
+  alice.limit = 500;
+  CHECK(paged(alice) == expected("alice", any));
 }
 
 } // namespace zsimem

@@ -37,6 +37,10 @@ constexpr int k_busy_timeout_ms = 10'000;
 constexpr int k_checkpoint_frames = 128;
 // A long-lived store (the daemon) checkpoints on a thread of its own, less often.
 constexpr int k_background_checkpoint_frames = 1000;
+// Audit records appended before a commit adds them to the audit log's index
+// by user in one go: up to this many are read from the log's tail by a
+// query by user.
+constexpr std::int64_t k_audit_index_batch = 2048;
 // Read connections a long-lived store opens besides the writer's.
 constexpr std::size_t k_max_readers = 4;
 // Bytes of head hints a long-lived store keeps before it starts afresh.
@@ -154,6 +158,21 @@ CREATE TABLE hook_cursors (
 ) WITHOUT ROWID;
 CREATE INDEX hook_cursors_by_context ON hook_cursors (user_id, ns);
 )sql"},
+    // The audit log's index by user, kept in batches: an index entry per
+    // record cost every write a page of its own (users are random where the
+    // records are appended). Records after `audit_user_index_through` are
+    // not in it yet; a query by user reads them from the log's tail.
+    Migration{7, R"sql(
+CREATE TABLE audit_user_index (
+  indexed_user_id TEXT NOT NULL,
+  indexed_seq INTEGER NOT NULL,
+  PRIMARY KEY (indexed_user_id, indexed_seq)
+) WITHOUT ROWID;
+INSERT INTO audit_user_index SELECT user_id, seq FROM audit ORDER BY user_id, seq;
+CREATE TABLE audit_user_index_through (seq INTEGER NOT NULL);
+INSERT INTO audit_user_index_through SELECT coalesce(max(seq), 0) FROM audit;
+DROP INDEX audit_by_user;
+)sql"},
 };
 
 constexpr int k_schema_version = k_migrations.back().to_version;
@@ -163,8 +182,9 @@ constexpr int k_schema_version = k_migrations.back().to_version;
   "rollback_of, idempotency_key, prev_hash, hash, salt, key_id, pruned_through"
 #define ZSIMEM_DATA_KEY_COLUMNS "user_id, generation, master_key_id, wrapped, created_at"
 #define ZSIMEM_HOOK_CURSOR_COLUMNS "hook, user_id, ns, revision, state"
-#define ZSIMEM_AUDIT_COLUMNS                                                                                           \
-  "seq, time, request_id, actor, operation, user_id, ns, version, outcome, detail, prev_hash, hash"
+#define ZSIMEM_AUDIT_COLUMNS_AFTER_SEQ                                                                                 \
+  "time, request_id, actor, operation, user_id, ns, version, outcome, detail, prev_hash, hash"
+#define ZSIMEM_AUDIT_COLUMNS "seq, " ZSIMEM_AUDIT_COLUMNS_AFTER_SEQ
 
 // The statements the store prepares on first use and keeps.
 enum class Sql : std::size_t {
@@ -201,6 +221,10 @@ enum class Sql : std::size_t {
   erase_hook_cursors_of_namespace,
   erase_hook_cursors_of_user,
   prune_audit,
+  unindex_pruned_audit,
+  audit_indexed_through,
+  index_audit,
+  set_audit_indexed_through,
   next_context,
   next_context_of_user,
   audit_all,
@@ -252,6 +276,11 @@ constexpr std::array<const char*, static_cast<std::size_t>(Sql::count)> k_sql{
     "DELETE FROM hook_cursors WHERE user_id = ?1 AND ns = ?2",
     "DELETE FROM hook_cursors WHERE user_id = ?1",
     "DELETE FROM audit WHERE seq <= ?1",
+    "DELETE FROM audit_user_index WHERE (indexed_user_id, indexed_seq) IN"
+    " (SELECT user_id, seq FROM audit WHERE seq <= ?1)",
+    "SELECT seq FROM audit_user_index_through",
+    "INSERT INTO audit_user_index SELECT user_id, seq FROM audit WHERE seq > ?1 ORDER BY user_id, seq",
+    "UPDATE audit_user_index_through SET seq = ?1",
     // Skips from one context to the next through the primary key instead of
     // scanning every version.
     "SELECT user_id, ns FROM versions WHERE (user_id, ns, version) > (?1, ?2, ?3)"
@@ -260,12 +289,19 @@ constexpr std::array<const char*, static_cast<std::size_t>(Sql::count)> k_sql{
     " ORDER BY ns, version LIMIT 1",
     "SELECT " ZSIMEM_AUDIT_COLUMNS " FROM audit WHERE seq < ?1 AND time >= ?2 AND time <= ?3"
     " AND (?4 IS NULL OR ns = ?4) ORDER BY seq DESC LIMIT ?5",
-    "SELECT " ZSIMEM_AUDIT_COLUMNS " FROM audit WHERE user_id = ?6 AND seq < ?1 AND time >= ?2"
-    " AND time <= ?3 AND (?4 IS NULL OR ns = ?4) ORDER BY seq DESC LIMIT ?5",
+    // The tail not yet indexed, merged with the indexed records (each part
+    // in seq order: the first column of the second is the index's own, so
+    // that the planner merges the two without sorting either).
+    "SELECT " ZSIMEM_AUDIT_COLUMNS " FROM audit WHERE seq > (SELECT seq FROM audit_user_index_through)"
+    " AND user_id = ?6 AND seq < ?1 AND time >= ?2 AND time <= ?3 AND (?4 IS NULL OR ns = ?4)"
+    " UNION ALL SELECT indexed_seq, " ZSIMEM_AUDIT_COLUMNS_AFTER_SEQ " FROM audit_user_index CROSS JOIN audit"
+    " ON seq = indexed_seq WHERE indexed_user_id = ?6 AND indexed_seq < ?1 AND time >= ?2 AND time <= ?3"
+    " AND (?4 IS NULL OR ns = ?4) ORDER BY 1 DESC LIMIT ?5",
 };
 
 #undef ZSIMEM_VERSION_COLUMNS
 #undef ZSIMEM_AUDIT_COLUMNS
+#undef ZSIMEM_AUDIT_COLUMNS_AFTER_SEQ
 #undef ZSIMEM_DATA_KEY_COLUMNS
 #undef ZSIMEM_HOOK_CURSOR_COLUMNS
 
@@ -506,8 +542,12 @@ private:
   static HookCursor read_hook_cursor(const SQLite::Statement& row);
   Error damaged_time(const std::string& where) const;
   // Appends `record` to the audit log's hash chain after the record whose
-  // hash is `last_hash`, and moves `last_hash` on to it.
-  static void insert_audit(Connection& connection, const AuditRecord& record, std::string& last_hash);
+  // hash is `last_hash`, and moves `last_hash` on to it; the record's seq.
+  static std::int64_t insert_audit(Connection& connection, const AuditRecord& record, std::string& last_hash);
+  // In a write transaction that appended audit records up to `last_seq`:
+  // adds the log's tail to its index by user once it is a batch long. The
+  // new end of the index, to remember once committed.
+  std::optional<std::int64_t> index_audit_if_due(Connection& connection, std::int64_t last_seq);
   static std::string last_audit_hash(Connection& connection);
 
   std::filesystem::path m_path;
@@ -524,6 +564,9 @@ private:
   std::mutex m_queue_mutex;
   std::vector<PendingWrite*> m_queue;
   bool m_leading = false; // a writer leads: it commits the queue's writes next
+  // Where the audit log's index by user ended at this process's last look
+  // (see index_audit_if_due); under the writer's mutex.
+  std::int64_t m_audit_indexed_through = 0;
   std::atomic<std::uint64_t> m_transactions{0};
   std::atomic<std::uint64_t> m_writes{0};
   HeadHints m_hints;
@@ -917,7 +960,7 @@ std::string SqliteStore::last_audit_hash(Connection& connection) {
   return query->executeStep() ? query->getColumn(0).getString() : std::string{};
 }
 
-void SqliteStore::insert_audit(Connection& connection, const AuditRecord& unchained, std::string& last_hash) {
+std::int64_t SqliteStore::insert_audit(Connection& connection, const AuditRecord& unchained, std::string& last_hash) {
   AuditRecord record = unchained;
   chain_audit(record, last_hash);
   StatementUse insert(connection.statement(Sql::insert_audit));
@@ -934,6 +977,31 @@ void SqliteStore::insert_audit(Connection& connection, const AuditRecord& unchai
   insert->bindNoCopy(11, record.hash);
   insert->exec();
   last_hash = record.hash;
+  return connection.db.getLastInsertRowid();
+}
+
+std::optional<std::int64_t> SqliteStore::index_audit_if_due(Connection& connection, std::int64_t last_seq) {
+  if (last_seq - m_audit_indexed_through < k_audit_index_batch) {
+    return std::nullopt;
+  }
+  // The remembered end may be behind: other processes index too.
+  std::int64_t through = 0;
+  {
+    StatementUse query(connection.statement(Sql::audit_indexed_through));
+    if (query->executeStep()) {
+      through = query->getColumn(0).getInt64();
+    }
+  }
+  if (last_seq - through >= k_audit_index_batch) {
+    StatementUse index(connection.statement(Sql::index_audit));
+    index->bind(1, through);
+    index->exec();
+    StatementUse update(connection.statement(Sql::set_audit_indexed_through));
+    update->bind(1, last_seq);
+    update->exec();
+    through = last_seq;
+  }
+  return through;
 }
 
 bool SqliteStore::append(std::span<const VersionRecord> records, std::span<const AuditRecord> audit) {
@@ -1014,6 +1082,7 @@ void SqliteStore::commit_group(const std::vector<PendingWrite*>& group) {
       try {
         WriteTransaction transaction(connection);
         std::string last_hash = last_audit_hash(connection);
+        std::int64_t last_seq = 0;
         for (PendingWrite* pending : group) {
           if (pending != group.front()) {
             failpoint::hit("sqlite.between_writes");
@@ -1034,11 +1103,15 @@ void SqliteStore::commit_group(const std::vector<PendingWrite*>& group) {
             }
           }
           for (const auto& record : pending->audit) {
-            insert_audit(connection, record, last_hash);
+            last_seq = insert_audit(connection, record, last_hash);
           }
         }
+        const auto indexed_through = last_seq > 0 ? index_audit_if_due(connection, last_seq) : std::nullopt;
         failpoint::hit("sqlite.before_commit");
         transaction.commit();
+        if (indexed_through) {
+          m_audit_indexed_through = *indexed_through;
+        }
       } catch (...) {
         if (!durable) {
           connection.db.tryExec("PRAGMA synchronous = FULL");
@@ -1233,9 +1306,15 @@ std::size_t SqliteStore::prune(const VersionRecord& gap) {
 
 std::size_t SqliteStore::prune_audit(std::uint64_t through_seq) {
   return with_writer([&](Connection& connection) {
+    WriteTransaction transaction(connection);
+    StatementUse unindex(connection.statement(Sql::unindex_pruned_audit));
+    unindex->bind(1, clamp_to_int64(through_seq));
+    unindex->exec();
     StatementUse remove(connection.statement(Sql::prune_audit));
     remove->bind(1, clamp_to_int64(through_seq));
-    return static_cast<std::size_t>(remove->exec());
+    const auto removed = static_cast<std::size_t>(remove->exec());
+    transaction.commit();
+    return removed;
   });
 }
 
