@@ -5,7 +5,9 @@
 #include <cerrno>
 #include <netinet/in.h>
 #include <poll.h>
+#include <string_view>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 namespace zsimem::daemon {
@@ -28,6 +30,21 @@ int wait_for(int fd, short events, std::chrono::steady_clock::duration timeout) 
       return ready > 0 ? 1 : ready;
     }
   }
+}
+
+// Whether `bytes` are a whole response head whose Content-Length announces
+// a body (cpp-httplib spells the header so).
+bool announces_body(std::string_view bytes) {
+  if (!bytes.starts_with("HTTP/1.1 ") || !bytes.ends_with("\r\n\r\n")) {
+    return false;
+  }
+  constexpr std::string_view k_length = "\r\nContent-Length: ";
+  const auto at = bytes.find(k_length);
+  if (at == std::string_view::npos) {
+    return false;
+  }
+  const auto value = bytes.substr(at + k_length.size());
+  return !value.empty() && value.front() >= '1' && value.front() <= '9';
 }
 
 void ip_and_port(int fd, bool peer, std::string& ip, int& port) {
@@ -88,6 +105,7 @@ bool ConnectionStream::wait_for_request(milliseconds idle) {
 }
 
 void ConnectionStream::begin_request() {
+  m_response_checked = false;
   m_phase = Phase::head;
   m_phase_start = Clock::now();
   m_head_bytes = 0;
@@ -167,6 +185,9 @@ ssize_t ConnectionStream::fail(Failure failure) {
 }
 
 bool ConnectionStream::receive() {
+  // The bytes are usually here already (the client sent the request whole,
+  // or the wait between requests saw them): poll only when they are not.
+  bool poll_first = m_transport != nullptr;
   for (;;) {
     auto wait = std::chrono::duration_cast<Clock::duration>(m_limits.read_timeout);
     if (const auto until = deadline()) {
@@ -176,14 +197,17 @@ bool ConnectionStream::receive() {
         return false;
       }
     }
-    const bool pending = m_transport != nullptr && m_transport->has_pending();
-    const int ready = pending ? 1 : wait_for(m_fd, POLLIN, wait);
-    if (ready <= 0) {
-      m_failure = ready == 0 ? Failure::timeout : Failure::error;
-      return false;
+    if (poll_first) {
+      const bool pending = m_transport != nullptr && m_transport->has_pending();
+      const int ready = pending ? 1 : wait_for(m_fd, POLLIN, wait);
+      if (ready <= 0) {
+        m_failure = ready == 0 ? Failure::timeout : Failure::error;
+        return false;
+      }
     }
+    poll_first = true;
     const ssize_t got = m_transport != nullptr ? m_transport->receive(m_buffer.data(), m_buffer.size())
-                                               : ::recv(m_fd, m_buffer.data(), m_buffer.size(), 0);
+                                               : ::recv(m_fd, m_buffer.data(), m_buffer.size(), MSG_DONTWAIT);
     if (got > 0) {
       m_buffer_start = 0;
       m_buffer_end = static_cast<std::size_t>(got);
@@ -279,8 +303,22 @@ bool ConnectionStream::is_writable() const {
 }
 
 ssize_t ConnectionStream::write(const char* ptr, std::size_t size) {
-  if (!is_writable()) {
-    return -1;
+  if (!m_response_checked) {
+    if (!is_writable()) {
+      return -1;
+    }
+    m_response_checked = true;
+    // cpp-httplib writes a response's head, then its body: a head that
+    // announces a body waits for it, so that both leave in one segment
+    // (the peer is woken once, not twice). flush() sends a head whose body
+    // never comes (a HEAD request's).
+    if (m_transport == nullptr && announces_body({ptr, size})) {
+      m_held.assign(ptr, size);
+      return static_cast<ssize_t>(size);
+    }
+  }
+  if (!m_held.empty()) {
+    return send_with_held(ptr, size);
   }
   if (m_transport != nullptr) {
     return m_transport->send(ptr, size, m_limits.write_timeout);
@@ -293,8 +331,62 @@ ssize_t ConnectionStream::write(const char* ptr, std::size_t size) {
   }
 }
 
-void ConnectionStream::get_remote_ip_and_port(std::string& ip, int& port) const { ip_and_port(m_fd, true, ip, port); }
+ssize_t ConnectionStream::send_with_held(const char* ptr, std::size_t size) {
+  std::array<iovec, 2> parts{{{m_held.data(), m_held.size()}, {const_cast<char*>(ptr), size}}};
+  std::size_t part = 0;
+  const std::size_t total = m_held.size() + size;
+  std::size_t sent_total = 0;
+  // sendmsg may send part of it (a send timeout, a signal): go on from there.
+  while (sent_total < total) {
+    msghdr message{};
+    message.msg_iov = parts.data() + part;
+    message.msg_iovlen = parts.size() - part;
+    const ssize_t sent = ::sendmsg(m_fd, &message, MSG_NOSIGNAL);
+    if (sent < 0) {
+      if (errno == EINTR) {
+        continue;
+      }
+      m_held.clear();
+      return -1;
+    }
+    sent_total += static_cast<std::size_t>(sent);
+    for (auto left = static_cast<std::size_t>(sent); left > 0 && part < parts.size();) {
+      const std::size_t used = std::min(left, parts[part].iov_len);
+      parts[part].iov_base = static_cast<char*>(parts[part].iov_base) + used;
+      parts[part].iov_len -= used;
+      left -= used;
+      if (parts[part].iov_len == 0) {
+        ++part;
+      }
+    }
+  }
+  m_held.clear();
+  return static_cast<ssize_t>(size);
+}
 
-void ConnectionStream::get_local_ip_and_port(std::string& ip, int& port) const { ip_and_port(m_fd, false, ip, port); }
+bool ConnectionStream::flush() {
+  if (m_held.empty()) {
+    return true;
+  }
+  return send_with_held(nullptr, 0) >= 0;
+}
+
+void ConnectionStream::get_remote_ip_and_port(std::string& ip, int& port) const {
+  if (!m_remote) {
+    m_remote.emplace();
+    ip_and_port(m_fd, true, m_remote->first, m_remote->second);
+  }
+  ip = m_remote->first;
+  port = m_remote->second;
+}
+
+void ConnectionStream::get_local_ip_and_port(std::string& ip, int& port) const {
+  if (!m_local) {
+    m_local.emplace();
+    ip_and_port(m_fd, false, m_local->first, m_local->second);
+  }
+  ip = m_local->first;
+  port = m_local->second;
+}
 
 } // namespace zsimem::daemon

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 
 namespace zsimem::daemon {
 
@@ -96,6 +97,9 @@ public:
   // True when the connection cannot carry another request: reading failed
   // or the current request was not read to its end.
   [[nodiscard]] bool must_close() const;
+  // Sends what write() held back (a response head waiting for its body);
+  // false when that fails. Call once a response is written.
+  bool flush();
   // Closes the socket. When bytes of the client may still be on their way
   // (a response sent before its request's body was read), first sends FIN
   // and reads for up to `linger`, so that the close does not become a reset
@@ -122,6 +126,8 @@ private:
   [[nodiscard]] std::optional<Clock::time_point> deadline() const;
   [[nodiscard]] bool request_complete() const;
   ssize_t fail(Failure failure);
+  // Sends [ptr, ptr + size) after the held head, in one system call.
+  ssize_t send_with_held(const char* ptr, std::size_t size);
 
   int m_fd;
   int m_wake_fd;
@@ -139,6 +145,15 @@ private:
   std::array<char, 16 * 1024> m_buffer{};
   std::size_t m_buffer_start = 0;
   std::size_t m_buffer_end = 0;
+  // A response head announcing a body, held back to go out with the body
+  // in one segment (see write()).
+  std::string m_held;
+  // Whether the current response's first write checked the client can
+  // take it (is_writable); the writes after it rely on the send timeout.
+  bool m_response_checked = false;
+  // The addresses of the socket's ends, looked up once.
+  mutable std::optional<std::pair<std::string, int>> m_remote;
+  mutable std::optional<std::pair<std::string, int>> m_local;
 };
 
 } // namespace zsimem::daemon

@@ -131,6 +131,7 @@ bool GuardedServer::process_and_close_socket(socket_t sock) {
     bool connection_closed = false;
     ok = process_request(stream, left == 1, connection_closed,
                          [this, &stream](httplib::Request& req) { begin_body(stream, req); });
+    ok = stream.flush() && ok;
     if (!ok || connection_closed || stream.must_close()) {
       break;
     }
