@@ -179,6 +179,18 @@ public:
   }
   [[nodiscard]] bool closed() const { return m_closed; }
 
+  // The bytes of exactly one recv, once some arrive within `timeout` (""
+  // on timeout or close); what read_response buffered is left alone.
+  std::string receive_once(milliseconds timeout) {
+    pollfd poll_fd{m_fd, POLLIN, 0};
+    if (::poll(&poll_fd, 1, static_cast<int>(timeout.count())) <= 0) {
+      return {};
+    }
+    char chunk[64 * 1024];
+    const ssize_t got = ::recv(m_fd, chunk, sizeof chunk, 0);
+    return got > 0 ? std::string(chunk, static_cast<std::size_t>(got)) : std::string{};
+  }
+
   // True when the server has sent something or closed, without waiting.
   bool server_spoke() {
     pollfd poll_fd{m_fd, POLLIN, 0};
@@ -1143,6 +1155,36 @@ TEST_CASE("http hostile: a connection carries another request only when the last
       CHECK(connection.read_response(milliseconds(0)).status == -1); // the hidden request got no answer
     }
   }
+}
+
+TEST_CASE("http: a response's head and body leave together; a HEAD response is its head alone", "[http]") {
+  const Daemon d("sqlite");
+  seed(d);
+  RawConnection connection(d.port);
+  const auto request = [&](std::string_view method) {
+    REQUIRE(connection.send_all(std::string(method) + " " + k_known + " HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"));
+  };
+  // Sent in one piece, the whole answer comes out of the first recv.
+  request("GET");
+  const std::string whole = connection.receive_once(k_prompt);
+  const auto head_end = whole.find("\r\n\r\n");
+  REQUIRE(head_end != std::string::npos);
+  CHECK(Json::parse(whole.substr(head_end + 4), nullptr, false).value("user_id", "") == "known");
+  // The same head for HEAD, with its Content-Length but no body: the next
+  // answer on the connection starts right after it.
+  request("HEAD");
+  request("GET");
+  std::string both;
+  while (both.find("\r\n\r\n", both.find("\r\n\r\n") + 4) == std::string::npos) {
+    const std::string more = connection.receive_once(k_prompt);
+    REQUIRE_FALSE(more.empty());
+    both += more;
+  }
+  const auto first_end = both.find("\r\n\r\n");
+  const std::string head_only = both.substr(0, first_end + 4);
+  CHECK_THAT(head_only, Catch::StartsWith("HTTP/1.1 200"));
+  CHECK_THAT(lower(head_only), Catch::Contains("content-length: " + std::to_string(whole.size() - head_end - 4)));
+  CHECK_THAT(both.substr(first_end + 4), Catch::StartsWith("HTTP/1.1 200"));
 }
 
 TEST_CASE("http hostile: malformed requests neither add metric series nor borrow a route", "[http][hostile]") {
