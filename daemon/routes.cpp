@@ -207,15 +207,19 @@ void set_etag(httplib::Response& res, const VersionRecord& record) {
   res.set_header("ETag", "\"" + version_string(record.version) + "\"");
 }
 
-void send_context(httplib::Response& res, const VersionRecord& record) {
+void send_context(httplib::Response& res, const VersionRecord& record, DataCheck check = DataCheck::check) {
   set_etag(res, record);
   res.status = 200;
-  res.set_content(user_context_text(record), "application/json");
+  res.set_content(user_context_text(record, check), "application/json");
 }
 
 void send_context(httplib::Response& res, const MergeResult& result) {
   res.set_header("X-Zsimem-Outcome", std::string(to_string(result.outcome)));
-  send_context(res, result.record);
+  // A version merged or rolled back to here has data the service made or
+  // parsed; an unchanged or replayed one has the stored data.
+  const bool made_here =
+      result.outcome == MergeResult::Outcome::created || result.outcome == MergeResult::Outcome::dry_run;
+  send_context(res, result.record, made_here ? DataCheck::known_json : DataCheck::check);
 }
 
 using Body = std::function<void(const httplib::Request&, httplib::Response&, const Caller&)>;

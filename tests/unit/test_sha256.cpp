@@ -1,3 +1,5 @@
+#include "sha256.hpp"
+
 #include <zsimem/hash_chain.hpp>
 
 #include <catch2/catch.hpp>
@@ -23,4 +25,21 @@ TEST_CASE("SHA-256 pads correctly at every block boundary", "[hash][sha256]") {
   CHECK(sha256_hex(std::string(65, 'a')) == "635361c48bb9eab14198e76ea8ab7f1a41685d6ad62aa9146d301d4f17eb0ae0");
   CHECK(sha256_hex(std::string(119, 'a')) == "31eba51c313a5c08226adf18d4a359cfdfd8d2e816b13f4af952f7ea6584dcfb");
   CHECK(sha256_hex(std::string(120, 'a')) == "2f3d335432c70b580af0e8e1b3674a7c020d683aa5f73aaaedfdc55af904c21c");
+}
+
+TEST_CASE("SHA-256 with the SHA extensions agrees with the portable code at every length", "[hash][sha256]") {
+  namespace detail = zsimem::detail;
+  if (!detail::cpu_has_sha_ni()) {
+    WARN("this CPU has no SHA extensions: only the portable code ran");
+    return;
+  }
+  std::string bytes;
+  for (std::size_t size = 0; size <= 1100; ++size) {
+    CAPTURE(size);
+    CHECK(detail::sha256_sha_ni(bytes) == detail::sha256_portable(bytes));
+    // Every byte value, in an order no block repeats.
+    bytes.push_back(static_cast<char>((size * 131 + size / 256) & 0xff));
+  }
+  CHECK(detail::sha256_sha_ni("abc") == detail::sha256_portable("abc"));
+  CHECK(zsimem::sha256(bytes) == detail::sha256_sha_ni(bytes));
 }

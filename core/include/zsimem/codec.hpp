@@ -27,10 +27,13 @@ std::string canonical_json(const Json& value);
 
 // The spec's UserContext {user_id, version, data, updated_at}, plus namespace.
 Json user_context_json(const VersionRecord& record);
+// Whether user_context_text checks the data is JSON: data read from a store
+// is; data this process just made or parsed (a new version's) need not be.
+enum class DataCheck { check, known_json };
 // The same, as compact JSON text: the bytes of user_context_json(record)
 // dumped, made without parsing the stored data, which is canonical already
 // (only checked: Error{unavailable} when a damaged store holds broken JSON).
-std::string user_context_text(const VersionRecord& record);
+std::string user_context_text(const VersionRecord& record, DataCheck check = DataCheck::check);
 
 // A version with all its metadata. `with_data` false leaves out data and delta.
 Json version_json(const VersionRecord& record, bool with_data = true);
