@@ -41,6 +41,8 @@ constexpr int k_background_checkpoint_frames = 1000;
 // by user in one go: up to this many are read from the log's tail by a
 // query by user.
 constexpr std::int64_t k_audit_index_batch = 2048;
+// The longest a group commit's leader waits for more writes to join it.
+constexpr std::chrono::milliseconds k_max_gather{2};
 // Read connections a long-lived store opens besides the writer's.
 constexpr std::size_t k_max_readers = 4;
 // Bytes of head hints a long-lived store keeps before it starts afresh.
@@ -475,6 +477,13 @@ private:
   // Queues one write for the next group (or leads it); whether it was
   // written (PendingWrite::appended).
   bool commit_in_group(PendingWrite& pending);
+  // A leader's wait, before it takes the queue, for as many writes as the
+  // last group had, for at most as long as the last commit took (and
+  // k_max_gather). The writers the last commit answered are usually back
+  // with their next write by then: one commit, and one fsync, of what
+  // would be two or three, each of which rewrites the pages the group's
+  // rows share. `lock` holds m_queue_mutex.
+  void gather(std::unique_lock<std::mutex>& lock);
   // The compare and set of put_hook_cursor, in the group's transaction.
   static bool store_hook_cursor(Connection& connection, const HookCursor& cursor);
   // Commits a group in one transaction, each write in a savepoint of its own,
@@ -564,6 +573,11 @@ private:
   std::mutex m_queue_mutex;
   std::vector<PendingWrite*> m_queue;
   bool m_leading = false; // a writer leads: it commits the queue's writes next
+  // Gathering (a long-lived store, under m_queue_mutex): see gather().
+  std::condition_variable m_queue_grew;
+  std::size_t m_gather_target = 0; // the queue length a gathering leader waits for; 0: none waits
+  std::size_t m_last_group_size = 0;
+  std::chrono::steady_clock::duration m_last_commit_time{};
   // Where the audit log's index by user ended at this process's last look
   // (see index_audit_if_due); under the writer's mutex.
   std::int64_t m_audit_indexed_through = 0;
@@ -1026,6 +1040,9 @@ bool SqliteStore::commit_in_group(PendingWrite& pending) {
     const std::lock_guard lock(m_queue_mutex);
     m_queue.push_back(&pending);
     leads = !std::exchange(m_leading, true);
+    if (m_gather_target != 0 && m_queue.size() >= m_gather_target) {
+      m_queue_grew.notify_one();
+    }
   }
   if (!leads) {
     std::unique_lock lock(pending.mutex);
@@ -1037,12 +1054,19 @@ bool SqliteStore::commit_in_group(PendingWrite& pending) {
     std::vector<PendingWrite*> group;
     PendingWrite* next_leader = nullptr;
     {
-      const std::lock_guard lock(m_queue_mutex);
+      std::unique_lock lock(m_queue_mutex);
+      if (m_long_lived) {
+        gather(lock);
+      }
       group.swap(m_queue);
     }
+    const auto started = std::chrono::steady_clock::now();
     commit_group(group);
+    const auto took = std::chrono::steady_clock::now() - started;
     {
       const std::lock_guard lock(m_queue_mutex);
+      m_last_group_size = group.size();
+      m_last_commit_time = took;
       if (m_queue.empty()) {
         m_leading = false;
       } else {
@@ -1068,6 +1092,17 @@ bool SqliteStore::commit_in_group(PendingWrite& pending) {
     std::rethrow_exception(pending.error);
   }
   return pending.appended;
+}
+
+void SqliteStore::gather(std::unique_lock<std::mutex>& lock) {
+  const std::size_t target = m_last_group_size;
+  if (m_queue.size() >= target) {
+    return;
+  }
+  m_gather_target = target;
+  m_queue_grew.wait_for(lock, std::min<std::chrono::steady_clock::duration>(m_last_commit_time, k_max_gather),
+                        [&] { return m_queue.size() >= target; });
+  m_gather_target = 0;
 }
 
 void SqliteStore::commit_group(const std::vector<PendingWrite*>& group) {
