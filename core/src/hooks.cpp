@@ -264,16 +264,36 @@ HooksConfig HooksConfig::load(const std::filesystem::path& path) {
 }
 
 std::string hook_event_json(const VersionRecord& record) {
-  const Json event{{"user_id", record.user_id},
-                   {"namespace", record.ns},
-                   {"version", version_string(record.version)},
-                   {"previous_version", record.version > 1 ? Json(version_string(record.version - 1)) : Json(nullptr)},
-                   {"updated_at", format_rfc3339(record.updated_at)},
-                   {"delta", record.delta.empty() ? Json::object() : Json::parse(record.delta)},
-                   {"data", Json::parse(record.data)},
-                   {"tags", record.tags},
-                   {"request_id", record.request_id}};
-  return event.dump();
+  // The stored data and delta are canonical JSON already: spliced in after
+  // a check, not parsed and dumped again (every version of every hooked
+  // context passes here). Members in the order dump() gives them.
+  const std::string_view delta = record.delta.empty() ? std::string_view("{}") : std::string_view(record.delta);
+  if (!Json::accept(record.data) || !Json::accept(delta)) {
+    throw Error(ErrorCode::unavailable, "version " + version_string(record.version) + " of " + record.user_id + "/" +
+                                            record.ns + " is not valid JSON: the store is damaged (run zsimem verify)");
+  }
+  std::string text;
+  text.reserve(record.data.size() + delta.size() + 256);
+  text += R"({"data":)";
+  text += record.data;
+  text += R"(,"delta":)";
+  text += delta;
+  text += R"(,"namespace":)";
+  text += Json(record.ns).dump();
+  text += R"(,"previous_version":)";
+  text += record.version > 1 ? "\"" + version_string(record.version - 1) + "\"" : std::string("null");
+  text += R"(,"request_id":)";
+  text += Json(record.request_id).dump();
+  text += R"(,"tags":)";
+  text += Json(record.tags).dump();
+  text += R"(,"updated_at":")";
+  text += format_rfc3339(record.updated_at);
+  text += R"(","user_id":)";
+  text += Json(record.user_id).dump();
+  text += R"(,"version":")";
+  text += version_string(record.version);
+  text += R"("})";
+  return text;
 }
 
 std::string webhook_signature(std::string_view secret, std::int64_t unix_seconds, std::string_view body) {

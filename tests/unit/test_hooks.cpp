@@ -116,6 +116,37 @@ TEST_CASE("hooks: an event carries the version, its predecessor, delta, data, ta
   CHECK(Json::parse(hook_event_json(record))["previous_version"].is_null());
 }
 
+TEST_CASE("hooks: an event's text is the compact JSON of its members, sorted, whatever the strings hold", "[hooks]") {
+  VersionRecord record;
+  record.user_id = "zoë \"quoted\"";
+  record.ns = "name\\space";
+  record.updated_at = parse_time("2026-11-30T08:00:00.123456Z");
+  record.data = R"({"a":[1,2.5,"é"],"b":{"c":null}})";
+  record.tags = {"tag \"one\"", "ünï"};
+  record.request_id = "req\n1";
+  // Stored data and deltas are canonical JSON: compact, keys sorted, UTF-8 unescaped.
+  for (const std::uint64_t version : std::initializer_list<std::uint64_t>{1, 2, 18446744073709551615ULL}) {
+    for (const std::string delta : {"", R"({"a":[1,2.5,"é"]})"}) {
+      record.version = version;
+      record.delta = delta;
+      CAPTURE(version, delta);
+      // What parsing the stored texts and dumping the whole event gives.
+      const Json event{{"user_id", record.user_id},
+                       {"namespace", record.ns},
+                       {"version", std::to_string(version)},
+                       {"previous_version", version > 1 ? Json(std::to_string(version - 1)) : Json(nullptr)},
+                       {"updated_at", "2026-11-30T08:00:00.123456Z"},
+                       {"delta", delta.empty() ? Json::object() : Json::parse(delta)},
+                       {"data", Json::parse(record.data)},
+                       {"tags", record.tags},
+                       {"request_id", record.request_id}};
+      CHECK(hook_event_json(record) == event.dump());
+    }
+  }
+  record.data = R"({"a":)";
+  CHECK_THROWS_AS(hook_event_json(record), Error);
+}
+
 TEST_CASE("hooks: the trend detector answers a threshold crossed or a turn, and the goal tracker its progress",
           "[hooks]") {
   HookSpec trend;
