@@ -19,6 +19,7 @@
 #include <iostream>
 #include <poll.h>
 #include <pthread.h>
+#include <string>
 #include <thread>
 #include <unistd.h>
 
@@ -332,8 +333,12 @@ int serve_until_signalled(MemoryService& service, Metrics& metrics, const Server
   HttpServer server(service, metrics, options);
   const int port = server.bind();
   const char* scheme = options.tls_cert_file.empty() ? "http" : "https";
-  std::cerr << "zsimem: listening on " << scheme << "://" << options.host << ":" << port << options.api_prefix
-            << std::endl;
+  // One write: a line in pieces would interleave with what other threads
+  // log meanwhile (the retention timer's first prune), and scripts read the
+  // port from it.
+  const std::string listening = std::string("zsimem: listening on ") + scheme + "://" + options.host + ":" +
+                                std::to_string(port) + options.api_prefix + "\n";
+  std::cerr << listening << std::flush;
   std::thread waiter([&] {
     if (const int signal = stop_signals.wait(); signal != 0) {
       spdlog::info("signal {}: finishing in-flight requests", signal);
