@@ -372,21 +372,21 @@ bool ConnectionStream::flush() {
 }
 
 void ConnectionStream::get_remote_ip_and_port(std::string& ip, int& port) const {
-  if (!m_remote) {
-    m_remote.emplace();
-    ip_and_port(m_fd, true, m_remote->first, m_remote->second);
-  }
-  ip = m_remote->first;
-  port = m_remote->second;
+  cached_address(m_remote, true, ip, port);
 }
 
 void ConnectionStream::get_local_ip_and_port(std::string& ip, int& port) const {
-  if (!m_local) {
-    m_local.emplace();
-    ip_and_port(m_fd, false, m_local->first, m_local->second);
+  cached_address(m_local, false, ip, port);
+}
+
+void ConnectionStream::cached_address(std::optional<std::pair<std::string, int>>& cache, bool peer, std::string& ip,
+                                      int& port) const {
+  if (!cache) {
+    cache.emplace();
+    ip_and_port(m_fd, peer, cache->first, cache->second);
   }
-  ip = m_local->first;
-  port = m_local->second;
+  ip = cache->first;
+  port = cache->second;
 }
 
 } // namespace zsimem::daemon

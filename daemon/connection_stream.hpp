@@ -126,6 +126,8 @@ private:
   [[nodiscard]] std::optional<Clock::time_point> deadline() const;
   [[nodiscard]] bool request_complete() const;
   ssize_t fail(Failure failure);
+  // One end's address (`peer`: the client's), looked up into `cache` once.
+  void cached_address(std::optional<std::pair<std::string, int>>& cache, bool peer, std::string& ip, int& port) const;
   // Sends [ptr, ptr + size) after the held head, in one system call.
   ssize_t send_with_held(const char* ptr, std::size_t size);
 

@@ -134,12 +134,18 @@ Json user_context_json(const VersionRecord& record) {
               {"updated_at", format_rfc3339(record.updated_at)}};
 }
 
-std::string user_context_text(const VersionRecord& record, DataCheck check) {
+void check_stored_json(const VersionRecord& record, std::string_view field, std::string_view json) {
   // Checked, not parsed: a store damaged in place must not answer with broken JSON.
-  if (check == DataCheck::check && !Json::accept(record.data)) {
-    throw Error(ErrorCode::unavailable, "the data of version " + version_string(record.version) + " of " +
-                                            record.user_id + "/" + record.ns +
+  if (!Json::accept(json)) {
+    throw Error(ErrorCode::unavailable, "the " + std::string(field) + " of version " + version_string(record.version) +
+                                            " of " + record.user_id + "/" + record.ns +
                                             " is not valid JSON: the store is damaged (run zsimem verify)");
+  }
+}
+
+std::string user_context_text(const VersionRecord& record, DataCheck check) {
+  if (check == DataCheck::check) {
+    check_stored_json(record, "data", record.data);
   }
   // Members in the order dump() gives them: nlohmann's objects are sorted maps.
   std::string text;

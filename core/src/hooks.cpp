@@ -268,10 +268,8 @@ std::string hook_event_json(const VersionRecord& record) {
   // a check, not parsed and dumped again (every version of every hooked
   // context passes here). Members in the order dump() gives them.
   const std::string_view delta = record.delta.empty() ? std::string_view("{}") : std::string_view(record.delta);
-  if (!Json::accept(record.data) || !Json::accept(delta)) {
-    throw Error(ErrorCode::unavailable, "version " + version_string(record.version) + " of " + record.user_id + "/" +
-                                            record.ns + " is not valid JSON: the store is damaged (run zsimem verify)");
-  }
+  check_stored_json(record, "data", record.data);
+  check_stored_json(record, "delta", delta);
   std::string text;
   text.reserve(record.data.size() + delta.size() + 256);
   text += R"({"data":)";

@@ -27,6 +27,9 @@ std::string canonical_json(const Json& value);
 
 // The spec's UserContext {user_id, version, data, updated_at}, plus namespace.
 Json user_context_json(const VersionRecord& record);
+// Error{unavailable} unless `json`, the stored `field` ("data", "delta") of
+// `record`, is valid JSON: for text spliced into an answer unparsed.
+void check_stored_json(const VersionRecord& record, std::string_view field, std::string_view json);
 // Whether user_context_text checks the data is JSON: data read from a store
 // is; data this process just made or parsed (a new version's) need not be.
 enum class DataCheck { check, known_json };
