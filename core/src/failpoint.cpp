@@ -18,7 +18,7 @@ namespace zsimem::failpoint {
 namespace {
 
 // Where each point is: see the hit() calls in core/src and daemon/.
-constexpr std::array<std::string_view, 12> k_names{
+constexpr std::array<std::string_view, 13> k_names{
     "file.before_publish",   // an atomic file write: data synced, not yet linked to its name
     "file.after_publish",    // linked to its name, the directory not yet synced
     "json.before_append",    // a JSON-store append, checks done, nothing written
@@ -28,6 +28,7 @@ constexpr std::array<std::string_view, 12> k_names{
     "sqlite.before_commit",  // rows inserted, COMMIT not yet run
     "sqlite.between_writes", // inside a group commit, between two callers' writes
     "sqlite.after_commit",   // committed, not yet reported to the callers
+    "sqlite.wal_write",      // a commit's WAL frames, gathered in memory, about to be written
     "sqlite.checkpoint",     // a WAL checkpoint about to run
     "service.after_append",  // a version appended, the result not yet returned
     "http.before_response",  // a request handled, its response not yet sent

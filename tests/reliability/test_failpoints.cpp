@@ -59,10 +59,17 @@ const std::vector<Case>& cases() {
       {"sqlite.before_commit", "sqlite", Workload::merge},   {"sqlite.before_commit", "sqlite", Workload::daemon},
       {"sqlite.between_writes", "sqlite", Workload::daemon}, {"sqlite.after_commit", "sqlite", Workload::apply},
       {"sqlite.after_commit", "sqlite", Workload::daemon},   {"sqlite.checkpoint", "sqlite", Workload::large_apply},
+      {"sqlite.wal_write", "sqlite", Workload::merge},       {"sqlite.wal_write", "sqlite", Workload::daemon},
       {"service.after_append", "json", Workload::merge},     {"service.after_append", "sqlite", Workload::merge},
       {"http.before_response", "json", Workload::daemon},    {"http.before_response", "sqlite", Workload::daemon},
   };
   return all;
+}
+
+// What an operation that fails at the point reports: the failpoint, but for
+// the one inside SQLite's I/O, which fails as a disk write does.
+std::string expected_error(const Case& c) {
+  return c.point == "sqlite.wal_write" ? "disk I/O error" : "failpoint " + std::string(c.point);
 }
 
 std::string describe(const Case& c, std::string_view mode) {
@@ -176,7 +183,7 @@ void run_cli_case(const Case& c, std::string_view mode) {
     CHECK(result.exit_code == k_exit_killed);
   } else if (mode == "error" && c.point != "sqlite.checkpoint") {
     CHECK(result.exit_code == k_exit_unavailable);
-    CHECK_THAT(result.err, Catch::Contains("failpoint " + std::string(c.point)));
+    CHECK_THAT(result.err, Catch::Contains(expected_error(c)));
   } else {
     // A sleep only delays; a failed checkpoint leaves the WAL longer, after a commit that succeeded.
     CHECK(result.exit_code == 0);
@@ -271,8 +278,7 @@ void run_daemon_case(const Case& c, std::string_view mode) {
           const auto result = client.Post(("/api/v1/memory/" + user).c_str(), body.dump(), "application/json");
           if (result && result->status == 200) {
             post.acknowledged = Json::parse(result->body);
-          } else if (result && result->status == 503 &&
-                     result->body.find("failpoint " + std::string(c.point)) != std::string::npos) {
+          } else if (result && result->status == 503 && result->body.find(expected_error(c)) != std::string::npos) {
             ++failed_with_failpoint;
           }
           const std::lock_guard lock(posts_mutex);

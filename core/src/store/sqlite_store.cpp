@@ -1,6 +1,7 @@
 #include "file_io.hpp"
 #include "store/backends.hpp"
 #include "store/head_hints.hpp"
+#include "store/sqlite_wal_vfs.hpp"
 
 #include <zsimem/codec.hpp>
 #include <zsimem/error.hpp>
@@ -35,8 +36,16 @@ constexpr int k_busy_timeout_ms = 10'000;
 // Frames in the WAL (about 4 KiB each) after which a commit checkpoints:
 // every process that opens the database first re-reads the whole WAL.
 constexpr int k_checkpoint_frames = 128;
-// A long-lived store (the daemon) checkpoints on a thread of its own, less often.
-constexpr int k_background_checkpoint_frames = 1000;
+// A long-lived store (the daemon) checkpoints on a thread of its own, less
+// often: a larger WAL lets a checkpoint copy a hot page once for many
+// commits, and its fsync of the database holds up fewer commits' fsyncs
+// (under load, 1,000 frames made 13% fewer durable POSTs/s than 8,192).
+constexpr int k_background_checkpoint_frames = 8192;
+// The size (64 MiB) down to which SQLite truncates a WAL when it starts it
+// over: above what the daemon's checkpoints let it reach under load, so that
+// commits overwrite the file's blocks rather than grow it (a file that
+// grows makes each fsync commit the file system's journal too).
+constexpr std::int64_t k_wal_size_limit = std::int64_t{64} << 20;
 // Audit records appended before a commit adds them to the audit log's index
 // by user in one go: up to this many are read from the log's tail by a
 // query by user.
@@ -612,6 +621,12 @@ SqliteStore::~SqliteStore() {
     }
     m_checkpoint_wanted.notify_all();
     m_checkpointer.join();
+    // The daemon's WAL can hold tens of MiB, which the next process to open
+    // the database would read first: it leaves it empty (if no other
+    // process holds it; else a later checkpoint does).
+    std::lock_guard lock(m_writer->mutex);
+    sqlite3_busy_timeout(m_writer->handle(), 0);
+    sqlite3_wal_checkpoint_v2(m_writer->handle(), "main", SQLITE_CHECKPOINT_TRUNCATE, nullptr, nullptr);
   }
 }
 
@@ -620,16 +635,17 @@ SQLite::Database SqliteStore::open_database(const std::filesystem::path& dir, co
   // not take the data directory, and the database in it, away.
   file_io::create_directories(dir);
   try {
-    SQLite::Database db(path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE | SQLite::OPEN_NOMUTEX, k_busy_timeout_ms);
+    SQLite::Database db(path.c_str(), SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE | SQLite::OPEN_NOMUTEX,
+                        k_busy_timeout_ms, sqlite_wal_vfs::name());
     // A one-shot CLI process opens and closes the database per command:
     // keeping the WAL at close spares each command a checkpoint and fsync;
     // checkpoints during commits bound the WAL's size.
     int persist_wal = 1;
     sqlite3_file_control(db.getHandle(), "main", SQLITE_FCNTL_PERSIST_WAL, &persist_wal);
     sqlite3_db_config(db.getHandle(), SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, nullptr);
-    // A successful append must survive a power cut. The size limit shrinks a
-    // WAL that a large transaction grew when it restarts.
-    db.exec("PRAGMA synchronous = FULL; PRAGMA journal_size_limit = 16777216");
+    // A successful append must survive a power cut (and under FULL the VFS
+    // writes each commit's WAL frames in one piece).
+    db.exec("PRAGMA synchronous = FULL; PRAGMA journal_size_limit = " + std::to_string(k_wal_size_limit));
     return db;
   } catch (const SQLite::Exception& e) {
     throw Error(ErrorCode::unavailable, "cannot open SQLite database " + path.string() + ": " + e.what());
