@@ -124,6 +124,7 @@ int run_serve(Session& session, const ServeArgs& args) {
     HookWorkerOptions worker_options;
     worker_options.on_problem = [](const std::string& message) { spdlog::warn("{}", message); };
     worker_options.metrics = &metrics;
+    worker_options.nice = 10; // requests first: a write never waits for a delivery, nor for its CPU
     hooks.emplace(service, *options.hooks, std::move(worker_options));
     hooks->start();
     spdlog::info("hooks: delivering to {} hooks", options.hooks->hooks.size());

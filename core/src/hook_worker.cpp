@@ -10,10 +10,13 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <condition_variable>
 #include <map>
 #include <mutex>
+#include <pthread.h>
 #include <set>
+#include <sys/resource.h>
 #include <thread>
 #include <unistd.h>
 #include <utility>
@@ -235,7 +238,22 @@ private:
     m_wake.notify_one();
   }
 
+  // Names the calling thread "zsimem-hooks" (as top -H and /proc show it)
+  // and lowers its priority by the options' nice, best effort.
+  void become_worker_thread() const {
+    pthread_setname_np(pthread_self(), "zsimem-hooks");
+    if (m_options.nice > 0) {
+      const auto thread = static_cast<id_t>(gettid());
+      errno = 0;
+      const int current = getpriority(PRIO_PROCESS, thread);
+      if (errno == 0) {
+        setpriority(PRIO_PROCESS, thread, std::min(current + m_options.nice, 19));
+      }
+    }
+  }
+
   void deliver_loop() {
+    become_worker_thread();
     std::unique_lock lock(m_mutex);
     while (!m_stopping) {
       // The first due task no other thread is delivering.
@@ -289,6 +307,7 @@ private:
   }
 
   void rescan_loop() {
+    become_worker_thread();
     std::unique_lock lock(m_mutex);
     while (!m_stopping) {
       lock.unlock();

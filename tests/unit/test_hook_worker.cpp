@@ -18,11 +18,16 @@
 #include <httplib.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <mutex>
 #include <optional>
+#include <sstream>
 #include <string>
+#include <sys/resource.h>
 #include <thread>
 #include <vector>
 
@@ -245,6 +250,53 @@ TEST_CASE("hook worker: a receiver down, then slow, then failing, then healthy g
   CHECK(status[0].failing == 0);
   CHECK(status[0].dead_letters == 0);
   worker.stop();
+}
+
+// The nice value of each of this process's threads named `name`, from /proc.
+std::vector<int> nice_of_threads(const std::string& name) {
+  std::vector<int> nice;
+  for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
+    std::string comm;
+    std::getline(std::ifstream(task.path() / "comm"), comm);
+    if (comm != name) {
+      continue;
+    }
+    std::string stat;
+    std::getline(std::ifstream(task.path() / "stat"), stat);
+    // After "(comm)": state is field 3, nice field 19.
+    std::istringstream fields(stat.substr(stat.rfind(')') + 2));
+    std::string field;
+    for (int i = 3; i <= 19 && fields >> field; ++i) {
+    }
+    nice.push_back(std::stoi(field));
+  }
+  return nice;
+}
+
+TEST_CASE("hook worker: its threads are named, and run at the nice value asked for", "[hooks][worker]") {
+  TempDir dir;
+  auto service = open_service(dir);
+  Receiver receiver;
+  const LoopbackServer server([&](httplib::Server& s) { receiver.routes(s); });
+  HooksConfig config;
+  config.hooks.push_back(webhook(server.url("/events")));
+  errno = 0;
+  const int own = getpriority(PRIO_PROCESS, 0);
+  REQUIRE(errno == 0);
+  const int asked = GENERATE(0, 7);
+  HookWorkerOptions options = fast_retries();
+  options.threads = 2;
+  options.nice = asked;
+  HookWorker worker(*service, config, options);
+  worker.start();
+  write_next(*service, "alice");
+  REQUIRE(caught_up(*service, config)); // the threads have started, and delivered
+  const auto nice = nice_of_threads("zsimem-hooks");
+  CHECK(nice.size() == 3); // two delivering, one looking for work
+  for (const int value : nice) {
+    CHECK(value == std::min(own + asked, 19));
+  }
+  CHECK(getpriority(PRIO_PROCESS, 0) == own); // the caller's own thread is left as it was
 }
 
 TEST_CASE("hook worker: a new worker catches up where a stopped one left off", "[hooks][worker]") {

@@ -33,6 +33,11 @@ struct HookWorkerOptions {
   // Who holds leases; "HOST:PID:N" when empty.
   std::string owner;
   std::size_t threads = 4; // hook and context pairs delivered at once
+  // Added to the nice value of the worker's threads (Linux sets it per
+  // thread; 0 to 19): with a higher one, writes get the CPU first when it
+  // is short, and deliveries catch up when the load drops. The daemon uses
+  // 10; 0 leaves the threads as they are.
+  int nice = 0;
   // The wait after the first failure, doubled after each further one, at
   // most backoff_cap.
   std::chrono::milliseconds backoff_base{1'000};
