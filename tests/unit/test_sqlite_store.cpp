@@ -645,12 +645,12 @@ TEST_CASE("sqlite: queries by user find audit records before, in and after the b
           "[store][sqlite][audit]") {
   const TempDir dir;
   auto store = open_sqlite(dir, GENERATE(false, true));
-  // Far more records than one batch of the index (2048), in appends of
+  // Far more records than one batch of the index (8192), in appends of
   // various sizes, for three users and the admin (no user).
   const std::array<std::string, 4> users{"alice", "bob", "carol", ""};
   std::vector<AuditRecord> written;
   std::uint64_t next = 0;
-  for (const std::size_t size : std::initializer_list<std::size_t>{1, 700, 1, 1500, 3, 2100, 1, 900, 2}) {
+  for (const std::size_t size : std::initializer_list<std::size_t>{1, 2800, 1, 6000, 3, 8400, 1, 3600, 2}) {
     std::vector<AuditRecord> chunk;
     for (std::size_t i = 0; i < size; ++i, ++next) {
       AuditRecord record;
@@ -668,7 +668,7 @@ TEST_CASE("sqlite: queries by user find audit records before, in and after the b
   const auto indexed = std::stoll(raw_query(db_path(dir), "SELECT count(*) FROM audit_user_index"));
   INFO("indexed through " << through << " of " << written.size());
   // Both parts exist: records in the index and a tail after it.
-  CHECK(through >= 2048);
+  CHECK(through >= 8192);
   CHECK(through < static_cast<std::int64_t>(written.size()));
   CHECK(indexed == through);
 
@@ -733,7 +733,7 @@ TEST_CASE("sqlite: queries by user find audit records before, in and after the b
   store.reset();
   store = open_sqlite(dir);
   for (int chunk = 0; chunk < 10; ++chunk) {
-    std::vector<AuditRecord> more(250);
+    std::vector<AuditRecord> more(500);
     for (std::size_t i = 0; i < more.size(); ++i) {
       more[i].request_id = "more-" + std::to_string(chunk) + "-" + std::to_string(i);
       more[i].user_id = "alice";
