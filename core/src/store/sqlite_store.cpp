@@ -39,7 +39,7 @@ constexpr int k_checkpoint_frames = 128;
 // A long-lived store (the daemon) checkpoints on a thread of its own, less
 // often: a larger WAL lets a checkpoint copy a hot page once for many
 // commits, and its fsync of the database holds up fewer commits' fsyncs
-// (under load, 1,000 frames made 13% fewer durable POSTs/s than 8,192).
+// (under load, 1,000 frames made about 12% fewer durable POSTs/s than 8,192).
 constexpr int k_background_checkpoint_frames = 8192;
 // The size (64 MiB) down to which SQLite truncates a WAL when it starts it
 // over: above what the daemon's checkpoints let it reach under load, so that
