@@ -114,6 +114,26 @@ TEST_CASE("under synchronous NORMAL or OFF, WAL writes pass straight through", "
   CHECK(other.count("t") == 2000 + 40 * 4);
 }
 
+TEST_CASE("a FULL refused inside a transaction leaves the connection passing writes through", "[sqlite][wal_vfs]") {
+  TempDir dir;
+  Db db(dir.path() / "db.sqlite3");
+  create_wal_database(db, "NORMAL");
+  Db other(dir.path() / "db.sqlite3");
+  db.exec("BEGIN");
+  // SQLite shows the pragma to the VFS, then refuses it: still NORMAL.
+  CHECK_THROWS_WITH(db.exec("PRAGMA synchronous = FULL"), Catch::Contains("inside a transaction"));
+  db.exec(insert_rows(40, 200));
+  db.exec("COMMIT"); // published without a sync: the kept frames go out first
+  CHECK(other.count("t") == 2040);
+  for (int commit = 2; commit <= 3; ++commit) {
+    const auto before = wal_vfs::counters();
+    db.exec(insert_rows(40, 200));
+    CHECK(wal_vfs::counters().kept_writes == before.kept_writes); // gathering is off
+    CHECK(other.count("t") == 2000 + 40 * commit);
+  }
+  CHECK(db.exec("PRAGMA integrity_check") == "ok");
+}
+
 TEST_CASE("a transaction larger than what a WAL keeps commits whole and in order", "[sqlite][wal_vfs]") {
   TempDir dir;
   const auto path = dir.path() / "db.sqlite3";

@@ -278,11 +278,14 @@ int db_file_control(sqlite3_file* file, int op, void* arg) {
 // publish a commit: the frames it published must be in the file by then.
 // Under FULL, the commit's sync has passed them on already (on a device
 // without powersafe overwrite SQLite would write after the sync, so WALs
-// there do not gather); this flush only keeps that true whatever happens.
+// there do not gather). Frames still kept here mean a commit that did not
+// sync: the connection is not under FULL whatever the VFS was told (a
+// PRAGMA that failed after SQLite showed it), so it stops gathering.
 void db_shm_barrier(sqlite3_file* file) {
   auto& db = as_db(file);
-  if (db.wal != nullptr) {
-    flush(*db.wal); // nothing to report a failure to; nothing kept to fail, see above
+  if (db.wal != nullptr && db.wal->kept_size != 0) {
+    db.gathering = false;
+    flush(*db.wal); // nothing to report a failure to
   }
   forward_shm_barrier(file);
 }

@@ -15,7 +15,9 @@
 // SQLite prepares the pragma, it shows it to the VFS): then each commit
 // syncs its frames before it publishes them, so that a failed write fails
 // the commit, exactly as without this VFS. Under NORMAL or OFF (and before
-// the pragma is set), writes pass straight through.
+// the pragma is set), writes pass straight through. A commit that publishes
+// frames without syncing them (the pragma seen, then refused inside a
+// transaction) turns gathering off for its connection.
 //
 // The files stay SQLite's own format; any SQLite reads them.
 
