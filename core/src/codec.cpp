@@ -143,6 +143,16 @@ void check_stored_json(const VersionRecord& record, std::string_view field, std:
   }
 }
 
+void append_version_stamp(std::string& text, const VersionRecord& record) {
+  text += R"(,"updated_at":")";
+  text += format_rfc3339(record.updated_at);
+  text += R"(","user_id":)";
+  text += Json(record.user_id).dump();
+  text += R"(,"version":")";
+  text += version_string(record.version);
+  text += R"("})";
+}
+
 std::string user_context_text(const VersionRecord& record, DataCheck check) {
   if (check == DataCheck::check) {
     check_stored_json(record, "data", record.data);
@@ -154,13 +164,7 @@ std::string user_context_text(const VersionRecord& record, DataCheck check) {
   text += record.data;
   text += R"(,"namespace":)";
   text += Json(record.ns).dump();
-  text += R"(,"updated_at":")";
-  text += format_rfc3339(record.updated_at);
-  text += R"(","user_id":)";
-  text += Json(record.user_id).dump();
-  text += R"(,"version":")";
-  text += version_string(record.version);
-  text += R"("})";
+  append_version_stamp(text, record);
   return text;
 }
 

@@ -284,13 +284,7 @@ std::string hook_event_json(const VersionRecord& record) {
   text += Json(record.request_id).dump();
   text += R"(,"tags":)";
   text += Json(record.tags).dump();
-  text += R"(,"updated_at":")";
-  text += format_rfc3339(record.updated_at);
-  text += R"(","user_id":)";
-  text += Json(record.user_id).dump();
-  text += R"(,"version":")";
-  text += version_string(record.version);
-  text += R"("})";
+  append_version_stamp(text, record);
   return text;
 }
 

@@ -30,6 +30,10 @@ Json user_context_json(const VersionRecord& record);
 // Error{unavailable} unless `json`, the stored `field` ("data", "delta") of
 // `record`, is valid JSON: for text spliced into an answer unparsed.
 void check_stored_json(const VersionRecord& record, std::string_view field, std::string_view json);
+// Appends the members that close both spliced texts of a version (its
+// UserContext and its hook event), in the order dump() gives them:
+// `,"updated_at":"…","user_id":"…","version":"…"}`.
+void append_version_stamp(std::string& text, const VersionRecord& record);
 // Whether user_context_text checks the data is JSON: data read from a store
 // is; data this process just made or parsed (a new version's) need not be.
 enum class DataCheck { check, known_json };
