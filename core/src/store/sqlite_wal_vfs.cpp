@@ -148,14 +148,19 @@ int wal_write(sqlite3_file* file, const void* data, int amount, sqlite3_int64 of
       return rc;
     }
   }
+  if (!gathering) {
+    return base_methods(file).xWrite(base_file(file), data, amount, offset);
+  }
   const auto size = static_cast<std::size_t>(amount);
-  if (gathering && !make_room(wal, size)) {
+  if (!make_room(wal, size)) {
+    // Full: what is kept goes first, then this write is kept alone, or
+    // written through when it is larger than a WAL keeps.
     if (const int rc = flush(wal); rc != SQLITE_OK) {
       return rc;
     }
-  }
-  if (!gathering || !make_room(wal, size)) {
-    return base_methods(file).xWrite(base_file(file), data, amount, offset);
+    if (!make_room(wal, size)) {
+      return base_methods(file).xWrite(base_file(file), data, amount, offset);
+    }
   }
   if (wal.kept_size == 0) {
     wal.kept_from = offset;
