@@ -2,6 +2,7 @@
 // What the sqlite backend promises beyond the conformance suite: clear
 // errors on damaged files, WAL mode, and a WAL kept across one-shot opens.
 
+#include "support/sqlite_exec.hpp"
 #include "support/temp_dir.hpp"
 
 #include <zsimem/error.hpp>
@@ -21,6 +22,7 @@
 #include <functional>
 #include <iterator>
 #include <latch>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -64,28 +66,12 @@ void append(MemoryStore& store, const VersionRecord& record) { REQUIRE(store.app
 // Runs SQL on the database with a plain connection, as an operator's sqlite3 would.
 std::string raw_query(const fs::path& path, const std::string& sql) {
   sqlite3* db = nullptr;
-  if (sqlite3_open(path.c_str(), &db) != SQLITE_OK) {
-    sqlite3_close(db);
+  const int opened = sqlite3_open(path.c_str(), &db);
+  const std::unique_ptr<sqlite3, int (*)(sqlite3*)> connection(db, sqlite3_close);
+  if (opened != SQLITE_OK) {
     throw std::runtime_error("cannot open " + path.string());
   }
-  std::string result;
-  char* message = nullptr;
-  const int rc = sqlite3_exec(
-      db, sql.c_str(),
-      [](void* out, int columns, char** values, char**) {
-        if (columns > 0 && values[0] != nullptr) {
-          *static_cast<std::string*>(out) = values[0];
-        }
-        return 0;
-      },
-      &result, &message);
-  const std::string error = message != nullptr ? message : "";
-  sqlite3_free(message);
-  sqlite3_close(db);
-  if (rc != SQLITE_OK) {
-    throw std::runtime_error(sql + ": " + error);
-  }
-  return result;
+  return testing::sqlite_exec(db, sql);
 }
 
 // Whether `text` occurs in the raw bytes of a file; false when there is no file.

@@ -4,6 +4,7 @@
 // transactions stay whole, and the files are plain SQLite.
 
 #include "store/sqlite_wal_vfs.hpp"
+#include "support/sqlite_exec.hpp"
 #include "support/temp_dir.hpp"
 
 #include <catch2/catch.hpp>
@@ -37,25 +38,7 @@ public:
   Db& operator=(const Db&) = delete;
 
   // Runs `sql`; its first column of its last row, if any.
-  std::string exec(const std::string& sql) {
-    std::string result;
-    char* message = nullptr;
-    const int rc = sqlite3_exec(
-        m_db, sql.c_str(),
-        [](void* out, int columns, char** values, char**) {
-          if (columns > 0 && values[0] != nullptr) {
-            *static_cast<std::string*>(out) = values[0];
-          }
-          return 0;
-        },
-        &result, &message);
-    const std::string error = message != nullptr ? message : "";
-    sqlite3_free(message);
-    if (rc != SQLITE_OK) {
-      throw std::runtime_error(sql + ": " + error);
-    }
-    return result;
-  }
+  std::string exec(const std::string& sql) { return testing::sqlite_exec(m_db, sql); }
   long long count(const std::string& table) { return std::stoll(exec("SELECT count(*) FROM " + table)); }
 
 private:
